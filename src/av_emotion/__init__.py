@@ -1,0 +1,24 @@
+"""av_emotion: audio-video emotion recognition models for the Hugging Face ecosystem.
+
+Importing the package registers every architecture with the `transformers` Auto classes, the processor
+classes with `AutoProcessor`/`AutoVideoProcessor`/`AutoFeatureExtractor`, and the
+`"audio-video-emotion"` pipeline, so `AutoModel.from_pretrained(...)` and
+`pipeline("audio-video-emotion", ...)` work without `trust_remote_code`.
+"""
+
+from av_emotion.modeling import (
+    ARCHITECTURES,
+    AutoModelForAudioVideoClassification,
+    AutoModelForAudioVideoRegression,
+    AVEmotionOutput,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ARCHITECTURES",
+    "AVEmotionOutput",
+    "AutoModelForAudioVideoClassification",
+    "AutoModelForAudioVideoRegression",
+    "__version__",
+]

@@ -1,0 +1,50 @@
+"""The `av-emotion` command line: one sub-command per job, each in the module that owns the job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+import av_emotion
+
+# Each entry: name -> (module path, help). The module exposes `add_arguments(parser)` and `run(args)`;
+# it is imported only when its sub-command runs, so `av-emotion --help` stays fast.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def _load(module_path: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
+    import importlib
+
+    module = importlib.import_module(module_path)
+    return module.add_arguments, module.run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="av-emotion",
+        description="Audio-video emotion recognition: synthesize data, train, evaluate, predict, publish.",
+    )
+    parser.add_argument("--version", action="version", version=f"av-emotion {av_emotion.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_path, help_text) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments, run = _load(module_path)
+        add_arguments(sub_parser)
+        sub_parser.set_defaults(_run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `av-emotion` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help()
+        return 2
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Corpus builders, speaker-independent splits and the synthetic corpus."""

@@ -1,0 +1,1 @@
+"""Blocks shared by more than one architecture: encoders, attention, pooling."""

@@ -1,0 +1,185 @@
+"""ResNet backbones shared by the architectures: 3D / (2+1)D for video, 2D for spectrograms.
+
+Both follow He et al. 2016 (basic blocks, four stages) and, for video, Tran et al. 2018 ("A closer look
+at spatiotemporal convolutions"): R3D uses full 3x3x3 convolutions, R(2+1)D factorises each into a 1x3x3
+spatial and a 3x1x1 temporal convolution with the intermediate width chosen so the parameter count
+matches R3D (Tran et al. 2018, section 3.5). Widths and depth are configurable so tests can build
+models of a few thousand parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+RESNET_STAGE_BLOCKS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+
+
+def stage_blocks_for_depth(depth: int) -> tuple[int, int, int, int]:
+    """Return the basic blocks per stage for a ResNet of `depth` layers (10, 18 or 34)."""
+    if depth not in RESNET_STAGE_BLOCKS:
+        raise ValueError(f"ResNet depth must be one of {sorted(RESNET_STAGE_BLOCKS)}, got {depth}")
+    return RESNET_STAGE_BLOCKS[depth]
+
+
+class Conv2Plus1d(nn.Sequential):
+    """A 3x3x3 convolution factorised into 1x3x3 (space) then 3x1x1 (time), Tran et al. 2018 §3.5."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: tuple[int, int, int] = (1, 1, 1)):
+        # Intermediate width M_i = floor(t d^2 N_{i-1} N_i / (d^2 N_{i-1} + t N_i)) keeps the parameter
+        # count equal to the full 3D convolution (t = d = 3).
+        mid = (3 * 3 * 3 * in_channels * out_channels) // (3 * 3 * in_channels + 3 * out_channels)
+        mid = max(mid, 1)
+        super().__init__(
+            nn.Conv3d(in_channels, mid, (1, 3, 3), stride=(1, stride[1], stride[2]), padding=(0, 1, 1), bias=False),
+            nn.BatchNorm3d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(mid, out_channels, (3, 1, 1), stride=(stride[0], 1, 1), padding=(1, 0, 0), bias=False),
+        )
+
+
+def _conv3d(conv_type: str, in_channels: int, out_channels: int, stride: tuple[int, int, int]) -> nn.Module:
+    if conv_type == "3d":
+        return nn.Conv3d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+    if conv_type == "2plus1d":
+        return Conv2Plus1d(in_channels, out_channels, stride)
+    raise ValueError(f"conv_type must be '3d' or '2plus1d', got {conv_type!r}")
+
+
+class BasicBlock3d(nn.Module):
+    """Two 3D (or (2+1)D) convolutions with a residual connection."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: tuple[int, int, int], conv_type: str):
+        super().__init__()
+        self.conv1 = _conv3d(conv_type, in_channels, out_channels, stride)
+        self.bn1 = nn.BatchNorm3d(out_channels)
+        self.conv2 = _conv3d(conv_type, out_channels, out_channels, (1, 1, 1))
+        self.bn2 = nn.BatchNorm3d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != (1, 1, 1) or in_channels != out_channels:
+            self.downsample = nn.Sequential(
+                nn.Conv3d(in_channels, out_channels, 1, stride=stride, bias=False),
+                nn.BatchNorm3d(out_channels),
+            )
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, T, H, W) -> (B, C_out, T / s_t, H / s, W / s)."""
+        residual = hidden_states if self.downsample is None else self.downsample(hidden_states)
+        out = self.relu(self.bn1(self.conv1(hidden_states)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + residual)
+
+
+class ResNet3dEncoder(nn.Module):
+    """Video ResNet (R3D or R(2+1)D) returning the last feature map.
+
+    Input `(batch, channels, frames, height, width)`; output `(batch, widths[-1], frames', height',
+    width')`. The stem is a 3x7x7 convolution with spatial stride 2 and no temporal stride, as in Tran et
+    al. 2018; stages 2-4 halve space and, where `temporal_downsample` is true, time.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        depth: int = 18,
+        widths: Sequence[int] = (64, 128, 256, 512),
+        conv_type: str = "3d",
+        temporal_downsample: bool = True,
+    ):
+        super().__init__()
+        if len(widths) != 4:
+            raise ValueError(f"widths must give 4 stage widths, got {tuple(widths)}")
+        self.stem = nn.Sequential(
+            nn.Conv3d(in_channels, widths[0], (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
+            nn.BatchNorm3d(widths[0]),
+            nn.ReLU(inplace=True),
+        )
+        stages, in_ch = [], widths[0]
+        for index, (num_blocks, width) in enumerate(zip(stage_blocks_for_depth(depth), widths)):
+            t_stride = 2 if (index > 0 and temporal_downsample) else 1
+            stride = (1, 1, 1) if index == 0 else (t_stride, 2, 2)
+            blocks = [BasicBlock3d(in_ch, width, stride, conv_type)]
+            blocks += [BasicBlock3d(width, width, (1, 1, 1), conv_type) for _ in range(num_blocks - 1)]
+            stages.append(nn.Sequential(*blocks))
+            in_ch = width
+        self.stages = nn.Sequential(*stages)
+        self.out_channels = widths[-1]
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, H, W) -> (B, widths[-1], T', H', W')."""
+        if pixel_values.ndim != 5:
+            raise ValueError(
+                f"expected (batch, channels, frames, height, width), got shape {tuple(pixel_values.shape)}"
+            )
+        return self.stages(self.stem(pixel_values))
+
+
+class BasicBlock2d(nn.Module):
+    """Two 3x3 convolutions with a residual connection."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, F, T) -> (B, C_out, F / s, T / s)."""
+        residual = hidden_states if self.downsample is None else self.downsample(hidden_states)
+        out = self.relu(self.bn1(self.conv1(hidden_states)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + residual)
+
+
+class ResNet2dEncoder(nn.Module):
+    """2D ResNet over a spectrogram treated as a one-channel image.
+
+    Input `(batch, in_channels, n_mels, frames)`; output `(batch, widths[-1], n_mels', frames')`. The
+    standard ImageNet stem (7x7 stride 2, then 3x3 max-pool stride 2) is kept when `stem_pool` is true,
+    as in the 1-channel ResNet-18 audio branch of Praveen et al. 2022.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        depth: int = 18,
+        widths: Sequence[int] = (64, 128, 256, 512),
+        stem_pool: bool = True,
+    ):
+        super().__init__()
+        if len(widths) != 4:
+            raise ValueError(f"widths must give 4 stage widths, got {tuple(widths)}")
+        stem = [
+            nn.Conv2d(in_channels, widths[0], 7, stride=2, padding=3, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+        ]
+        if stem_pool:
+            stem.append(nn.MaxPool2d(3, stride=2, padding=1))
+        self.stem = nn.Sequential(*stem)
+        stages, in_ch = [], widths[0]
+        for index, (num_blocks, width) in enumerate(zip(stage_blocks_for_depth(depth), widths)):
+            stride = 1 if index == 0 else 2
+            blocks = [BasicBlock2d(in_ch, width, stride)]
+            blocks += [BasicBlock2d(width, width, 1) for _ in range(num_blocks - 1)]
+            stages.append(nn.Sequential(*blocks))
+            in_ch = width
+        self.stages = nn.Sequential(*stages)
+        self.out_channels = widths[-1]
+
+    def forward(self, spectrogram: torch.Tensor) -> torch.Tensor:
+        """(B, C, n_mels, frames) -> (B, widths[-1], n_mels', frames')."""
+        if spectrogram.ndim != 4:
+            raise ValueError(f"expected (batch, channels, n_mels, frames), got shape {tuple(spectrogram.shape)}")
+        return self.stages(self.stem(spectrogram))

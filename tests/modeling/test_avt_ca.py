@@ -295,6 +295,15 @@ def test_modality_dropout_only_in_training_and_never_both():
     assert 0.25 < rate < 0.35
 
 
+def test_dropping_every_video_of_a_batch_keeps_the_encoder_in_the_graph(monkeypatch):
+    # DDP without find_unused_parameters fails on a step where a parameter gets no gradient
+    model = AVTCAForEmotionClassification(tiny_config()).train()
+    monkeypatch.setattr(model.avt_ca, "apply_modality_dropout", lambda v, a: (torch.zeros_like(v), a))
+    model(**inputs(2), labels=torch.tensor([0, 1])).loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    assert all((p.grad == 0).all() for p in model.avt_ca.video_encoder.parameters())  # but learns nothing
+
+
 def test_modality_dropout_changes_training_outputs_not_evaluation():
     model = AVTCAForEmotionClassification(tiny_config(modality_dropout_prob=1.0))
     batch = inputs(4)

@@ -225,9 +225,10 @@ class AVTCAAttentionBlock(nn.Module):
         attended, probabilities = self.attention(queries, keys, key_mask, output_attentions)
         updated = hidden_states + attended
         updated = updated + self.mlp(self.mlp_norm(updated))
-        keep_update = (key_mask.any(dim=-1)[:, None, None] & query_mask[:, :, None]).to(updated.dtype)
-        hidden_states = hidden_states * query_mask[:, :, None].to(hidden_states.dtype)
-        return hidden_states + keep_update * (updated - hidden_states), probabilities
+        # the update counts only at valid query steps of samples that have a context; padded steps stay zero
+        keep_update = key_mask.any(dim=-1)[:, None, None] & query_mask[:, :, None]
+        unchanged = hidden_states * query_mask[:, :, None].to(hidden_states.dtype)
+        return torch.where(keep_update, updated, unchanged), probabilities
 
 
 class AVTCAPreTrainedModel(PreTrainedModel):
@@ -387,15 +388,27 @@ class AVTCAModel(AVTCAPreTrainedModel):
         return video_mask & ~drop_video[:, None], audio_mask & ~drop_audio[:, None]
 
     # ------------------------------------------------------------------ branches
-    def _encode_frames(self, pixel_values_videos: torch.Tensor | None, video_mask: torch.Tensor) -> torch.Tensor:
-        """(B, T, C, H, W) -> (B, C_stem, T): EfficientFace on the valid frames only, zeros elsewhere."""
+    def _encode_frames(
+        self, pixel_values_videos: torch.Tensor | None, video_mask: torch.Tensor, input_video_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, T, C, H, W) -> (B, C_stem, T): EfficientFace on the valid frames only, zeros elsewhere.
+
+        `video_mask` is the mask after modality dropout, `input_video_mask` the one before. Padded and dropped
+        frames are neither computed nor allowed into the batch-norm statistics, with one exception: when
+        modality dropout removed every frame of the batch, the frames it removed are encoded anyway (and
+        their features zeroed), so the encoder stays in the autograd graph and DDP without
+        `find_unused_parameters` does not fail on that step.
+        """
         batch, frames = video_mask.shape
         width = self.video_encoder.out_channels
         features = torch.zeros(batch, frames, width, device=video_mask.device, dtype=self.dtype)
-        if pixel_values_videos is not None and video_mask.any():
-            # padded / dropped frames are neither computed nor allowed into the batch-norm statistics
-            encoded = self.video_encoder(pixel_values_videos[video_mask].to(self.dtype))
-            features = features.index_put((video_mask,), encoded.to(features.dtype))
+        if pixel_values_videos is None:
+            return features.transpose(1, 2)
+        encode_mask = video_mask if video_mask.any() else input_video_mask
+        if encode_mask.any():
+            encoded = self.video_encoder(pixel_values_videos[encode_mask].to(self.dtype))
+            features = features.index_put((encode_mask,), encoded.to(features.dtype))
+            features = features * video_mask[:, :, None].to(features.dtype)
         return features.transpose(1, 2)
 
     @staticmethod
@@ -449,10 +462,13 @@ class AVTCAModel(AVTCAPreTrainedModel):
             )
         pixel_values_videos, video_mask = self._video_inputs(pixel_values_videos, video_mask, batch_size)
         input_features, audio_mask = self._audio_inputs(input_features, audio_mask, batch_size)
+        input_video_mask = video_mask
         video_mask, audio_mask = self.apply_modality_dropout(video_mask, audio_mask)
 
         # Stage 1 of each branch
-        video, video_mask = self.video_stage1(self._encode_frames(pixel_values_videos, video_mask), video_mask)
+        video, video_mask = self.video_stage1(
+            self._encode_frames(pixel_values_videos, video_mask, input_video_mask), video_mask
+        )
         if input_features is None:
             audio = torch.zeros(batch_size, self.config.audio_stage1_channels[-1], 1, device=self.device)
             audio = audio.to(video.dtype)

@@ -12,6 +12,13 @@ from av_emotion.modeling import (
     AutoModelForAudioVideoRegression,
     AVEmotionOutput,
 )
+from av_emotion.modeling.joint_cross_attention import (
+    JointCrossAttentionConfig,
+    JointCrossAttentionForEmotionClassification,
+    JointCrossAttentionForEmotionRegression,
+    JointCrossAttentionModel,
+)
+from av_emotion.modeling.losses import CCCLoss, concordance_correlation_coefficient, per_video_ccc
 
 __version__ = "0.1.0"
 
@@ -20,5 +27,12 @@ __all__ = [
     "AVEmotionOutput",
     "AutoModelForAudioVideoClassification",
     "AutoModelForAudioVideoRegression",
+    "CCCLoss",
+    "JointCrossAttentionConfig",
+    "JointCrossAttentionForEmotionClassification",
+    "JointCrossAttentionForEmotionRegression",
+    "JointCrossAttentionModel",
+    "concordance_correlation_coefficient",
+    "per_video_ccc",
     "__version__",
 ]

@@ -1,5 +1,6 @@
 """Models: shared blocks, losses, outputs and one sub-package per architecture."""
 
+from av_emotion.modeling import joint_cross_attention  # noqa: F401  (registers the architecture)
 from av_emotion.modeling.auto import (
     ARCHITECTURES,
     Architecture,

@@ -6,6 +6,8 @@ classes with `AutoProcessor`/`AutoVideoProcessor`/`AutoFeatureExtractor`, and th
 `pipeline("audio-video-emotion", ...)` work without `trust_remote_code`.
 """
 
+from av_emotion.data.affwild2 import build_affwild2_dataset
+from av_emotion.data.manifest import ManifestDataset, ManifestError, ManifestReport, build_manifest_dataset
 from av_emotion.modeling import (
     ARCHITECTURES,
     AutoModelForAudioVideoClassification,
@@ -32,6 +34,11 @@ __all__ = [
     "JointCrossAttentionForEmotionClassification",
     "JointCrossAttentionForEmotionRegression",
     "JointCrossAttentionModel",
+    "ManifestDataset",
+    "ManifestError",
+    "ManifestReport",
+    "build_affwild2_dataset",
+    "build_manifest_dataset",
     "concordance_correlation_coefficient",
     "per_video_ccc",
     "__version__",

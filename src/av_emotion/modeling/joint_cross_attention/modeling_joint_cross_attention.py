@@ -160,16 +160,22 @@ class JointCrossAttentionFusion(nn.Module):
                 f"{tuple(audio_features.shape)} and {tuple(video_features.shape)}"
             )
         joint = torch.cat([audio_features, video_features], dim=-1)  # J: (B, L, 2d)
-        scale = math.sqrt(joint.shape[-1])
+        # The 1/sqrt(2d) scale is applied to W J (B, L, 2d), the smaller factor of the product.
+        scale = 1.0 / math.sqrt(joint.shape[-1])
         audio_t = audio_features.transpose(1, 2)  # Xa^T: (B, d, L)
         video_t = video_features.transpose(1, 2)
         # (L x L) @ (B, L, 2d) broadcasts the time-axis weights over the batch.
-        audio_correlation = torch.tanh(audio_t @ (self.w_ja @ joint) / scale)  # C_a: (B, d, 2d)
-        video_correlation = torch.tanh(video_t @ (self.w_jv @ joint) / scale)  # C_v: (B, d, 2d)
-        audio_attention = torch.relu(self.w_a @ audio_features + self.w_ca @ audio_correlation.transpose(1, 2))
-        video_attention = torch.relu(self.w_v @ video_features + self.w_cv @ video_correlation.transpose(1, 2))
-        attended_audio = self.w_ha @ audio_attention + audio_features  # Xatt_a: (B, L, d)
-        attended_video = self.w_hv @ video_attention + video_features  # Xatt_v: (B, L, d)
+        audio_correlation = torch.tanh(audio_t @ (self.w_ja @ joint * scale))  # C_a: (B, d, 2d)
+        video_correlation = torch.tanh(video_t @ (self.w_jv @ joint * scale))  # C_v: (B, d, 2d)
+        # H^T = ReLU(C W_c^T + X^T W^T), (B, d, k): a (B, d, .) @ (., k) product runs as one matrix product
+        # over all clips; H = (H^T)^T is the paper's k x d map.
+        audio_attention_t = torch.relu(audio_correlation @ self.w_ca.T + audio_t @ self.w_a.T)
+        video_attention_t = torch.relu(video_correlation @ self.w_cv.T + video_t @ self.w_v.T)
+        # X_att = W_h H + X = (H^T W_h^T)^T + X, (B, L, d).
+        attended_audio = (audio_attention_t @ self.w_ha.T).transpose(1, 2) + audio_features
+        attended_video = (video_attention_t @ self.w_hv.T).transpose(1, 2) + video_features
+        audio_attention = audio_attention_t.transpose(1, 2)  # H_a: (B, k, d)
+        video_attention = video_attention_t.transpose(1, 2)  # H_v: (B, k, d)
         maps = {
             "audio_attention": audio_attention,
             "video_attention": video_attention,

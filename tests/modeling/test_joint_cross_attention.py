@@ -191,11 +191,19 @@ def test_classification_forward_backward(batch):
         model(**make_inputs(config, batch), labels=torch.zeros(batch, 2))
 
 
-def test_heads_reject_the_other_problem_type():
-    with pytest.raises(ValueError, match="problem_type='regression'"):
-        JointCrossAttentionForEmotionRegression(tiny_config(problem_type="single_label_classification"))
-    with pytest.raises(ValueError, match="JointCrossAttentionForEmotionRegression"):
-        JointCrossAttentionForEmotionClassification(tiny_config(problem_type="regression"))
+def test_heads_set_their_problem_type_without_touching_the_callers_config(tmp_path):
+    config = tiny_config()
+    regression = JointCrossAttentionForEmotionRegression(config)
+    classification = JointCrossAttentionForEmotionClassification(config)
+    assert config.problem_type is None
+    assert regression.config.problem_type == "regression"
+    assert classification.config.problem_type == "single_label_classification"
+    # A regression checkpoint re-purposed for classification: the backbone and fusion load, the head is new.
+    regression.save_pretrained(tmp_path)
+    loaded, info = JointCrossAttentionForEmotionClassification.from_pretrained(tmp_path, output_loading_info=True)
+    assert loaded.config.problem_type == "single_label_classification"
+    assert {key.split(".")[0] for key in info["missing_keys"]} == {"classifier"}
+    torch.testing.assert_close(loaded.joint_cross_attention.fusion.w_ja, regression.joint_cross_attention.fusion.w_ja)
 
 
 def test_frame_predictions_repeat_each_subclip_over_its_frames():

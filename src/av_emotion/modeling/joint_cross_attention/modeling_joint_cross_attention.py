@@ -30,6 +30,8 @@ one modality is present; a clip with neither modality gets 0 (neutral affect / u
 
 from __future__ import annotations
 
+import copy
+import logging
 import math
 from dataclasses import dataclass
 
@@ -43,6 +45,8 @@ from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder
 from av_emotion.modeling.outputs import AVEmotionOutput
 
 from .configuration_joint_cross_attention import REGRESSION_TARGETS, JointCrossAttentionConfig
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -321,6 +325,21 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
+def _with_problem_type(config: JointCrossAttentionConfig, problem_type: str) -> JointCrossAttentionConfig:
+    """Return `config` when its problem_type fits the head, else a copy with `problem_type` set.
+
+    Copying leaves the caller's config untouched, so one config can build both heads, and a checkpoint of
+    one head loads into the other (the new head's weights are then reported as newly initialised).
+    """
+    if config.problem_type == problem_type:
+        return config
+    if config.problem_type is not None:
+        logger.info("problem_type %r replaced by %r for this head", config.problem_type, problem_type)
+    config = copy.deepcopy(config)
+    config.problem_type = problem_type
+    return config
+
+
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of (B, L, C) over the L steps where mask (B, L) is True; (B, C), zeros for a row with none."""
     weights = mask.to(values.dtype).unsqueeze(-1)
@@ -350,13 +369,8 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
     """
 
     def __init__(self, config: JointCrossAttentionConfig):
+        config = _with_problem_type(config, "regression")
         super().__init__(config)
-        if config.problem_type not in (None, "regression"):
-            raise ValueError(
-                f"JointCrossAttentionForEmotionRegression needs problem_type='regression', got {config.problem_type!r}; "
-                "pass problem_type='regression' to from_pretrained to re-purpose a classification checkpoint"
-            )
-        config.problem_type = "regression"
         width = 2 * config.fusion_hidden_size
         self.joint_cross_attention = JointCrossAttentionModel(config)
         self.valence_head = JointCrossAttentionHead(width, config.head_hidden_size, config.head_dropout, 1)
@@ -425,14 +439,8 @@ class JointCrossAttentionForEmotionClassification(JointCrossAttentionPreTrainedM
     """
 
     def __init__(self, config: JointCrossAttentionConfig):
+        config = _with_problem_type(config, "single_label_classification")
         super().__init__(config)
-        if config.problem_type not in (None, "single_label_classification"):
-            raise ValueError(
-                "JointCrossAttentionForEmotionClassification needs problem_type='single_label_classification', "
-                f"got {config.problem_type!r}; use JointCrossAttentionForEmotionRegression for valence/arousal, or pass "
-                "problem_type='single_label_classification' (and num_labels) to from_pretrained to re-purpose a checkpoint"
-            )
-        config.problem_type = "single_label_classification"
         self.joint_cross_attention = JointCrossAttentionModel(config)
         self.classifier = JointCrossAttentionHead(
             2 * config.fusion_hidden_size, config.head_hidden_size, config.head_dropout, config.num_labels

@@ -15,10 +15,14 @@ Xa, Xv (L x d). The joint cross-attention then fuses the two sequences with the 
 and separate valence and arousal heads read [Xatt_a ; Xatt_v] (L x 2d) at every sub-clip. Everything is
 batched: no loop over the batch (the authors' code fuses one sample at a time).
 
-Not copied from the authors' code (DESIGN 4.2): their head input width (640) does not match the 2d = 256
-concatenation they feed it; their heads have no non-linearity between the two linear layers (a ReLU here,
-as in their later code); their loss computes CCC through rho = cov / (std std), whose gradient is NaN for
-constant predictions (see `losses.concordance_correlation_coefficient`).
+Not copied from the authors' code (DESIGN 4.2): their regressors are 640 wide and read the raw 512-d visual
+features with the attended visual ones (fed the paper's 256-wide [Xatt_a ; Xatt_v] they crash); here the
+heads read [Xatt_a ; Xatt_v], 2d wide, with a ReLU between their two linear layers (the CVPRW heads have
+none, so they collapse to one linear map; their later code adds it). Their CCC goes through
+rho = cov / (std std), whose gradient is NaN for constant predictions (see
+`losses.concordance_correlation_coefficient`). Their `.view(-1, 49, 512)` of a channel-major feature map
+mixes channels and positions: here each sub-clip's feature map is pooled over (time, height, width) per
+channel. Sub-clips and their audio segments are cut along the time axis of each tensor (never the mel axis).
 
 Missing modalities: a sub-clip counts as present in a modality if any of its frames is unmasked. The
 projected features of absent sub-clips are set to zero before fusion. The fusion weights have no bias, so a

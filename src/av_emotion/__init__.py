@@ -12,12 +12,20 @@ from av_emotion.modeling import (
     AutoModelForAudioVideoRegression,
     AVEmotionOutput,
 )
+from av_emotion.modeling.av_metric_fusion import (
+    AVMetricFusionConfig,
+    AVMetricFusionForEmotionClassification,
+    AVMetricFusionModel,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ARCHITECTURES",
     "AVEmotionOutput",
+    "AVMetricFusionConfig",
+    "AVMetricFusionForEmotionClassification",
+    "AVMetricFusionModel",
     "AutoModelForAudioVideoClassification",
     "AutoModelForAudioVideoRegression",
     "__version__",

@@ -1,5 +1,7 @@
 """Models: shared blocks, losses, outputs and one sub-package per architecture."""
 
+# Importing an architecture's sub-package registers it with the Auto classes.
+from av_emotion.modeling import av_metric_fusion  # noqa: F401
 from av_emotion.modeling.auto import (
     ARCHITECTURES,
     Architecture,

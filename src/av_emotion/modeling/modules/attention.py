@@ -90,7 +90,8 @@ class TemporalAttention(nn.Module):
     """Masked multi-head self-attention over the time steps of one modality, with residual and LayerNorm.
 
     `output = LayerNorm(x + dropout(SelfAttention(x)))` (post-norm, as in Vaswani et al. 2017); masked
-    steps are set to zero in the output so they stay inert downstream.
+    steps are set to zero in the output so they stay inert downstream, and their rows and columns of the
+    returned weights are zero.
 
     Shapes:
         `hidden_states (batch, length, hidden_size)`, `mask (batch, length)` bool or None ->
@@ -113,6 +114,7 @@ class TemporalAttention(nn.Module):
         output = self.layer_norm(hidden_states + self.dropout(update))
         if mask is not None:
             output = output * mask.unsqueeze(-1).to(output.dtype)
+            weights = weights * mask[:, None, :, None].to(weights.dtype)
         return output, weights
 
 
@@ -121,7 +123,7 @@ class CrossModalAttention(nn.Module):
 
     `output = LayerNorm(query + dropout(Attention(query, context)))`. A sample whose context is fully
     masked gets a zero update, so its output is `LayerNorm(query)`: the missing modality contributes
-    nothing. Query steps that are masked are zero in the output.
+    nothing. Query steps that are masked are zero in the output and have all-zero weight rows.
 
     Shapes:
         `query (batch, query_length, hidden_size)`, `context (batch, context_length, context_size)`,
@@ -155,6 +157,7 @@ class CrossModalAttention(nn.Module):
         output = self.layer_norm(query + self.dropout(update))
         if query_mask is not None:
             output = output * query_mask.unsqueeze(-1).to(output.dtype)
+            weights = weights * query_mask[:, None, :, None].to(weights.dtype)
         return output, weights
 
 

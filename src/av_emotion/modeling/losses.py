@@ -194,21 +194,18 @@ class EmotionRelationMetric(torch.nn.Module):
 
     @staticmethod
     def _prior_pair_distances(positions: list[tuple[float, float] | None], floor: float) -> list[float]:
-        pairs = [(i, j) for i in range(len(positions)) for j in range(i + 1, len(positions))]
-        known = [
-            ((positions[i][0] - positions[j][0]) ** 2 + (positions[i][1] - positions[j][1]) ** 2) ** 0.5
-            for i, j in pairs
-            if positions[i] is not None and positions[j] is not None
-        ]
+        """Distance per unordered pair (i < j, row-major), floored; the known pairs' mean where unknown."""
+        distances: list[float | None] = []
+        for i in range(len(positions)):
+            for j in range(i + 1, len(positions)):
+                if positions[i] is None or positions[j] is None:
+                    distances.append(None)
+                else:
+                    (v_i, a_i), (v_j, a_j) = positions[i], positions[j]
+                    distances.append(max(((v_i - v_j) ** 2 + (a_i - a_j) ** 2) ** 0.5, floor))
+        known = [distance for distance in distances if distance is not None]
         fallback = sum(known) / len(known) if known else 1.0
-        distances = []
-        for i, j in pairs:
-            if positions[i] is None or positions[j] is None:
-                distances.append(fallback)
-            else:
-                distance = ((positions[i][0] - positions[j][0]) ** 2 + (positions[i][1] - positions[j][1]) ** 2) ** 0.5
-                distances.append(max(distance, floor))
-        return distances
+        return [fallback if distance is None else distance for distance in distances]
 
     def prior_pair_logits(self) -> torch.Tensor:
         """Return the `θ` that give the prior distances, `softplus⁻¹(P) = P + log(1 - exp(-P))`, `(num_pairs,)`."""

@@ -226,7 +226,7 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
         return mask.to(device=device, dtype=torch.bool)
 
     def _encode_snippets(self, encoder: nn.Module, snippets: torch.Tensor, snippet_mask: torch.Tensor):
-        """Run `encoder` on the valid snippets only and scatter the results back; zeros elsewhere."""
+        """Run `encoder` on the valid snippets only; return its output (None if none) and their flat indices."""
         flat_mask = snippet_mask.reshape(-1)
         index = flat_mask.nonzero().squeeze(1)
         if index.numel() == 0:
@@ -341,7 +341,8 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
             output_attentions (`bool`, *optional*): Return the attention maps, by name:
 
                 - `"spatial"` `(batch, S, H', W')`: softmax over the last video feature map's positions per
-                  snippet (`H' = ceil(H / 16)`, same for W), zeros for a skipped snippet;
+                  snippet (`H' = ceil(H / 16)`, same for W), zeros for a skipped snippet, and of shape
+                  `(batch, S, 0, 0)` when `pixel_values_videos` is not passed at all;
                 - `"channel"` `(batch, S, widths[-1])`: squeeze-excitation gates per snippet, zeros for a
                   skipped snippet;
                 - `"temporal_video"`, `"temporal_audio"` `(batch, heads, S, S)`: self-attention over

@@ -12,12 +12,30 @@ from av_emotion.modeling import (
     AutoModelForAudioVideoRegression,
     AVEmotionOutput,
 )
+from av_emotion.processing import (
+    PROCESSOR_PRESETS,
+    AVEmotionFeatureExtractor,
+    AVEmotionProcessor,
+    AVEmotionVideoProcessor,
+    FaceCropper,
+    MediaError,
+    MediaLimits,
+    decode_clip,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ARCHITECTURES",
+    "PROCESSOR_PRESETS",
+    "AVEmotionFeatureExtractor",
     "AVEmotionOutput",
+    "AVEmotionProcessor",
+    "AVEmotionVideoProcessor",
+    "FaceCropper",
+    "MediaError",
+    "MediaLimits",
+    "decode_clip",
     "AutoModelForAudioVideoClassification",
     "AutoModelForAudioVideoRegression",
     "__version__",

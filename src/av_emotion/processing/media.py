@@ -30,9 +30,13 @@ import numpy as np
 
 MediaSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
 """A file path, or the raw bytes of a file (decoded from memory, as the pipeline does for uploads)."""
+FrameSize = Union[tuple[int, int], int, None]
+"""`(height, width)` in pixels, an int for the shorter side (aspect kept), or None for the file's own size."""
 
 __all__ = [
     "DecodedClip",
+    "FrameSize",
+    "clip_window",
     "MediaError",
     "MediaInfo",
     "MediaLimits",
@@ -41,6 +45,7 @@ __all__ = [
     "iter_windows",
     "probe_media",
     "sample_frame_times",
+    "scaled_frame_size",
     "window_bounds",
 ]
 
@@ -640,7 +645,7 @@ class _OpenMedia:
         sampling_rate: int,
         start_s: float,
         end_s: float,
-        frame_size: tuple[int, int] | None,
+        frame_size: FrameSize,
         decode_audio: bool,
     ) -> DecodedClip:
         info = self.info
@@ -650,7 +655,7 @@ class _OpenMedia:
         if self.frame_reader is not None and num_frames > 0:
             source_size = (int(info.height), int(info.width))
             targets = sample_frame_times(num_frames, start_s, end_s)
-            frames, frame_times = self.frame_reader.read(targets, frame_size or source_size)
+            frames, frame_times = self.frame_reader.read(targets, scaled_frame_size(source_size, frame_size))
         audio = None
         audio_stream = _audio_stream(self.container)
         if audio_stream is not None and decode_audio:
@@ -678,13 +683,47 @@ class _OpenMedia:
         )
 
 
-def _check_decode_args(num_frames: int, sampling_rate: int, frame_size: tuple[int, int] | None) -> None:
+def scaled_frame_size(source_size: tuple[int, int], frame_size: FrameSize) -> tuple[int, int]:
+    """Resolve `frame_size` for frames of `source_size` `(height, width)` into `(height, width)` pixels.
+
+    A tuple is taken as given, an int is the shorter side with the aspect ratio kept, None keeps the source size.
+    """
+    if frame_size is None:
+        return source_size
+    if isinstance(frame_size, int):
+        height, width = source_size
+        scale = frame_size / min(height, width)
+        return max(1, round(height * scale)), max(1, round(width * scale))
+    return int(frame_size[0]), int(frame_size[1])
+
+
+def clip_window(
+    start_s: float, end_s: float, clip_duration_s: float | None, position: str = "center"
+) -> tuple[float, float]:
+    """Return the window of `clip_duration_s` seconds at `position` (`"center"` or `"start"`) of `[start_s, end_s)`.
+
+    The whole range is returned when it is not longer than `clip_duration_s` (or when that is None).
+    """
+    if position not in ("center", "start"):
+        raise ValueError(f"clip_position must be 'center' or 'start', got {position!r}")
+    if clip_duration_s is None or end_s - start_s <= clip_duration_s:
+        return start_s, end_s
+    if clip_duration_s <= 0:
+        raise ValueError(f"clip_duration_s must be positive, got {clip_duration_s}")
+    lo = start_s if position == "start" else start_s + (end_s - start_s - clip_duration_s) / 2
+    return lo, lo + clip_duration_s
+
+
+def _check_decode_args(num_frames: int, sampling_rate: int, frame_size: FrameSize) -> None:
     if int(num_frames) < 1:
         raise ValueError(f"num_frames must be at least 1, got {num_frames}")
     if int(sampling_rate) < 1:
         raise ValueError(f"sampling_rate must be a positive number of Hz, got {sampling_rate}")
-    if frame_size is not None and (len(frame_size) != 2 or min(frame_size) < 1):
-        raise ValueError(f"frame_size must be (height, width) in pixels, got {frame_size}")
+    if isinstance(frame_size, int):
+        if frame_size < 1:
+            raise ValueError(f"frame_size as an int is the shorter side in pixels, got {frame_size}")
+    elif frame_size is not None and (len(frame_size) != 2 or min(frame_size) < 1):
+        raise ValueError(f"frame_size must be (height, width) or the shorter side in pixels, got {frame_size}")
 
 
 def decode_clip(
@@ -696,7 +735,9 @@ def decode_clip(
     limits: MediaLimits | None = None,
     allow_missing_audio: bool = False,
     allow_missing_video: bool = False,
-    frame_size: tuple[int, int] | None = None,
+    frame_size: FrameSize = None,
+    clip_duration_s: float | None = None,
+    clip_position: str = "center",
 ) -> DecodedClip:
     """Decode `num_frames` frames sampled uniformly over `[start_s, end_s)` and the audio of the same range.
 
@@ -713,8 +754,10 @@ def decode_clip(
         limits: Safety limits (default `MediaLimits()`).
         allow_missing_audio: Return `audio=None, has_audio=False` for a file without audio instead of raising.
         allow_missing_video: Return `frames=None, has_video=False` for a file without video instead of raising.
-        frame_size: `(height, width)` to scale frames to while converting them (FFmpeg area filter); default the
-            file's own size.
+        frame_size: Size to scale frames to while converting them (FFmpeg area filter): `(height, width)`, or an
+            int giving the shorter side (aspect ratio kept); default the file's own size.
+        clip_duration_s: Keep only a window of this many seconds of the range (all of it when shorter).
+        clip_position: Where that window lies in the range: `"center"` or `"start"`.
 
     Returns:
         A `DecodedClip` with `(T, H, W, 3)` uint8 frames and `(round(duration * sampling_rate),)` float32 audio.
@@ -727,6 +770,7 @@ def decode_clip(
     with media.container:
         _check_modalities(media.info, allow_missing_audio, allow_missing_video)
         start, end = _resolve_range(media.info, start_s, end_s)
+        start, end = clip_window(start, end, clip_duration_s, clip_position)
         return media.decode(int(num_frames), int(sampling_rate), start, end, frame_size, decode_audio=True)
 
 
@@ -739,7 +783,7 @@ def iter_windows(
     limits: MediaLimits | None = None,
     allow_missing_audio: bool = False,
     allow_missing_video: bool = False,
-    frame_size: tuple[int, int] | None = None,
+    frame_size: FrameSize = None,
 ) -> Iterator[DecodedClip]:
     """Yield one `DecodedClip` per window of a long file, decoding window by window so memory stays flat.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -322,3 +323,15 @@ def test_registration_against_an_architecture_config(tmp_path: Path):
     del saved["processor_class"]
     (tmp_path / "processor_config.json").write_text(json.dumps(saved))
     assert type(AutoProcessor.from_pretrained(tmp_path)) is AVEmotionProcessor
+
+
+def test_pickles_and_hashes_stably_for_datasets_map(generated_clip: Path):
+    # datasets.map(num_proc=...) pickles the processor and caches by its fingerprint: using it must not change it.
+    from datasets.fingerprint import Hasher
+
+    processor = AVEmotionProcessor.from_preset("cpu_small")
+    before = Hasher.hash(processor)
+    processor(str(generated_clip))  # a single path works too
+    assert Hasher.hash(processor) == before
+    clone = pickle.loads(pickle.dumps(processor))
+    assert Hasher.hash(clone) == before and clone.to_dict() == processor.to_dict()

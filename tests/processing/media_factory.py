@@ -40,8 +40,12 @@ def write_media(
     frequency: float = 440.0,
     audio_codec: str | None = None,
     faststart: bool = False,
+    keyframes: set[int] | None = None,
 ) -> Path:
-    """Write a file whose container follows `path`'s suffix (.mp4 h264+aac, .mkv, .wav pcm, .flac)."""
+    """Write a file whose container follows `path`'s suffix (.mp4 h264+aac, .mkv, .wav pcm, .flac).
+
+    `keyframes`: frame indices forced to be keyframes, with no others (irregular groups of pictures).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     # faststart puts the mp4 index first, as web-ready files do, so a cut file still opens.
@@ -52,7 +56,8 @@ def write_media(
         vstream = container.add_stream("libx264", rate=fps)
         vstream.height, vstream.width = size
         vstream.pix_fmt = "yuv420p"
-        vstream.options = {"g": str(gop or fps), "keyint_min": str(gop or fps), "crf": "10"}
+        interval = 100_000 if keyframes is not None else gop or fps
+        vstream.options = {"g": str(interval), "keyint_min": str(interval), "crf": "10", "sc_threshold": "0"}
     if audio:
         codec = audio_codec or {".wav": "pcm_s16le", ".flac": "flac"}.get(suffix, "aac")
         astream = container.add_stream(codec, rate=sampling_rate)
@@ -63,6 +68,8 @@ def write_media(
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts = k
             frame.time_base = Fraction(1, fps)
+            if keyframes is not None and k in keyframes:
+                frame.pict_type = av.video.frame.PictureType.I
             for packet in vstream.encode(frame):
                 container.mux(packet)
         for packet in vstream.encode(None):

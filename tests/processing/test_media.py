@@ -130,6 +130,17 @@ def test_sparse_and_dense_sampling_of_a_long_file(tmp_path: Path, num_frames: in
     assert [frame_index(f) for f in clip.frames] == expected
 
 
+def test_irregular_keyframes_do_not_stall_the_reader(tmp_path: Path):
+    # Keyframes at 0 s, 1 s and 20 s only: after seeking to 5 s the reader lands 4 s early (more than the 1 s
+    # interval it learns) and must decode forward rather than seek to the same keyframe again.
+    path = write_media(tmp_path / "irregular.mp4", duration_s=30.0, fps=10, audio=False, keyframes={0, 10, 200})
+    with av.open(str(path)) as container:
+        keys = [p.pts for p in container.demux(container.streams.video[0]) if p.is_keyframe]
+    assert len(keys) == 3
+    clip = decode_clip(path, num_frames=3, sampling_rate=8000, allow_missing_audio=True)
+    assert [frame_index(f) for f in clip.frames] == [50 % 60, 150 % 60, 250 % 60]
+
+
 def test_frame_size_scales_while_converting(tmp_path: Path):
     path = write_media(tmp_path / "clip.mp4", size=(96, 128))
     clip = decode_clip(path, num_frames=2, sampling_rate=8000, frame_size=(24, 32))

@@ -470,6 +470,9 @@ class _FrameReader:
         fps = float(self.stream.average_rate or self.stream.guessed_rate or 25)
         while index < num:
             _seek(self.container, self.stream, float(times[index]), self.label)
+            # The seek landed on the keyframe before times[index]: seeking again makes sense only for later targets
+            # (else irregular keyframe spacing could make the reader seek to the same place forever).
+            seeked_index = index
             # The frame on screen so far (time, frame) and its RGB array once converted (each frame converts once).
             shown: tuple[float, av.VideoFrame] | None = None
             shown_array: np.ndarray | None = None
@@ -498,7 +501,8 @@ class _FrameReader:
                         break
                     if shown is None or shown[1] is not frame:
                         shown, shown_array = (t, frame), None
-                    if float(times[index]) - t > (self.keyframe_interval_s or _DEFAULT_SEEK_GAP_S):
+                    gap = float(times[index]) - t
+                    if index > seeked_index and gap > (self.keyframe_interval_s or _DEFAULT_SEEK_GAP_S):
                         # A keyframe lies between here and the next target: seeking skips decoding up to it.
                         reseek = True
                         break

@@ -280,7 +280,10 @@ def _open_container(source: MediaSource, limits: MediaLimits) -> tuple[av.contai
             "re-export or re-download the file"
         ) from None
     except (av.error.FFmpegError, OSError) as error:
-        raise MediaError(f"{label}: could not be opened (FFmpeg: {_ffmpeg_reason(error)}); check the file") from None
+        raise MediaError(
+            f"{label}: could not be opened (FFmpeg: {_ffmpeg_reason(error)}): it is truncated inside its header, "
+            "corrupt or not a media file; re-download or re-export it"
+        ) from None
     return container, label
 
 
@@ -297,8 +300,36 @@ def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.Aud
     return container.streams.audio[0] if container.streams.audio else None
 
 
+def _matroska_track_end_s(stream: av.stream.Stream) -> float | None:
+    """End of a Matroska/WebM track from its `DURATION` tag (`"HH:MM:SS.nnnnnnnnn"`), or None without one.
+
+    Matroska headers carry no per-track length; FFmpeg's and mkvmerge's muxers write it as this tag (FFmpeg writes
+    the end time of the track's last packet). Without it a video track shorter than its audio track would look
+    truncated.
+    """
+    for key, value in stream.metadata.items():
+        if key.upper().split("-")[0] != "DURATION":
+            continue
+        parts = str(value).strip().split(":")
+        try:
+            hours, minutes, seconds = (float(part) for part in parts)
+        except ValueError:
+            return None
+        end = hours * 3600 + minutes * 60 + seconds
+        return end if math.isfinite(end) and end > 0 else None
+    return None
+
+
 def _stream_end_s(stream: av.stream.Stream) -> float | None:
-    if stream.duration is None or stream.time_base is None:
+    """End of `stream` on the file's timeline, seconds, or None when the file does not say.
+
+    A stream duration of 0 or less means "unknown" to FFmpeg (e.g. an mp4 whose `mdhd` duration is the all-ones
+    sentinel, or a fragmented mp4), not an empty stream: callers then fall back to the container or a packet scan.
+    """
+    tagged = _matroska_track_end_s(stream)
+    if tagged is not None:
+        return tagged
+    if stream.duration is None or stream.duration <= 0 or stream.time_base is None:
         return None
     start = stream.start_time or 0
     return float((start + stream.duration) * stream.time_base)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -269,12 +269,18 @@ def _open_container(source: MediaSource, limits: MediaLimits) -> tuple[av.contai
     try:
         container = av.open(file, mode="r", metadata_errors="ignore")
     except av.error.InvalidDataError as error:
+        cut = _overrunning_mp4_box(source, size)
+        if cut is not None:
+            raise MediaError(_truncated_box_message(label, cut, size)) from None
         raise MediaError(
             f"{label}: not a media file FFmpeg can read, or truncated before its header ended "
             f"(FFmpeg: {_ffmpeg_reason(error)}); pass a video (mp4, mkv, avi, flv, webm) or audio (wav, flac, mp3) "
             "file, re-downloading it if it is incomplete"
         ) from None
     except av.error.EOFError:
+        cut = _overrunning_mp4_box(source, size)
+        if cut is not None:
+            raise MediaError(_truncated_box_message(label, cut, size)) from None
         raise MediaError(
             f"{label}: ends before its first frame or sample (zero duration, or truncated inside its header); "
             "re-export or re-download the file"
@@ -284,7 +290,69 @@ def _open_container(source: MediaSource, limits: MediaLimits) -> tuple[av.contai
             f"{label}: could not be opened (FFmpeg: {_ffmpeg_reason(error)}): it is truncated inside its header, "
             "corrupt or not a media file; re-download or re-export it"
         ) from None
+    if container.format.name.startswith("mov,mp4"):
+        # FFmpeg opens an mp4 whose index ('moov') was cut short and reports whatever tracks it had read (a
+        # missing audio track, no streams at all): the message would then blame the wrong thing.
+        cut = _overrunning_mp4_box(source, size)
+        if cut is not None and cut[0] == "moov":
+            container.close()
+            raise MediaError(_truncated_box_message(label, cut, size))
     return container, label
+
+
+# A file has a handful of top-level boxes (a fragmented mp4 two per fragment); stop looking after this many.
+_MAX_TOP_LEVEL_BOXES = 100_000
+
+
+def _overrunning_mp4_box(source: MediaSource, size: int) -> tuple[str, int] | None:
+    """Return the first top-level ISO-BMFF box (type, end byte) that extends past the end of the file, if any.
+
+    Reads only the 8- or 16-byte box headers. Returns None for files that are not ISO-BMFF (no `ftyp` first).
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = memoryview(source)
+
+        def read(offset: int, count: int) -> bytes:
+            return bytes(data[offset : offset + count])
+
+        return _walk_mp4_boxes(read, size)
+    with open(os.fspath(source), "rb") as handle:
+
+        def read(offset: int, count: int) -> bytes:
+            handle.seek(offset)
+            return handle.read(count)
+
+        return _walk_mp4_boxes(read, size)
+
+
+def _walk_mp4_boxes(read: Callable[[int, int], bytes], size: int) -> tuple[str, int] | None:
+    if read(4, 4) != b"ftyp":
+        return None
+    offset = 0
+    for _ in range(_MAX_TOP_LEVEL_BOXES):
+        if offset + 8 > size:
+            return None
+        header = read(offset, 16)
+        box_size, kind = int.from_bytes(header[:4], "big"), header[4:8].decode("latin-1")
+        if box_size == 1 and len(header) == 16:
+            box_size = int.from_bytes(header[8:16], "big")
+        elif box_size == 0:  # the box runs to the end of the file
+            return None
+        if box_size < 8:
+            return None  # not a box structure we can follow; FFmpeg's own checks apply
+        if offset + box_size > size:
+            return kind, offset + box_size
+        offset += box_size
+    return None
+
+
+def _truncated_box_message(label: str, cut: tuple[str, int], size: int) -> str:
+    kind, end = cut
+    index = "is incomplete" if kind == "moov" else "is missing (it comes after the media data in this file)"
+    return (
+        f"{label}: the file is truncated (an incomplete download or copy): its '{kind}' box ends at byte {end} but "
+        f"the file stops at byte {size}, so the index of the streams ('moov') {index}; re-download or re-copy it"
+    )
 
 
 def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:

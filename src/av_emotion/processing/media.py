@@ -56,6 +56,12 @@ _DEFAULT_SEEK_GAP_S = 2.0
 # A stream that ends this much earlier than its header says, while we still need data there, is truncated.
 # Our choice: 0.25 s (about 8 video frames or 12 AAC packets); legitimate end-of-stream jitter is far smaller.
 _TRUNCATION_TOLERANCE_S = 0.25
+# A seek on an audio stream must land at or before its target; landing later than this means the demuxer had no
+# index for the target. Seen with Matroska: once video frames far into the file have been read, FFmpeg's index of
+# the audio track starts there and a seek back lands on its first entry, minutes late; the audio before it would
+# be silently replaced by zeros. Seeking through the video track (whose keyframes the Cues index) lands right.
+# Our choice: 20 ms, less than one AAC frame at 48 kHz and more than Matroska's 1 ms timestamp rounding.
+_SEEK_OVERSHOOT_S = 0.02
 # Targets within this of a frame's start time are taken to be at it (float rounding of sampled times).
 _TIME_EPS_S = 1e-6
 
@@ -329,9 +335,11 @@ def _walk_mp4_boxes(read: Callable[[int, int], bytes], size: int) -> tuple[str, 
     if read(4, 4) != b"ftyp":
         return None
     offset = 0
+    seen_moov = False
     for _ in range(_MAX_TOP_LEVEL_BOXES):
         if offset + 8 > size:
-            return None
+            # Every box is whole but there is no index: cut exactly between boxes, or a recording never finalised.
+            return None if seen_moov else ("moov", size)
         header = read(offset, 16)
         box_size, kind = int.from_bytes(header[:4], "big"), header[4:8].decode("latin-1")
         if box_size == 1 and len(header) == 16:
@@ -342,12 +350,19 @@ def _walk_mp4_boxes(read: Callable[[int, int], bytes], size: int) -> tuple[str, 
             return None  # not a box structure we can follow; FFmpeg's own checks apply
         if offset + box_size > size:
             return kind, offset + box_size
+        seen_moov = seen_moov or kind == "moov"
         offset += box_size
     return None
 
 
 def _truncated_box_message(label: str, cut: tuple[str, int], size: int) -> str:
     kind, end = cut
+    if end <= size:
+        return (
+            f"{label}: the file is truncated or was never finalised: it has no 'moov' box (the index of its "
+            "streams), which recorders write last; re-download or re-copy it, or recover it with a tool such as "
+            "untrunc"
+        )
     index = "is incomplete" if kind == "moov" else "is missing (it comes after the media data in this file)"
     return (
         f"{label}: the file is truncated (an incomplete download or copy): its '{kind}' box ends at byte {end} but "
@@ -641,38 +656,51 @@ def _read_audio(
     end_s: float,
     sampling_rate: int,
     end_of_stream_s: float,
+    video_stream: av.video.stream.VideoStream | None = None,
 ) -> np.ndarray:
-    """Audio of `[start_s, end_s)` as `(round((end_s - start_s) * sampling_rate),)` float32 mono in [-1, 1]."""
+    """Audio of `[start_s, end_s)` as `(round((end_s - start_s) * sampling_rate),)` float32 mono in [-1, 1].
+
+    `video_stream`, when given, is the fallback for a seek on the audio stream that lands after `start_s` (see
+    `_SEEK_OVERSHOOT_S`).
+    """
     num_samples = int(round((end_s - start_s) * sampling_rate))
     stream_start = float((stream.start_time or 0) * stream.time_base) if stream.time_base is not None else 0.0
-    # Always seek: the same container may just have been read to its end for the video frames.
-    _seek(container, stream, start_s, label)
-    # Resample to the target rate but keep the channels: FFmpeg's stereo-to-mono matrix sums channels at -3 dB
-    # each (0.707 * (L + R)), which can leave [-1, 1]; we average the channels ourselves instead.
-    resampler = av.AudioResampler(format="fltp", rate=sampling_rate)
-    chunks: list[np.ndarray] = []
-    first_time: float | None = None
-    decoded_end: float | None = None
-    try:
-        for frame in container.decode(stream):
-            frame_time = float(frame.time) if frame.time is not None else None
-            if frame_time is not None and frame_time >= end_s + 0.05:
-                break
-            if first_time is None:
-                # The resampler's first output sample is aligned with its first input sample; placing the output by
-                # the input frame's exact time (not the output pts, rounded to the new rate) keeps the error of the
-                # placement below half an output sample.
-                first_time = frame_time if frame_time is not None else stream_start
-            if frame_time is not None:
-                decoded_end = frame_time + frame.samples / frame.sample_rate
-            chunks.extend(out.to_ndarray() for out in resampler.resample(frame))
-        chunks.extend(out.to_ndarray() for out in resampler.resample(None))
-    except av.error.FFmpegError as error:
-        raise MediaError(
-            f"{label}: the audio stream is truncated or corrupt: decoding failed near "
-            f"{decoded_end if decoded_end is not None else start_s:.2f} s (FFmpeg: {_ffmpeg_reason(error)}); "
-            "re-encode or re-download the file"
-        ) from None
+    seek_streams = [stream] if video_stream is None else [stream, video_stream]
+    for attempt, seek_stream in enumerate(seek_streams):
+        # Always seek: the same container may just have been read to its end for the video frames.
+        _seek(container, seek_stream, start_s, label)
+        # Resample to the target rate but keep the channels: FFmpeg's stereo-to-mono matrix sums channels at -3 dB
+        # each (0.707 * (L + R)), which can leave [-1, 1]; we average the channels ourselves instead.
+        resampler = av.AudioResampler(format="fltp", rate=sampling_rate)
+        chunks: list[np.ndarray] = []
+        first_time: float | None = None
+        decoded_end: float | None = None
+        overshot = False
+        try:
+            for frame in container.decode(stream):
+                frame_time = float(frame.time) if frame.time is not None else None
+                if frame_time is not None and frame_time >= end_s + 0.05:
+                    break
+                if first_time is None:
+                    # The resampler's first output sample is aligned with its first input sample; placing the output
+                    # by the input frame's exact time (not the output pts, rounded to the new rate) keeps the error
+                    # of the placement below half an output sample.
+                    first_time = frame_time if frame_time is not None else stream_start
+                    overshot = first_time > max(start_s, stream_start) + _SEEK_OVERSHOOT_S
+                    if overshot and attempt + 1 < len(seek_streams):
+                        break
+                if frame_time is not None:
+                    decoded_end = frame_time + frame.samples / frame.sample_rate
+                chunks.extend(out.to_ndarray() for out in resampler.resample(frame))
+            chunks.extend(out.to_ndarray() for out in resampler.resample(None))
+        except av.error.FFmpegError as error:
+            raise MediaError(
+                f"{label}: the audio stream is truncated or corrupt: decoding failed near "
+                f"{decoded_end if decoded_end is not None else start_s:.2f} s (FFmpeg: {_ffmpeg_reason(error)}); "
+                "re-encode or re-download the file"
+            ) from None
+        if not overshot:
+            break
     result = np.zeros(num_samples, dtype=np.float32)
     if not chunks or first_time is None:
         available_end = stream_start
@@ -771,6 +799,7 @@ class _OpenMedia:
                 end_s,
                 sampling_rate,
                 end if end is not None else info.end_s,
+                video_stream=self.frame_reader.stream if self.frame_reader is not None else None,
             )
         return DecodedClip(
             frames=frames,

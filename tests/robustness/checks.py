@@ -167,6 +167,6 @@ def decode_flags(case: Case) -> dict[str, Any]:
     return {
         "limits": case.limits,
         "frame_size": case.frame_size,
-        "allow_missing_audio": expected is not None and not expected.has_audio,
+        "allow_missing_audio": case.allow_missing_audio or (expected is not None and not expected.has_audio),
         "allow_missing_video": expected is not None and not expected.has_video,
     }

@@ -635,7 +635,8 @@ class _FrameReader:
                     "the file is truncated or corrupt, re-encode or re-download it"
                 )
             last_end = shown[0] + 1.0 / fps
-            if float(times[index]) >= last_end and last_end < self.end_of_stream_s - _TRUNCATION_TOLERANCE_S:
+            # The last target, not the next: the next may still fall within the last frame's duration.
+            if float(times[-1]) >= last_end and last_end < self.end_of_stream_s - _TRUNCATION_TOLERANCE_S:
                 raise MediaError(
                     f"{self.label}: the video stream is truncated: its frames end at {last_end:.2f} s but the header "
                     f"says {self.end_of_stream_s:.2f} s; re-download or re-encode the file"

@@ -1,0 +1,126 @@
+"""Every catalogue case through `AVEmotionProcessor`: files (paths and bytes) in, model inputs out.
+
+Two presets: `"synthetic"` (whole clip, frames resized, no face crop) and `"cpu_small"` (3-s centred window, fixed
+audio length, face crop: the catalogue's flat grey frames hold no face, so the fallback centre crop is used). An
+error case must raise the same `MediaError` as decoding; a result case must give tensors of the documented shapes,
+finite, with each frame's pixels equal to the normalised grey level that was written and the audio mask covering
+exactly the decoded audio.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torchaudio
+
+from av_emotion.processing import AVEmotionProcessor
+from av_emotion.processing.media import probe_media
+from av_emotion.processing.presets import PROCESSOR_PRESETS
+from tests.robustness.bounded import bounded
+from tests.robustness.catalogue import CASES, Case, Expected
+from tests.robustness.checks import assert_media_error, attempt, decode_flags, frames_on_screen, sampled_times
+from tests.robustness.factory import level
+
+PRESETS = ("synthetic", "cpu_small")
+RATE = 16000  # both presets
+HOP = 160  # 10 ms at 16 kHz, both presets
+
+
+@pytest.fixture(scope="module")
+def processors() -> dict[str, AVEmotionProcessor]:
+    return {name: AVEmotionProcessor.from_preset(name) for name in PRESETS}
+
+
+def params(cases: list[Case]) -> list[Any]:
+    return [pytest.param(case, id=case.name, marks=[pytest.mark.slow] if case.slow else []) for case in cases]
+
+
+def as_numpy(batch: Any) -> dict[str, np.ndarray]:
+    return {key: value.numpy() for key, value in batch.items()}
+
+
+def run_processors(path: Path, case: Case, processors: dict[str, AVEmotionProcessor]) -> dict[str, Any]:
+    """Each preset on the case's file (and the first on its bytes), in the child process."""
+    flags = decode_flags(case)
+    flags.pop("frame_size")  # the processor decides its own decoding size
+    results = {"probe": attempt(probe_media, path, limits=case.limits)}
+    for name, processor in processors.items():
+        results[name] = attempt(lambda p=processor: as_numpy(p(paths=[path], **flags)))
+    if path.is_file():
+        data = path.read_bytes()
+        results["bytes"] = attempt(lambda: as_numpy(processors["synthetic"](videos=[data], **flags)))
+        results["data"] = data
+    return results
+
+
+def tone_band(n_mels: int, n_fft: int, frequency: float) -> int:
+    """The mel band (HTK scale, as the presets) whose filter weighs `frequency` most."""
+    banks = torchaudio.functional.melscale_fbanks(n_fft // 2 + 1, 0.0, RATE / 2, n_mels, RATE, mel_scale="htk")
+    return int(banks[round(frequency * n_fft / RATE)].argmax())
+
+
+def assert_model_inputs(
+    batch: dict[str, np.ndarray], expected: Expected, preset: str, start: float, end: float
+) -> None:
+    settings = PROCESSOR_PRESETS[preset]
+    video, audio = settings["video_processor"], settings["feature_extractor"]
+    num_frames, height, width = video["num_frames"], video["size"]["height"], video["size"]["width"]
+    window = settings["processor"]["clip_duration_s"]
+    if window is not None and end - start > window:  # the centred window of `clip_duration_s` seconds
+        start, end = start + (end - start - window) / 2, start + (end - start + window) / 2
+    pixels = batch["pixel_values_videos"]
+    assert pixels.shape == (1, num_frames, 3, height, width) and pixels.dtype == np.float32
+    assert np.isfinite(pixels).all()
+    assert batch["video_mask"].shape == (1, num_frames) and batch["has_video"].tolist() == [expected.has_video]
+    if expected.has_video:
+        assert batch["video_mask"].all()
+        written = frames_on_screen(expected.frame_times_s, sampled_times(num_frames, start, end))
+        mean, std = np.asarray(video["image_mean"]), np.asarray(video["image_std"])
+        for index, frame in zip(written, pixels[0]):
+            want = (level(int(index)) / 255.0 - mean) / std  # (3,): flat grey, normalised per channel
+            # Lossy codecs move a level by up to 4 of 255.
+            assert np.abs(frame - want[:, None, None]).max() <= 4 / 255 / std.min() + 1e-4, f"{preset}: frame {index}"
+    else:
+        assert not batch["video_mask"].any() and not pixels.any()
+    features, mask = batch["input_features"], batch["audio_mask"]
+    assert features.dtype == np.float32 and np.isfinite(features).all()
+    assert features.shape[:2] == (1, audio["n_mels"]) and mask.shape == (1, features.shape[2])
+    assert batch["has_audio"].tolist() == [expected.has_audio]
+    if expected.has_audio:
+        samples = int(round((end - start) * RATE))
+        assert int(mask.sum()) == 1 + samples // HOP, f"{preset}: audio mask covers {int(mask.sum())} frames"
+        assert mask[0, : int(mask.sum())].all()
+        valid = features[0][:, mask[0]]
+        if end - start >= 0.3 and (expected.audio_end_s or end) - start >= 0.3:
+            assert int(valid.mean(axis=1).argmax()) == pytest.approx(
+                tone_band(audio["n_mels"], audio["n_fft"], expected.audio_frequency), abs=1
+            ), f"{preset}: the loudest band is not the tone's"
+    else:
+        assert not mask.any() and not features.any()
+    if "face_found" in batch:
+        assert batch["face_found"].tolist() == [False]  # flat grey frames: the centre-crop fallback
+
+
+@pytest.mark.parametrize("case", params(CASES))
+def test_processor(case: Case, case_file, processors):
+    path = case_file(case)
+    results = bounded(run_processors, path, case, processors)
+    if case.error:
+        for name in PRESETS:
+            assert_media_error(results[name], path, case.error, name)
+        if "bytes" in results:
+            assert_media_error(results["bytes"], results["data"], case.error, "synthetic(bytes)")
+        return
+    info = results["probe"].value
+    assert info is not None, f"probe_media raised {results['probe'].error!r}"
+    for name in PRESETS:
+        assert results[name].error is None, f"{name} raised {results[name].error!r}"
+        assert_model_inputs(results[name].value, case.expected, name, info.start_s, info.end_s)
+    from_bytes, from_path = results["bytes"].value, results["synthetic"].value
+    assert from_bytes is not None, f"bytes raised {results['bytes'].error!r}"
+    assert from_bytes.keys() == from_path.keys()
+    for key in from_path:
+        np.testing.assert_array_equal(from_bytes[key], from_path[key], err_msg=key)

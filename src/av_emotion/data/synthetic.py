@@ -3,9 +3,10 @@
 `generate_corpus` writes real mp4 files (h264 yuv420p video + AAC mono audio) named like RAVDESS
 full-AV speech clips, `01-01-EE-II-SS-RR-AA.mp4` (emotion, intensity, statement, repetition, actor),
 plus `metadata.jsonl`. Each clip is a cartoon face (skin, hair, eyes, brows, nose, mouth, neck and
-shoulders on a background) that says a seven-syllable statement: the waveform is an additive
-harmonic voice with vowel formants, consonant noise bursts, breath, jitter and room noise, and the
-mouth opens with the same syllable envelope, so lips and voice are synchronised.
+shoulders on a background) that says a seven-syllable statement: the waveform is a harmonic voice
+source (pitch contour with accents, declination, jitter, tremor) through a time-varying vocal-tract
+filter (the formants of each syllable's vowel, spectral tilt), plus breath, consonant noise bursts and
+room noise; the mouth opens with the same syllable envelope, so lips and voice are synchronised.
 
 Which modality tells which emotions apart
 -----------------------------------------
@@ -91,6 +92,8 @@ __all__ = [
     "SyntheticCorpusConfig",
     "actor_identity",
     "clip_file_name",
+    "clip_rng",
+    "corpus_plan",
     "generate_corpus",
     "render_clip",
     "write_clip",
@@ -484,6 +487,49 @@ def _syllable_envelopes(syllables: _Syllables, times: np.ndarray) -> tuple[np.nd
     return vowel, burst
 
 
+def _harmonic_source(f0_hz: np.ndarray, sampling_rate: float, max_hz: float) -> np.ndarray:
+    """Unit-amplitude sine harmonics of the f0 track (Hz per sample) up to `max_hz`, in closed form.
+
+    sum_{k=1..K} sin(k phi) = sin(K phi / 2) sin((K + 1) phi / 2) / sin(phi / 2), with K = floor(max_hz / f0);
+    harmonic K + 1 is faded in by the fractional part so that the sum stays continuous as f0 moves.
+    Costs O(samples) whatever the number of harmonics, and nothing aliases above `max_hz` + f0.
+    """
+    phase = np.mod((2 * np.pi / sampling_rate) * np.cumsum(f0_hz), 2 * np.pi)
+    count = max_hz / f0_hz
+    whole = np.floor(count)
+    half = 0.5 * phase
+    denominator = np.sin(half)
+    singular = np.abs(denominator) < 1e-9  # phase 0: every sine is 0
+    total = np.sin(whole * half) * np.sin((whole + 1) * half) / np.where(singular, 1.0, denominator)
+    return np.where(singular, 0.0, total) + (count - whole) * np.sin((whole + 1) * phase)
+
+
+def _time_varying_filter(
+    signal: np.ndarray,
+    sampling_rate: float,
+    n_fft: int,
+    gain_at: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Filter `signal` by a slowly varying magnitude response with a weighted overlap-add STFT.
+
+    `gain_at(frame_times_s (F,), frequencies_hz (B,))` returns the gains (F, B) of each frame. Periodic Hann
+    analysis and synthesis windows with a hop of n_fft / 4, whose squares sum to 1.5.
+    """
+    hop = n_fft // 4
+    window = np.hanning(n_fft + 1)[:-1]
+    padded = np.pad(signal, (n_fft, n_fft + hop))
+    num_frames = 1 + (padded.size - n_fft) // hop
+    index = hop * np.arange(num_frames)[:, None] + np.arange(n_fft)[None, :]
+    spectra = np.fft.rfft(padded[index] * window, axis=1)
+    frame_times = (hop * np.arange(num_frames) + n_fft / 2 - n_fft) / sampling_rate
+    spectra *= gain_at(frame_times, np.fft.rfftfreq(n_fft, 1 / sampling_rate))
+    parts = (np.fft.irfft(spectra, n_fft, axis=1) * window).reshape(num_frames, 4, hop)
+    blocks = np.zeros((num_frames + 3, hop))
+    for j in range(4):  # frame i covers the blocks i .. i + 3
+        blocks[j : j + num_frames] += parts[:, j]
+    return blocks.ravel()[n_fft : n_fft + signal.size] / 1.5
+
+
 def _synthesize_voice(
     identity: ActorIdentity,
     prosody: _Prosody,
@@ -517,45 +563,46 @@ def _synthesize_voice(
     pitch_offset_st = strength * prosody.pitch_st + nuisance * rng.normal(0, 0.7)
     f0_control = identity.f0_hz * 2 ** ((pitch_offset_st + contour) / 12)
 
-    # Harmonic amplitudes from the formant envelope of the current vowel and the spectral tilt, normalised
-    # so that timbre does not change loudness (loudness is its own cue).
+    # Vocal-tract filter: the formants of the current vowel times the spectral tilt (dB per octave of
+    # harmonic number), normalised per frame so that timbre does not change loudness (loudness is its own cue).
     centers = syllables.starts + 0.5 * syllables.durations
-    formants = np.stack(
+    formants = identity.formant_scale * np.stack(
         [np.interp(control_times, centers, [_VOWEL_FORMANTS[v][j] for v in syllables.vowels]) for j in range(3)]
     )
-    formants *= identity.formant_scale
-    num_harmonics = int(min(90, 0.45 * sr / f0_control.min()))
-    k = np.arange(1, num_harmonics + 1)[:, None]
-    harmonic_hz = k * f0_control[None, :]
-    envelope = 0.01 + sum(
-        gain / (1 + ((harmonic_hz - formants[j][None, :]) / bandwidth) ** 2)
-        for j, (gain, bandwidth) in enumerate(zip(_FORMANT_GAINS, _FORMANT_BANDWIDTHS_HZ))
-    )
     tilt = identity.tilt_db_per_octave + strength * prosody.tilt_db_per_octave + nuisance * rng.normal(0, 1.0)
-    amplitudes = envelope * 10 ** (tilt * np.log2(k) / 20) * (harmonic_hz < 0.45 * sr)
-    amplitudes /= np.sqrt(0.5 * (amplitudes**2).sum(0, keepdims=True))
+    max_hz = 0.45 * sr
+    harmonic_numbers = np.arange(1, int(max_hz / f0_control.min()) + 2)
 
-    # Sample-rate signals: interpolate the control tracks, integrate the phase.
+    def vocal_tract_gain(frame_times: np.ndarray, frequencies_hz: np.ndarray) -> np.ndarray:
+        f0_frames = np.interp(frame_times, control_times, f0_control)[:, None]
+        formant_frames = [np.interp(frame_times, control_times, track)[:, None] for track in formants]
+
+        def response(hz: np.ndarray) -> np.ndarray:
+            envelope = 0.01 + sum(
+                gain / (1 + ((hz - formant) / bandwidth) ** 2)
+                for gain, bandwidth, formant in zip(_FORMANT_GAINS, _FORMANT_BANDWIDTHS_HZ, formant_frames)
+            )
+            return envelope * (np.maximum(hz, f0_frames) / f0_frames) ** (tilt / (20 * np.log10(2)))
+
+        harmonics_hz = harmonic_numbers[None, :] * f0_frames
+        power = 0.5 * (response(harmonics_hz) ** 2 * (harmonics_hz < max_hz)).sum(1, keepdims=True)
+        return response(frequencies_hz[None, :]) * (frequencies_hz < max_hz) / np.sqrt(power)
+
     times = np.arange(num_samples) / sr
-    position = times * _CONTROL_RATE_HZ
-    index = np.minimum(position.astype(int), control_times.size - 2)
-    weight = (position - index).astype(np.float32)
     f0 = np.interp(times, control_times, f0_control)
-    # Wrapped to [0, 2 pi) so that k * phase stays exact in float32 (k * (phase mod 2 pi) = k * phase mod 2 pi).
-    phase = np.mod((2 * np.pi / sr) * np.cumsum(f0), 2 * np.pi).astype(np.float32)
-    amplitudes = amplitudes.astype(np.float32)
-    harmonic_amplitudes = amplitudes[:, index] * (1 - weight) + amplitudes[:, index + 1] * weight
-    voiced = (harmonic_amplitudes * np.sin(k.astype(np.float32) * phase[None, :])).sum(0)
+    n_fft = 1 << int(np.ceil(np.log2(0.032 * sr)))  # 32-ms frames or more: resolves the harmonics of 80 Hz
+    voiced = _time_varying_filter(_harmonic_source(f0, sr, max_hz), sr, n_fft, vocal_tract_gain)
 
-    sample_vowel_env, burst_env = _syllable_envelopes(syllables, times)
-    voicing = (sample_vowel_env * stress_gain[:, None]).sum(0)
+    vowel_env, burst_env = _syllable_envelopes(syllables, control_times)
+    voicing = np.interp(times, control_times, (vowel_env * stress_gain[:, None]).sum(0))
+    burst_env = np.interp(times, control_times, burst_env)
     breath_noise = np.diff(rng.standard_normal(num_samples + 1)) / np.sqrt(2)
     breathiness = identity.breathiness + strength * prosody.breathiness
     consonant_noise = np.diff(rng.standard_normal(num_samples + 1)) / np.sqrt(2)
     speech = voicing * (voiced + breathiness * breath_noise) + 0.35 * burst_env * consonant_noise
 
     level_db = _MODAL_LEVEL_DBFS + strength * prosody.loudness_db + nuisance * rng.normal(0, 1.5)
-    room_noise_db = -52 + nuisance * rng.uniform(-6, 6)
+    room_noise_db = -58 + nuisance * rng.uniform(-6, 6)  # dBFS; at least ~15 dB below the quietest voice
     audio = 10 ** (level_db / 20) * speech + 10 ** (room_noise_db / 20) * rng.standard_normal(num_samples)
     return np.clip(audio, -0.99, 0.99).astype(np.float32)
 

@@ -15,34 +15,36 @@ that each modality alone confuses emotion pairs and only the two together separa
 The face shows one of four expression groups and the voice one of four prosody groups, each shared by
 two emotions, and the two pairings differ:
 
-=========  ==========================================  ===========================================
-emotion    face group (what the video shows)           voice group (what the audio carries)
-=========  ==========================================  ===========================================
-neutral    relaxed: no displacement                    modal: the actor's own pitch and loudness
-calm       relaxed                                     subdued: -3 st, -9 dB, darker, breathy
-happy      beaming: brows up, wide eyes, open smile    aroused: +4.5 st, +8 dB, wide accents, bright
-surprised  beaming                                     rising: +7 st, terminal rise, tremor, jitter
-sad        worried: inner brows up, mouth corners down subdued
-fearful    worried                                     rising
-angry      scowling: brows down and in, narrowed eyes, aroused
+=========  ============================================  ============================================
+emotion    face group (what the video shows)             voice group (what the audio carries)
+=========  ============================================  ============================================
+neutral    relaxed: no displacement                      modal: the actor's own pitch and loudness
+calm       relaxed                                       subdued: -3 st, -9 dB, darker, breathy
+happy      beaming: brows up, wide eyes, open smile      aroused: +4.5 st, +8 dB, wide accents, bright
+surprised  beaming                                       rising: +7 st, terminal rise, tremor, jitter
+sad        worried: inner brows up, mouth corners down   subdued
+fearful    worried                                       rising
+angry      scowling: brows down and in, narrowed eyes,   aroused
            pressed narrow lips, smaller lip movement
-disgust    scowling                                    modal
-=========  ==========================================  ===========================================
+disgust    scowling                                      modal
+=========  ============================================  ============================================
 
 Confused by the video alone: neutral/calm, happy/surprised, sad/fearful, angry/disgust. Confused by
 the audio alone: neutral/disgust, calm/sad, happy/angry, fearful/surprised. The pairs follow the
 confusions people and classifiers make on real corpora: calm and neutral faces are nearly identical
 in RAVDESS; angry and disgust share lowered brows (AU4) and fear and sadness share the oblique,
 inner-raised brows of worry (AU1+AU4); open-mouthed smiles and surprise share raised brows and an open
-mouth. In speech, arousal dominates what is audible: angry and happy are both loud, high and fast,
-calm and sad both quiet, low and dark, fear and surprise both high-pitched with rising, unstable
-pitch, and disgust is notoriously hard to hear and close to neutral.
+mouth. In speech, arousal dominates what is audible: angry and happy are both loud, high-pitched and
+bright, calm and sad both quiet, low and dark, fear and surprise both high-pitched with rising,
+unstable pitch, and disgust is notoriously hard to hear and close to neutral.
 
-The groups were drawn so that every (face group, voice group) pair belongs to at most one emotion
-(the emotions form one 8-cycle face-voice-face-...): within a group the two emotions are rendered
-from *identical* distributions, so a single modality cannot beat 50% on any of its pairs (unimodal
-ceiling 4 of 8 classes right by chance, about 50% accuracy), while face and voice together determine the
-emotion (fusion ceiling 100%, less what the nuisance hides).
+Every (face group, voice group) pair belongs to at most one emotion (the emotions form one cycle
+face-voice-face-... through all eight), and within a group the two emotions are rendered from
+*identical* distributions. So the best possible single-modality accuracy is 50% (a modality can name
+the pair, never the emotion in it), while face and voice together determine the emotion (100%, less
+what the nuisance hides). Measured in tests/data/test_synthetic.py: HOG features of the mean frame
+and pitch/loudness/spectral statistics of the voice, a ridge classifier trained on 4 actors and tested
+on 2 held-out ones reaches 0.38-0.56 with either modality alone and 0.96-1.00 fused (seeds 0-3).
 
 What is emotion-independent (nuisance)
 --------------------------------------
@@ -140,17 +142,22 @@ class SyntheticCorpusConfig:
         clips_per_emotion: clips per actor and emotion (classes are balanced, unlike RAVDESS's 4 neutral
             clips against 8 of every other emotion). Clip k of an emotion gets intensity 1 + k % 2
             (always 01 for neutral), then alternates the statement, then counts repetitions.
-        duration_s: clip length in seconds; rounded to whole video frames.
-        fps: video frame rate (frames per second).
+        duration_s: clip length in seconds, rounded to whole video frames. Our choice: 2.5, which holds
+            the seven-syllable statement (about 1.6 s at 4.4 syllables per second) after its 0.1-0.3 s
+            onset; RAVDESS clips last about 3.5 s.
+        fps: video frame rate (frames per second). Our choice: 20, four to five frames per syllable, so
+            the lips visibly open and close on every syllable.
         frame_size: frame height and width in pixels (even, >= 32). Our choice: 64, enough for the
             brows, eyes and mouth to be several pixels tall while small CPU models train in minutes.
-        sampling_rate: audio rate in Hz, one AAC supports (16000: the rate of most speech encoders).
+        sampling_rate: audio rate in Hz, one AAC supports. Our choice: 16000, the rate of most speech
+            encoders; the voice's harmonics stop at 0.45 x sampling_rate.
         seed: master seed; actors and clips derive their generators from it.
         strong_intensity_gain: factor applied to the expression and prosody displacements of
             intensity-02 clips.
-        nuisance: scale of every emotion-independent variation (head motion, lighting, expression
-            strength jitter, pitch offset, recording level, noise...); 0 renders clean clips, 1 is the
-            default difficulty, above 1 is harder.
+        nuisance: scale of every per-clip emotion-independent variation (head motion, blinks, lighting,
+            pixel noise, expression strength and onset, speaking rate, pitch offset, recording level,
+            room noise...); 0 renders clean clips (actors still differ), 1 is the default difficulty,
+            above 1 is harder.
         pixel_noise_std: standard deviation of the Gaussian pixel noise, in 8-bit levels (times nuisance).
         crf: libx264 constant rate factor used by `write_clip`.
     """
@@ -665,6 +672,82 @@ class _FacePainter:
         cv2.polylines(self.canvas, [self.pixels(u, v)], False, colour, thickness, cv2.LINE_AA, _SHIFT)
 
 
+@dataclass(frozen=True)
+class _FaceFrame:
+    """What the face does in one frame, in face units (see `_Expression`)."""
+
+    brow_raise: float
+    brow_tilt: float
+    eye_open: float  # eye opening relative to the actor's relaxed eye (0 closed, 1 relaxed)
+    mouth_corner: float
+    mouth_width: float
+    mouth_open: float  # lip opening, half-heights
+
+
+def _draw_face(painter: _FacePainter, identity: ActorIdentity, face: _FaceFrame) -> None:
+    """Draw body, hair, ears, face, eyes, brows, nose and mouth, back to front."""
+    ellipse, polygon = painter.ellipse, painter.polygon
+    skin = identity.skin
+    dark_skin = tuple(0.85 * c for c in skin)
+    outline = tuple(0.35 * c for c in skin)
+    brow_colour = tuple(min(0.6 * c, 90.0) for c in identity.hair)
+    sclera = (240.0, 238.0, 232.0)
+    mouth_inside = (70.0, 20.0, 25.0)
+
+    # Body, hair behind the head, ears, face, hair on top.
+    ellipse(0, 2.0, 2.0, 0.75, identity.shirt)
+    polygon([-0.32, 0.32, 0.38, -0.38], [0.6, 0.6, 1.5, 1.5], dark_skin)
+    if identity.hair_style == 0:
+        ellipse(0, -0.1, 1.15, 1.05, identity.hair)
+    elif identity.hair_style == 1:
+        ellipse(0, -0.25, 1.08, 0.85, identity.hair)
+    ellipse(-1.0, -0.02, 0.13, 0.2, dark_skin)
+    ellipse(1.0, -0.02, 0.13, 0.2, dark_skin)
+    ellipse(0, 0, 1.0, 1.0, skin)
+    if identity.hair_style in (0, 1):
+        ellipse(0, -0.88, 0.9, 0.25, identity.hair)
+    else:
+        ellipse(0, -0.93, 0.65, 0.12, identity.hair)
+
+    # Eyes: sclera, iris, outline.
+    eye_width = 0.17 * identity.eye_size
+    eye_height = max(0.01, 0.10 * identity.eye_size * face.eye_open)
+    iris = 0.08 * identity.eye_size
+    iris_height = min(iris * identity.face_half_width / identity.face_half_height, eye_height)
+    for side in (-1, 1):
+        u = side * identity.eye_spacing
+        ellipse(u, -0.12, eye_width, eye_height, sclera)
+        ellipse(u, -0.12, iris, iris_height, identity.iris)
+        ellipse(u, -0.12, eye_width, eye_height, outline, 1)
+
+    # Brows: outer, middle and inner points; tilt raises the inner ends (worry) or lowers them (scowl).
+    base = -0.36 - identity.habitual_brow - face.brow_raise
+    inner, outer = base - face.brow_tilt, base + 0.3 * face.brow_tilt
+    middle = 0.5 * (inner + outer) - 0.04
+    half = 0.5 * identity.brow_thickness
+    for side in (-1, 1):
+        u = side * np.array([0.62, 0.40, 0.14, 0.14, 0.40, 0.62])
+        v = np.array([outer, middle, inner, inner, middle, outer]) + half * np.array([-1, -1, -1, 1, 1, 1])
+        polygon(u, v, brow_colour)
+
+    # Nose shadow.
+    ellipse(0, 0.2, 0.09, 0.05, outline if skin[0] < 150 else dark_skin)
+
+    # Mouth: lips around an opening between two parabolas through the corners.
+    width = 0.30 * (1 + face.mouth_width)
+    corner = 0.47 - identity.habitual_smile - face.mouth_corner
+    x = np.linspace(-1, 1, 9)
+    bow = 1 - x * x
+    upper = corner + (0.47 - 0.3 * face.mouth_open - corner) * bow
+    lower = corner + (0.47 + 0.7 * face.mouth_open - corner) * bow
+    u = np.concatenate([width * x, width * x[::-1]])
+    polygon(u, np.concatenate([upper - 0.06 * bow, (lower + 0.08 * bow)[::-1]]), identity.lips)
+    if face.mouth_open > 0.02:
+        polygon(u, np.concatenate([upper, lower[::-1]]), mouth_inside)
+    else:
+        painter.polyline(width * x, upper, mouth_inside)
+
+
 def _render_frames(
     identity: ActorIdentity,
     expression: _Expression,
@@ -699,98 +782,34 @@ def _render_frames(
     ramp = np.clip((frame_times - onset) / 0.3, 0, 1)
     jitters = nuisance * rng.normal(0, [0.008, 0.008, 0.025, 0.008, 0.025])
 
+    # The expression's displacements, faded in by the onset ramp; the lips also move with the syllables.
     e = expression
-    brow_raise = strength * e.brow_raise + jitters[0]
-    brow_tilt = strength * e.brow_tilt + jitters[1]
-    eye_open = strength * e.eye_open + jitters[2]
-    mouth_corner = strength * e.mouth_corner + jitters[3]
-    mouth_width = strength * e.mouth_width + jitters[4]
-    mouth_open = strength * e.mouth_open
+    displacement = strength * np.array([e.brow_raise, e.brow_tilt, e.eye_open, e.mouth_corner, e.mouth_width])
+    displacements = ramp[:, None] * (displacement + jitters)  # (T, 5)
     lip_motion = max(0.1, 1 + strength * e.lip_motion)
+    opening = ramp * strength * e.mouth_open + 0.22 * lip_motion * articulation
 
     # Background: a vertical gradient between the actor's two colours.
     shade = np.linspace(0, 1, size)[:, None, None]
     background = (1 - shade) * np.array(identity.background_top) + shade * np.array(identity.background_bottom)
     background = np.broadcast_to(background, (size, size, 3)).astype(np.uint8)
 
-    skin = identity.skin
-    dark_skin = tuple(0.85 * c for c in skin)
-    outline = tuple(0.35 * c for c in skin)
-    brow_colour = tuple(min(0.6 * c, 90.0) for c in identity.hair)
-    sclera = (240.0, 238.0, 232.0)
-    mouth_inside = (70.0, 20.0, 25.0)
-
     frames = np.empty((num_frames, size, size, 3), np.uint8)
     for t in range(num_frames):
-        canvas = background.copy()
+        frames[t] = background
         painter = _FacePainter(
-            canvas,
+            frames[t],
             center=size * (0.5 + np.array(identity.face_center) + offset + sway[:2, t]),
             half_width=size * identity.face_half_width * head_scale,
             half_height=size * identity.face_half_height * head_scale,
             angle_deg=roll_deg + sway[2, t],
         )
-        ellipse, polygon = painter.ellipse, painter.polygon
-
-        # Body, hair behind the head, ears, face, hair on top.
-        ellipse(0, 2.0, 2.0, 0.75, identity.shirt)
-        polygon([-0.32, 0.32, 0.38, -0.38], [0.6, 0.6, 1.5, 1.5], dark_skin)
-        if identity.hair_style == 0:
-            ellipse(0, -0.1, 1.15, 1.05, identity.hair)
-        elif identity.hair_style == 1:
-            ellipse(0, -0.25, 1.08, 0.85, identity.hair)
-        ellipse(-1.0, -0.02, 0.13, 0.2, dark_skin)
-        ellipse(1.0, -0.02, 0.13, 0.2, dark_skin)
-        ellipse(0, 0, 1.0, 1.0, skin)
-        if identity.hair_style in (0, 1):
-            ellipse(0, -0.88, 0.9, 0.25, identity.hair)
-        else:
-            ellipse(0, -0.93, 0.65, 0.12, identity.hair)
-
-        # Eyes: sclera, iris, outline; the opening follows the expression, the blinks and the onset ramp.
-        eye_width = 0.17 * identity.eye_size
-        eye_height = max(0.01, 0.10 * identity.eye_size * (1 + ramp[t] * eye_open) * blink[t])
-        for side in (-1, 1):
-            u = side * identity.eye_spacing
-            ellipse(u, -0.12, eye_width, eye_height, sclera)
-            iris = 0.08 * identity.eye_size
-            ellipse(
-                u,
-                -0.12,
-                iris,
-                min(iris * identity.face_half_width / identity.face_half_height, eye_height),
-                identity.iris,
-            )
-            ellipse(u, -0.12, eye_width, eye_height, outline, 1)
-
-        # Brows: outer, middle and inner points; tilt raises the inner ends (worry) or lowers them (scowl).
-        base = -0.36 - identity.habitual_brow - ramp[t] * brow_raise
-        inner, outer = base - ramp[t] * brow_tilt, base + 0.3 * ramp[t] * brow_tilt
-        middle = 0.5 * (inner + outer) - 0.04
-        half = 0.5 * identity.brow_thickness
-        for side in (-1, 1):
-            u = side * np.array([0.62, 0.40, 0.14, 0.14, 0.40, 0.62])
-            v = np.array([outer, middle, inner, inner, middle, outer]) + half * np.array([-1, -1, -1, 1, 1, 1])
-            polygon(u, v, brow_colour)
-
-        # Nose shadow.
-        ellipse(0, 0.2, 0.09, 0.05, outline if skin[0] < 150 else dark_skin)
-
-        # Mouth: lips around an opening between two parabolas through the corners.
-        width = 0.30 * (1 + ramp[t] * mouth_width)
-        corner = 0.47 - identity.habitual_smile - ramp[t] * mouth_corner
-        opening = ramp[t] * mouth_open + 0.22 * lip_motion * articulation[t]
-        x = np.linspace(-1, 1, 9)
-        bow = 1 - x * x
-        upper = corner + (0.47 - 0.3 * opening - corner) * bow
-        lower = corner + (0.47 + 0.7 * opening - corner) * bow
-        u = np.concatenate([width * x, width * x[::-1]])
-        polygon(u, np.concatenate([upper - 0.06 * bow, (lower + 0.08 * bow)[::-1]]), identity.lips)
-        if opening > 0.02:
-            polygon(u, np.concatenate([upper, lower[::-1]]), mouth_inside)
-        else:
-            painter.polyline(width * x, upper, mouth_inside)
-        frames[t] = canvas
+        brow_raise, brow_tilt, eye_open, mouth_corner, mouth_width = displacements[t]
+        _draw_face(
+            painter,
+            identity,
+            _FaceFrame(brow_raise, brow_tilt, (1 + eye_open) * blink[t], mouth_corner, mouth_width, opening[t]),
+        )
 
     if nuisance > 0:
         lit = frames.astype(np.float32) * light_gain + light_cast.astype(np.float32)

@@ -10,7 +10,9 @@ import av_emotion
 
 # Each entry: name -> (module path, help). The module exposes `add_arguments(parser)` and `run(args)`;
 # it is imported only when its sub-command runs, so `av-emotion --help` stays fast.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("av_emotion.commands.synth", "Write a synthetic audio-video emotion corpus (mp4 + metadata.jsonl)."),
+}
 
 
 def _load(module_path: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:

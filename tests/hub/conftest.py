@@ -77,13 +77,24 @@ def recipe(model_type: str, corpus: str = "ravdess", head: str = "classification
     return {
         "model": {"model_type": model_type, "head": head, "config": dict(TINY_CONFIGS[model_type]), "pretrained": None},
         "processor": {"preset": "cpu_small", "overrides": {}, "pretrained": None},
-        "data": {"corpus": corpus, "root": "/home/someone/data", "fold_protocol": "ravdess_6fold", "fold": 0,
-                 "num_folds": 5, "max_clips_per_split": None},
+        "data": {
+            "corpus": corpus,
+            "root": "/home/someone/data",
+            "fold_protocol": "ravdess_6fold",
+            "fold": 0,
+            "num_folds": 5,
+            "max_clips_per_split": None,
+        },
         "optimizer": {"name": "adamw", "lr": 0.001, "weight_decay": 0.01},
         "scheduler": {"name": "cosine", "warmup_steps": None, "warmup_ratio": 0.1, "kwargs": {}},
         "augmentation": {"video_flip_prob": 0.5, "freq_mask_param": 0, "time_mask_param": 0},
-        "training": {"seed": 42, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1,
-                     "mixed_precision": "no", "push_to_hub": None},
+        "training": {
+            "seed": 42,
+            "per_device_train_batch_size": 8,
+            "gradient_accumulation_steps": 1,
+            "mixed_precision": "no",
+            "push_to_hub": None,
+        },
     }
 
 

@@ -40,7 +40,11 @@ def test_card_loads_and_carries_the_run_metrics(tmp_path: Path, model_type: str)
         ("f1", '{"average": "macro"}'): test["macro_f1"],
     }
     result = card.data.eval_results[0]
-    assert (result.dataset_type, result.dataset_split, result.dataset_config) == ("ravdess", "test", "ravdess_6fold/fold_0")
+    assert (result.dataset_type, result.dataset_split, result.dataset_config) == (
+        "ravdess",
+        "test",
+        "ravdess_6fold/fold_0",
+    )
     assert card.data.model_name == f"{model_type}-ravdess-fold0"
     assert card.data.license == "cc-by-nc-sa-4.0"  # RAVDESS' non-commercial licence carries over
     text = card.text

@@ -109,7 +109,9 @@ def _load_evaluation(evaluation: Mapping[str, Any] | str | Path | None, output_d
     if isinstance(evaluation, (str, Path)):
         loaded = _read_json(Path(evaluation))
         if loaded is None:
-            raise FileNotFoundError(f"evaluation summary {evaluation} not found (write it with av-emotion evaluate --output)")
+            raise FileNotFoundError(
+                f"evaluation summary {evaluation} not found (write it with av-emotion evaluate --output)"
+            )
         return loaded
     return dict(evaluation)
 
@@ -378,12 +380,12 @@ def _augmentation_text(recipe: Mapping[str, Any] | None) -> str:
 
 
 def templates_dir() -> Path:
-    """The folder of the shipped card templates (`<model_type>.md`, `default.md`, `partials/`)."""
+    """Return the folder of the shipped card templates (`<model_type>.md`, `default.md`, `partials/`)."""
     return Path(str(resources.files("av_emotion.hub") / "templates"))
 
 
 def template_path_for(model_type: str) -> Path:
-    """The card template of an architecture, or the generic one when it has none."""
+    """Return the card template of an architecture, or the generic one when it has none."""
     path = templates_dir() / f"{model_type}.md"
     return path if path.is_file() else templates_dir() / "default.md"
 
@@ -449,9 +451,7 @@ def build_model_card(
     test_metrics = {key: value for key, value in ((run or {}).get("test") or {}).items() if _is_number(value)}
     speakers = (run or {}).get("speakers") or {}
     split_sizes = (run or {}).get("split_sizes") or {}
-    parameter_share = (
-        facts.num_parameters / facts.reference_parameters if facts.reference_parameters else None
-    )
+    parameter_share = facts.num_parameters / facts.reference_parameters if facts.reference_parameters else None
     subset = ((recipe or {}).get("data") or {}).get("max_clips_per_split")
     global_step = (run or {}).get("global_step")
     flags = {

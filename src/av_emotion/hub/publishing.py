@@ -45,16 +45,16 @@ class UploadPlan:
     files: dict[str, Path | bytes] = field(default_factory=dict)
 
     def paths(self) -> list[str]:
-        """The paths in the repo, sorted."""
+        """Return the paths in the repo, sorted."""
         return sorted(self.files)
 
     def size(self, path_in_repo: str) -> int:
-        """Bytes of one file."""
+        """Return the size of one file in bytes."""
         source = self.files[path_in_repo]
         return len(source) if isinstance(source, bytes) else source.stat().st_size
 
     def operations(self) -> list[Any]:
-        """`CommitOperationAdd`s for `HfApi.create_commit`."""
+        """Return the `CommitOperationAdd`s for `HfApi.create_commit`."""
         from huggingface_hub import CommitOperationAdd
 
         return [

@@ -73,7 +73,7 @@ def _resolve_module(node: ast.ImportFrom, module: ModuleType) -> str:
 
 
 def _defining_module(source_name: str, imported: str, importer: str) -> str:
-    """The module whose flat copy will provide `imported` (imported `from source_name` in `importer`)."""
+    """Return the module whose flat copy will provide `imported` (imported `from source_name` in `importer`)."""
     source = importlib.import_module(source_name)
     if _is_package(source) and importlib.util.find_spec(f"{source_name}.{imported}") is not None:
         raise ValueError(
@@ -181,7 +181,7 @@ def build_remote_code(classes: dict[str, type]) -> RemoteCodeBundle:
 
 
 def model_classes_for(config: dict[str, Any]) -> dict[str, type]:
-    """The Auto class name -> class map of a saved model, from its `config.json` content.
+    """Return the Auto class name -> class map of a saved model, from its `config.json` content.
 
     Uses the architecture registry: `AutoConfig` -> the config class, `AutoModel` -> the base model, and
     `AutoModelForVideoClassification` -> the head named by `config["architectures"]` (when it is one of the
@@ -206,7 +206,7 @@ def model_classes_for(config: dict[str, Any]) -> dict[str, type]:
 
 
 def remote_code_for_config(config: dict[str, Any]) -> RemoteCodeBundle:
-    """The standalone code bundle of the model described by `config.json` content `config`."""
+    """Return the standalone code bundle of the model described by `config.json` content `config`."""
     return build_remote_code(model_classes_for(config))
 
 

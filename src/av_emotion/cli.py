@@ -11,10 +11,7 @@ import av_emotion
 # Each entry: name -> (module path, help). The module exposes `add_arguments(parser)` and `run(args)`;
 # it is imported only when its sub-command runs, so `av-emotion --help` stays fast.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "push": (
-        "av_emotion.commands.push",
-        "Publish a saved model, its processor and model card to the Hugging Face Hub.",
-    ),
+    "push": ("av_emotion.commands.push", "Publish a saved model, its processor and card to the Hub."),
 }
 
 

@@ -129,6 +129,14 @@ def save_run(
     return model, results
 
 
+def save_processor(directory: Path) -> None:
+    """Save a real processor matching the tiny AVT-CA (4 frames of 16x16, 4 log-mel bands) into `directory`."""
+    from av_emotion.processing import AVEmotionProcessor
+
+    processor = AVEmotionProcessor.from_preset("cpu_small", num_frames=4, size={"height": 16, "width": 16}, n_mels=4)
+    processor.save_pretrained(directory)
+
+
 def python_blocks(card_text: str, section: str = "## How to use") -> list[str]:
     """The ```python blocks of one section of a card."""
     start = card_text.index(section)

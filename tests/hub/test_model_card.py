@@ -13,9 +13,9 @@ import pytest
 from huggingface_hub import ModelCard
 
 from av_emotion.hub import MODEL_ID_PLACEHOLDER, render_model_card, template_path_for, templates_dir
-from av_emotion.hub.model_card import RELATION_MATRIX_FILE
+from av_emotion.hub.model_card import EXAMPLE_CLIP, RELATION_MATRIX_FILE
 from av_emotion.modeling import ARCHITECTURES
-from tests.hub.conftest import python_blocks, recipe, save_run
+from tests.hub.conftest import python_blocks, recipe, save_processor, save_run
 
 
 def _eval_values(card: ModelCard) -> dict[tuple[str, str | None], float]:
@@ -143,6 +143,27 @@ def test_usage_snippets_run_against_the_saved_folder(tmp_path: Path, model_type:
         printed = eval(output.getvalue())  # the snippet prints a dict of label -> probability
         assert list(printed) == results["label_names"]
         assert sum(printed.values()) == pytest.approx(1.0, abs=0.01)
+
+
+def test_usage_snippets_with_the_processor_run_on_a_real_clip(tmp_path: Path, ravdess_av_clip: Path):
+    _, results = save_run(tmp_path, "avt_ca")
+    save_processor(tmp_path)
+    text = render_model_card(tmp_path, results=results).read_text()
+    assert "`video_processor.num_frames` | `4`" in text  # the processor's settings, from processor_config.json
+    assert "video: 4 frames sampled uniformly, 16×16 pixels, faces cropped" in text
+    blocks = python_blocks(text)
+    assert any("AutoProcessor.from_pretrained" in block for block in blocks)
+    for block in blocks:
+        code = block.replace(MODEL_ID_PLACEHOLDER, str(tmp_path)).replace(EXAMPLE_CLIP, str(ravdess_av_clip))
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            exec(compile(code, "<card snippet>", "exec"), {})
+        printed = eval(output.getvalue())
+        if isinstance(printed, dict):  # the processor + model snippet: label -> probability
+            assert list(printed) == results["label_names"]
+            assert sum(printed.values()) == pytest.approx(1.0, abs=0.01)
+        else:  # the pipeline: [{"label", "score"}, ...]
+            assert {item["label"] for item in printed} <= set(results["label_names"])
 
 
 def test_repo_id_goes_into_the_snippets(tmp_path: Path):

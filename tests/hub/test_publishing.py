@@ -13,10 +13,9 @@ from huggingface_hub.hf_api import RepoUrl
 
 from av_emotion.cli import main
 from av_emotion.hub import plan_upload, push_to_hub, remote_code_for_config
-from tests.hub.conftest import save_run
+from tests.hub.conftest import save_processor, save_run
 
 FAKE_TOKEN = "hf_FAKEtokenDoNotLeak0123456789abcdefABCDEF"
-PROCESSOR_CONFIG = {"processor_class": "AVEmotionProcessor", "video_processor": {"num_frames": 4, "size": 16}}
 
 
 class HubRecorder:
@@ -63,7 +62,7 @@ def hub(monkeypatch) -> HubRecorder:
 
 def _finished_run(directory: Path, model_type: str = "avt_ca") -> Path:
     save_run(directory, model_type, training_leftovers=True)
-    (directory / "processor_config.json").write_text(json.dumps(PROCESSOR_CONFIG))
+    save_processor(directory)
     return directory
 
 

@@ -331,6 +331,46 @@ def _flatten(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str
     return rows
 
 
+def _processor_summary(processor: Mapping[str, Any]) -> list[str]:
+    """Summarise in a few lines the settings that shape the model's inputs (the full table follows on the card)."""
+    video = processor.get("video_processor") or {}
+    audio = processor.get("feature_extractor") or {}
+    lines = []
+    if video:
+        size = video.get("size")
+        size = f"{size.get('height')}×{size.get('width')}" if isinstance(size, Mapping) else str(size)
+        crop = "faces cropped (largest face, tracked)" if video.get("do_face_crop") else "whole frames, no face crop"
+        lines.append(
+            f"video: {video.get('num_frames')} frames sampled uniformly, {size} pixels, {crop}, normalised with "
+            f"mean {video.get('image_mean')} and std {video.get('image_std')}"
+        )
+    if audio:
+        if audio.get("feature_type") == "mfcc":
+            features = f"{audio.get('n_mfcc')} MFCCs (from {audio.get('n_mels')} mel bands)"
+        else:
+            features = f"{audio.get('n_mels')}-band log-mel spectrogram"
+        if audio.get("win_length_ms") is not None:
+            framing = f"{audio.get('win_length_ms')} ms windows every {audio.get('hop_length_ms')} ms"
+        else:
+            framing = f"{audio.get('win_length')}-sample windows every {audio.get('hop_length')} samples"
+        lines.append(f"audio: mono at {audio.get('sampling_rate')} Hz, {features}, {framing}")
+    duration = processor.get("clip_duration_s")
+    if duration:
+        lines.append(f"clip: a {duration:g} s window at the {processor.get('clip_position', 'center')} of each file")
+    else:
+        lines.append("clip: the whole file")
+    return lines
+
+
+def _pipeline_task() -> str | None:
+    """Return the pipeline task av_emotion registers, or None when this version has no pipeline."""
+    try:
+        from av_emotion.pipelines import PIPELINE_TASK
+    except ImportError:
+        return None
+    return PIPELINE_TASK
+
+
 def _config_rows(config_json: Mapping[str, Any]) -> list[tuple[str, str]]:
     from transformers import PretrainedConfig
 
@@ -606,6 +646,8 @@ def build_model_card(
         ),
         "pictures": pictures,
         "processor_rows": _flatten(processor_json) if processor_json else None,
+        "processor_summary": _processor_summary(processor_json) if processor_json else [],
+        "pipeline_task": _pipeline_task(),
         "processor_class": (processor_json or {}).get("processor_class", "AVEmotionProcessor"),
         "remote_code": remote_code,
         "dataset_licence": licence_text,

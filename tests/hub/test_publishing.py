@@ -123,6 +123,13 @@ def test_keep_card_and_no_remote_code(tmp_path: Path, hub: HubRecorder):
     assert hub.files["config.json"] == (run / "config.json").read_bytes()
 
 
+def test_hand_written_card_is_not_replaced(tmp_path: Path, hub: HubRecorder):
+    run = _finished_run(tmp_path)
+    (run / "README.md").write_text("# Notes written by hand\n")
+    push_to_hub(run, "alice/tiny")
+    assert hub.files["README.md"] == b"# Notes written by hand\n"
+
+
 def test_token_never_reaches_a_file_or_a_log(tmp_path: Path, hub: HubRecorder, monkeypatch, capfd):
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
     records: list[str] = []

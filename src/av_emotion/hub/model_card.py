@@ -40,6 +40,8 @@ RELATION_MATRIX_FILE = "emotion_relation_matrix.png"
 # Shown in the usage snippets of a card rendered before the model has a Hub repo id.
 MODEL_ID_PLACEHOLDER = "path/to/this/model"
 EXAMPLE_CLIP = "path/to/clip.mp4"
+# Last line of every rendered card: `push_to_hub` renders again only cards that carry it, never a hand-written one.
+CARD_MARKER = "<!-- rendered by av_emotion"
 # A model with fewer parameters than this share of its paper-size configuration is called tiny on its card.
 TINY_PARAMETER_SHARE = 0.25
 
@@ -656,7 +658,11 @@ def build_model_card(
     context["sections"] = _render_partials(context)
     template = Path(template_path) if template_path is not None else template_path_for(facts.model_type)
     card = ModelCard.from_template(card_data, template_path=str(template), **context)
-    return ModelCard(_tidy(str(card)))
+    marker = (
+        f"{CARD_MARKER} {av_emotion.__version__} from the files of the run (render_model_card); "
+        "`av-emotion push` renders it again unless given --keep-card -->"
+    )
+    return ModelCard(_tidy(f"{card}\n\n{marker}"))
 
 
 def render_model_card(
@@ -716,6 +722,7 @@ def render_model_card(
 
 __all__ = [
     "CARD_FILE",
+    "CARD_MARKER",
     "EVALUATION_FILE",
     "MODEL_ID_PLACEHOLDER",
     "RELATION_MATRIX_FILE",

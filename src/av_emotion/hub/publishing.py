@@ -7,7 +7,8 @@ What goes up, and only that (files at the top of `output_dir`; sub-folders such 
 - `config.json`, with an `auto_map` added when the standalone model code goes up too (`remote_code=True`,
   the default; see `av_emotion.hub.remote_code`), and that code;
 - the processor's `processor_config.json` (and any `preprocessor_config.json` / `video_preprocessor_config.json`);
-- the model card `README.md`, rendered again with the repo id so its snippets load the repo;
+- the model card `README.md`, rendered again with the repo id so its snippets load the repo (a hand-written
+  `README.md` is uploaded as it is);
 - the pictures (`*.png`: confusion matrix, relation matrix).
 
 A folder holding pickle weights (`*.bin`, `*.pt`, `*.pth`, `*.ckpt`, `*.pkl`, `*.pickle`) at its top is refused:
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from av_emotion.hub.model_card import CARD_FILE, render_model_card
+from av_emotion.hub.model_card import CARD_FILE, CARD_MARKER, render_model_card
 from av_emotion.hub.remote_code import remote_code_for_config
 
 logger = logging.getLogger(__name__)
@@ -137,8 +138,9 @@ def push_to_hub(
         revision: Branch to commit to (created from `main` when missing); default `main`.
         token: A Hub token; default: huggingface_hub's usual sources (`HF_TOKEN`, then the stored login).
         commit_message: Default: "Upload <model_type> model with av_emotion <version>".
-        update_card: Render `README.md` again with `repo_id` (from the run's files); False uploads the
-            existing card as it is (a card is rendered when there is none).
+        update_card: Render `README.md` again with `repo_id` (from the run's files) when av_emotion rendered it;
+            a hand-written card (without the marker line `render_model_card` ends cards with) is never replaced.
+            False uploads the existing card as it is. A card is rendered when there is none.
         remote_code: Also upload the standalone model code and its `auto_map`, so the repo loads with
             `trust_remote_code=True` where av_emotion is not installed.
         api: An `HfApi` to use (tests pass a fake one); default `HfApi(token=token)`.
@@ -150,8 +152,14 @@ def push_to_hub(
     output_dir = check_publishable(output_dir)
     if "/" not in repo_id:
         raise ValueError(f"repo_id {repo_id!r} must look like user/name (or org/name)")
-    if update_card or not (output_dir / CARD_FILE).is_file():
+    card_path = output_dir / CARD_FILE
+    if not card_path.is_file():
         render_model_card(output_dir, repo_id=repo_id, remote_code=remote_code)
+    elif update_card:
+        if CARD_MARKER in card_path.read_text(encoding="utf-8"):
+            render_model_card(output_dir, repo_id=repo_id, remote_code=remote_code)
+        else:
+            logger.info("%s was not rendered by av_emotion: uploading it as it is", card_path)
     plan = plan_upload(output_dir, remote_code=remote_code)
     config = json.loads((output_dir / "config.json").read_text(encoding="utf-8"))
     message = commit_message or f"Upload {config.get('model_type')} model with av_emotion {av_emotion.__version__}"

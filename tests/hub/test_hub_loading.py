@@ -22,9 +22,11 @@ from safetensors.torch import save_file
 
 import av_emotion
 from av_emotion.hub import push_to_hub, remote_code_for_config
+from av_emotion.hub.model_card import EXAMPLE_CLIP
 from av_emotion.modeling import ARCHITECTURES
-from tests.hub.conftest import MODEL_TYPES, build_tiny_model, save_run
+from tests.hub.conftest import MODEL_TYPES, build_tiny_model, save_processor, save_run
 from tests.hub.test_publishing import HubRecorder
+from tests.processing.media_factory import write_media
 
 SRC = Path(av_emotion.__file__).resolve().parents[1]
 
@@ -42,6 +44,7 @@ CHILD = textwrap.dedent(
     from transformers import AutoModelForVideoClassification
 
     repos = json.loads(sys.argv[1])
+    placeholder_clip, clip = sys.argv[2], sys.argv[3]
     report = {"without_package": {}, "with_package": {}}
 
     def score(mode, repo_id, model):
@@ -70,8 +73,9 @@ CHILD = textwrap.dedent(
         blocks = re.findall(r"```python\\n(.*?)```", usage, flags=re.DOTALL)
         for block in blocks:
             with contextlib.redirect_stdout(io.StringIO()):
-                exec(block, {})
+                exec(block.replace(placeholder_clip, clip), {})
         report["with_package"][repo_id]["snippets"] = len(blocks)
+        report["with_package"][repo_id]["processor_snippet"] = any("AutoProcessor" in block for block in blocks)
     print("REPORT " + json.dumps(report))
     """
 )
@@ -90,7 +94,7 @@ def _layout_as_hub_cache(cache: Path, repo_id: str, files: dict[str, bytes]) -> 
     return sha
 
 
-def _run_child(repos: dict[str, str], cache: Path, tmp_path: Path) -> dict:
+def _run_child(repos: dict[str, str], cache: Path, tmp_path: Path, clip: Path) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "HUGGINGFACE"))}
     env.update(
         HF_HUB_CACHE=str(cache),
@@ -102,7 +106,7 @@ def _run_child(repos: dict[str, str], cache: Path, tmp_path: Path) -> dict:
     )
     env["PYTHONPATH"] = str(SRC)
     completed = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(repos)],
+        [sys.executable, "-c", CHILD, json.dumps(repos), EXAMPLE_CLIP, str(clip)],
         cwd=tmp_path,  # not the repository root: `src/` is not importable from here
         env=env,
         capture_output=True,
@@ -126,6 +130,8 @@ def pushed_repos(tmp_path_factory):
             recorder = HubRecorder().install(monkeypatch)
             run = tmp_path / model_type
             save_run(run, model_type)
+            if model_type == "avt_ca":
+                save_processor(run)  # matches the tiny AVT-CA: its card shows the processor (and pipeline) snippets
             repo_id = f"alice/{model_type.replace('_', '-')}-tiny"
             push_to_hub(run, repo_id)
             _layout_as_hub_cache(cache, repo_id, recorder.files)
@@ -142,12 +148,14 @@ def pushed_repos(tmp_path_factory):
             repos[repo_id] = str(inputs_file)
     finally:
         monkeypatch.undo()
-    return tmp_path, cache, repos
+    clip = tmp_path / "clip.mp4"
+    write_media(clip, duration_s=1.0)  # grey frames and a tone: no face, so the processor centre-crops
+    return tmp_path, cache, repos, clip
 
 
 def test_loads_offline_from_the_hub_cache_with_and_without_the_package(pushed_repos):
-    tmp_path, cache, repos = pushed_repos
-    report = _run_child(repos, cache, tmp_path)
+    tmp_path, cache, repos, clip = pushed_repos
+    report = _run_child(repos, cache, tmp_path, clip)
     for repo_id in repos:
         # Without av_emotion: the repo's own copy of the code (trust_remote_code), same outputs.
         entry = report["without_package"][repo_id]
@@ -158,7 +166,10 @@ def test_loads_offline_from_the_hub_cache_with_and_without_the_package(pushed_re
         entry = report["with_package"][repo_id]
         assert entry["module"].startswith("av_emotion.modeling."), entry
         assert entry["max_difference"] < 1e-5, (repo_id, entry)
-        assert entry["snippets"] == 2  # AutoModel + trust_remote_code (no processor saved: no pipeline snippet)
+        # Every python block of the card ran: the model (with the processor on a clip for AVT-CA, whose processor
+        # was saved; plus the pipeline when the package has it) and the trust_remote_code one.
+        assert entry["snippets"] >= 2
+        assert entry["processor_snippet"] == repo_id.startswith("alice/avt-ca"), entry
 
 
 @pytest.mark.parametrize("model_type", MODEL_TYPES)

@@ -650,6 +650,11 @@ def build_model_card(
         "processor_rows": _flatten(processor_json) if processor_json else None,
         "processor_summary": _processor_summary(processor_json) if processor_json else [],
         "pipeline_task": _pipeline_task(),
+        "processor_preset": ((recipe or {}).get("processor") or {}).get("preset"),
+        "processor_overrides": ", ".join(
+            f"`{key}={value!r}`"
+            for key, value in (((recipe or {}).get("processor") or {}).get("overrides") or {}).items()
+        ),
         "processor_class": (processor_json or {}).get("processor_class", "AVEmotionProcessor"),
         "remote_code": remote_code,
         "dataset_licence": licence_text,

@@ -12,7 +12,7 @@ from huggingface_hub import HfApi, ModelCard
 from huggingface_hub.hf_api import RepoUrl
 
 from av_emotion.cli import main
-from av_emotion.hub import plan_upload, push_to_hub, remote_code_for_config
+from av_emotion.hub import MODEL_ID_PLACEHOLDER, plan_upload, push_to_hub, remote_code_for_config, render_model_card
 from tests.hub.conftest import save_processor, save_run
 
 FAKE_TOKEN = "hf_FAKEtokenDoNotLeak0123456789abcdefABCDEF"
@@ -68,6 +68,7 @@ def _finished_run(directory: Path, model_type: str = "avt_ca") -> Path:
 
 def test_one_commit_with_exactly_the_model_files(tmp_path: Path, hub: HubRecorder, model_type: str):
     run = _finished_run(tmp_path, model_type)
+    render_model_card(run)  # as training leaves it: a card whose snippets name a placeholder path
     local_config = json.loads((run / "config.json").read_text())
     push_to_hub(run, "alice/tiny-model")
 
@@ -96,7 +97,7 @@ def test_one_commit_with_exactly_the_model_files(tmp_path: Path, hub: HubRecorde
 
     card = hub.files["README.md"].decode()
     assert card == (run / "README.md").read_text()  # rendered again locally with the repo id
-    assert '.from_pretrained("alice/tiny-model")' in card
+    assert '.from_pretrained("alice/tiny-model")' in card and MODEL_ID_PLACEHOLDER not in card
     assert ModelCard(card).data.eval_results
     assert hub.repos[0]["private"] is False and hub.repos[0]["exist_ok"] is True
     assert hub.commits[0]["revision"] is None

@@ -24,10 +24,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "authentication: `hf auth login` or HF_TOKEN (never passed on the command line)"
     )
     parser.add_argument("model_dir", metavar="DIR", help="folder written by save_pretrained (a training run's output)")
-    parser.add_argument("--repo-id", "--repo_id", dest="repo_id", required=True, metavar="USER/NAME", help="Hub repo")
+    parser.add_argument(
+        "--repo-id",
+        "--repo_id",
+        dest="repo_id",
+        required=True,
+        metavar="USER/NAME",
+        help="Hub repo (created if missing)",
+    )
     parser.add_argument("--private", action="store_true", help="create the repo private (if it does not exist yet)")
     parser.add_argument("--revision", default=None, metavar="BRANCH", help="branch to commit to (created if missing)")
-    parser.add_argument("--commit-message", "--commit_message", dest="commit_message", default=None, help="message")
+    parser.add_argument(
+        "--commit-message",
+        "--commit_message",
+        dest="commit_message",
+        default=None,
+        metavar="TEXT",
+        help="commit message (default: 'Upload <model_type> model with av_emotion <version>')",
+    )
     parser.add_argument(
         "--keep-card",
         action="store_true",

@@ -12,6 +12,7 @@ import av_emotion
 # it is imported only when its sub-command runs, so `av-emotion --help` stays fast.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("av_emotion.commands.synth", "Write a synthetic audio-video emotion corpus (mp4 + metadata.jsonl)."),
+    "push": ("av_emotion.commands.push", "Publish a saved model, its processor and card to the Hub."),
 }
 
 

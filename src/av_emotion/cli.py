@@ -10,7 +10,10 @@ import av_emotion
 
 # Each entry: name -> (module path, help). The module exposes `add_arguments(parser)` and `run(args)`;
 # it is imported only when its sub-command runs, so `av-emotion --help` stays fast.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("av_emotion.commands.synth", "Write a synthetic audio-video emotion corpus (mp4 + metadata.jsonl)."),
+    "push": ("av_emotion.commands.push", "Publish a saved model, its processor and card to the Hub."),
+}
 
 
 def _load(module_path: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:

@@ -1,37 +1,57 @@
-"""Model speed benchmarks, printed as ratios measured in one run (DESIGN section 8).
+"""Model speed benchmarks, printed as Markdown tables of ratios measured in one run (DESIGN section 8).
 
-1. Training clips/s, batched vs a per-sample reference, for every architecture with an entry in
-   `PER_SAMPLE_REFERENCES` (the authors' way of running it). For the Joint Cross-Attention model:
-   - fusion + heads at the paper's sizes (L = 8, d = 128, k = 32): batched vs the authors' loop over the
-     batch (their CAM module fuses one clip at a time);
-   - the whole model (`BENCH_CONFIGS` sizes): batched vs backbones batched + fusion per clip (the authors'
-     structure) and vs every clip through the whole model on its own.
-   Each reference is checked to give the same outputs as the batched model before it is timed.
-2. Inference clips/s for every registered architecture (`ARCHITECTURES`) with a `BENCH_CONFIGS` entry,
-   on its `model.dummy_inputs` tiled to the batch size.
+1. Every registered architecture at its CPU recipe config (`recipes/configs/<model_type>_synthetic.yaml`, inputs
+   from that recipe's processor preset): training clips/s and inference clips/s, batched vs a per-sample loop.
+   Per-sample training runs each clip's forward and backward alone, accumulating gradients, then takes one
+   optimizer step (the update a batch computes, up to batch statistics: BatchNorm and the emotional-metric triplet
+   loss see one clip at a time, so it is a cost reference, not an equivalent). Per-sample inference runs each clip
+   alone through the model in eval mode, and the largest gap between its logits and the batched logits is shown.
+   The tasks of one row are timed round-robin, so a change in machine load hits them alike.
+2. Joint Cross-Attention, the authors' way of running it: the fusion module at the paper's sizes (L = 8, d = 128,
+   k = 32) batched vs their loop over the clips of a batch, and the whole model (`BENCH_CONFIGS` sizes) batched
+   vs backbones batched + fusion per clip (their structure). Each reference is checked to give the same outputs.
+3. GPU only (skipped with a message without CUDA): every architecture at its paper recipe config
+   (`recipes/configs/<model_type>_ravdess.yaml`), training and inference clips/s in float32 and under bfloat16
+   autocast, and the bf16 speedup. `--precision-device cpu` runs the same section on the CPU (bf16 autocast there
+   is usually slower; it checks the code path, not a speedup).
 
-Adding an architecture: a `BENCH_CONFIGS` entry (config kwargs small enough for a CPU), `dummy_inputs` on its
-model class, and optionally a per-sample reference in `PER_SAMPLE_REFERENCES`.
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/models.py                 # about 3 minutes on one core
+    PYTHONPATH=src python benchmarks/models.py --batch-size 64 --gpu-batch-size 32  # on a GPU machine
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/models.py --batch-size 32
+Adding an architecture: a `recipes/configs/<model_type>_synthetic.yaml` (and `_ravdess.yaml` for the GPU section)
+and `dummy_inputs` on its model class; nothing here names it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
+import yaml
 
 from av_emotion import ARCHITECTURES
+from av_emotion.data.synthetic import SyntheticCorpusConfig
 from av_emotion.modeling.joint_cross_attention import JointCrossAttentionFusion
 from av_emotion.modeling.joint_cross_attention.modeling_joint_cross_attention import JointCrossAttentionHead
 from av_emotion.modeling.losses import CCCLoss
+from av_emotion.processing import AVEmotionProcessor
 
-# Config kwargs per architecture for the benchmarks: the paper's fusion and clip layout, backbones narrowed so
-# a batch of 32 trains in seconds on a CPU (the backbones are batched the same way in every variant).
+RECIPE_CONFIGS = Path(__file__).resolve().parents[1] / "recipes" / "configs"
+# Length of the clips fed to a recipe whose processor keeps the whole clip (`clip_duration_s: null`). Our choice:
+# the synthetic corpus's clip length for the CPU recipes; 3.6 s (the AVT-CA window, a typical RAVDESS utterance)
+# for the paper recipes.
+CPU_CLIP_SECONDS = SyntheticCorpusConfig().duration_s
+PAPER_CLIP_SECONDS = 3.6
+
+# Config kwargs for the JCA whole-model benchmark (section 2): the paper's fusion and clip layout, backbones
+# narrowed so a batch of 32 trains in seconds on a CPU (the backbones are batched the same way in every variant).
 BENCH_CONFIGS: dict[str, dict] = {
     "joint_cross_attention": {
         "num_subclips": 8,
@@ -49,6 +69,16 @@ BENCH_CONFIGS: dict[str, dict] = {
 }
 
 
+# --------------------------------------------------------------------------------------------------
+# Timing and tables
+# --------------------------------------------------------------------------------------------------
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def time_call(function: Callable[[], object], repeats: int, warmup: int = 2) -> float:
     """Median wall time of `function()` in seconds (after `warmup` untimed calls)."""
     for _ in range(warmup):
@@ -61,6 +91,35 @@ def time_call(function: Callable[[], object], repeats: int, warmup: int = 2) -> 
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def time_interleaved(
+    tasks: dict[str, Callable[[], object]], repeats: int, device: torch.device, warmup: int = 1
+) -> dict[str, float]:
+    """Median wall seconds of each task, run round-robin so a change in machine load hits all of them alike."""
+    for _ in range(warmup):
+        for task in tasks.values():
+            task()
+            synchronize(device)
+    times: dict[str, list[float]] = {name: [] for name in tasks}
+    for _ in range(repeats):
+        for name, task in tasks.items():
+            start = time.perf_counter()
+            task()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.1e}" if value and abs(value) < 1e-2 else f"{value:.1f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def tile_inputs(inputs: dict[str, torch.Tensor], batch_size: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -76,7 +135,132 @@ def tile_inputs(inputs: dict[str, torch.Tensor], batch_size: int, device: torch.
 
 
 # --------------------------------------------------------------------------------------------------
-# Joint Cross-Attention: per-sample references
+# Recipe configs and their inputs
+# --------------------------------------------------------------------------------------------------
+
+
+def load_recipe(model_type: str, corpus: str, folder: Path = RECIPE_CONFIGS) -> dict[str, Any] | None:
+    """The `model` and `processor` sections of `<folder>/<model_type>_<corpus>.yaml` (None when absent)."""
+    path = folder / f"{model_type}_{corpus}.yaml"
+    if not path.is_file():
+        return None
+    with path.open() as handle:
+        recipe = yaml.safe_load(handle)
+    return {"path": path, "model": recipe["model"], "processor": recipe.get("processor", {})}
+
+
+def recipe_processor(recipe: dict[str, Any]) -> AVEmotionProcessor:
+    section = recipe["processor"]
+    return AVEmotionProcessor.from_preset(section["preset"], **section.get("overrides", {}))
+
+
+def recipe_inputs(
+    processor: AVEmotionProcessor, clip_seconds: float, batch_size: int, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Model inputs of `batch_size` clips exactly as `processor` makes them, from random frames and audio.
+
+    One clip goes through the processor (face crop off: noise has no face, and the crop does not change shapes);
+    the batch repeats its masks and fills the tensors with fresh normal values.
+    """
+    rng = np.random.default_rng(0)
+    window = processor.clip_duration_s or clip_seconds
+    size = processor.video_processor.size
+    height, width = (size["height"], size["width"]) if "height" in size else (size["shortest_edge"],) * 2
+    frames = rng.integers(0, 256, (processor.num_frames, height, width, 3), dtype=np.uint8)
+    wave = rng.uniform(-0.5, 0.5, int(round(window * processor.sampling_rate))).astype(np.float32)
+    batch = processor(videos=[frames], audio=[wave], sampling_rate=processor.sampling_rate, do_face_crop=False)
+    names = ("pixel_values_videos", "video_mask", "input_features", "audio_mask")
+    return tile_inputs({name: batch[name] for name in names}, batch_size, device)
+
+
+def build_model(model_type: str, recipe: dict[str, Any], device: torch.device) -> torch.nn.Module:
+    architecture = ARCHITECTURES[model_type]
+    config = architecture.config_class(**recipe["model"].get("config", {}))
+    return architecture.classification_class(config).to(device)
+
+
+def clip_slice(inputs: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
+    return {name: tensor[index : index + 1] for name, tensor in inputs.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. Batched vs per-sample, every architecture
+# --------------------------------------------------------------------------------------------------
+
+
+def benchmark_batching(batch_size: int, repeats: int, device: torch.device, corpus: str, folder: Path) -> None:
+    """Training and inference clips/s, batched vs a per-sample loop, for every registered architecture."""
+    rows, skipped = [], []
+    for model_type in sorted(ARCHITECTURES):
+        recipe = load_recipe(model_type, corpus, folder)
+        if recipe is None:
+            skipped.append(f"{model_type} (no {folder}/{model_type}_{corpus}.yaml)")
+            continue
+        torch.manual_seed(0)
+        processor = recipe_processor(recipe)
+        model = build_model(model_type, recipe, device)
+        inputs = recipe_inputs(processor, CPU_CLIP_SECONDS, batch_size, device)
+        labels = torch.randint(0, model.config.num_labels, (batch_size,), device=device)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+
+        def train_batched(model=model, inputs=inputs, labels=labels, optimizer=optimizer):
+            optimizer.zero_grad(set_to_none=True)
+            model(**inputs, labels=labels).loss.backward()
+            optimizer.step()
+
+        def train_per_sample(model=model, inputs=inputs, labels=labels, optimizer=optimizer):
+            optimizer.zero_grad(set_to_none=True)
+            for index in range(batch_size):
+                loss = model(**clip_slice(inputs, index), labels=labels[index : index + 1]).loss
+                (loss / batch_size).backward()
+            optimizer.step()
+
+        def infer_batched(model=model, inputs=inputs):
+            return model(**inputs).logits
+
+        def infer_per_sample(model=model, inputs=inputs):
+            return torch.cat([model(**clip_slice(inputs, index)).logits for index in range(batch_size)])
+
+        model.eval()  # inference first, on the freshly initialised weights
+        with torch.inference_mode():
+            gap = (infer_batched() - infer_per_sample()).abs().max().item()
+            infer = time_interleaved({"batched": infer_batched, "per-sample": infer_per_sample}, repeats, device)
+        model.train()
+        train = time_interleaved({"batched": train_batched, "per-sample": train_per_sample}, repeats, device)
+        params = sum(p.numel() for p in model.parameters())
+        rows.append(
+            [
+                model_type,
+                f"{params / 1e6:.2f} M",
+                batch_size / train["batched"],
+                batch_size / train["per-sample"],
+                f"{train['per-sample'] / train['batched']:.1f}x",
+                batch_size / infer["batched"],
+                batch_size / infer["per-sample"],
+                f"{infer['per-sample'] / infer['batched']:.1f}x",
+                gap,
+            ]
+        )
+    print(f"### Batched vs per-sample, CPU recipe configs (`*_{corpus}.yaml`), batch {batch_size}, {device}\n")
+    headers = [
+        "architecture",
+        "parameters",
+        "train batched (clips/s)",
+        "train per-sample (clips/s)",
+        "train speedup",
+        "infer batched (clips/s)",
+        "infer per-sample (clips/s)",
+        "infer speedup",
+        "max logit gap",
+    ]
+    print(markdown_table(headers, rows))
+    for line in skipped:
+        print(f"\nskipped: {line}")
+    print()
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. Joint Cross-Attention: the authors' per-clip structure
 # --------------------------------------------------------------------------------------------------
 
 
@@ -156,23 +340,33 @@ def benchmark_jca_fusion(batch_size: int, repeats: int, device: torch.device) ->
 
     with torch.no_grad():
         gap = (predict(audio, video) - per_clip()).abs().max().item()
-    t_batched = time_call(lambda: train(lambda: predict(audio, video)), repeats)
-    t_loop = time_call(lambda: train(per_clip), repeats)
+    train_times = time_interleaved(
+        {"batched": lambda: train(lambda: predict(audio, video)), "loop": lambda: train(per_clip)}, repeats, device
+    )
     with torch.inference_mode():
-        i_batched = time_call(lambda: predict(audio, video), repeats)
-        i_loop = time_call(per_clip, repeats)
-    print(f"fusion module (projections + fusion + heads), paper sizes L={length} d={d} k={k}, batch {batch_size}:")
+        infer_times = time_interleaved({"batched": lambda: predict(audio, video), "loop": per_clip}, repeats, device)
+    rows = [
+        [
+            part,
+            batch_size / times["batched"],
+            batch_size / times["loop"],
+            f"{times['loop'] / times['batched']:.1f}x",
+            gap,
+        ]
+        for part, times in (("training step", train_times), ("inference", infer_times))
+    ]
     print(
-        f"  training  batched {batch_size / t_batched:9.1f} clips/s   per clip (authors' loop) {batch_size / t_loop:9.1f}"
+        f"### Joint Cross-Attention fusion module (projections + fusion + heads) at the paper's sizes "
+        f"L={length} d={d} k={k}, batch {batch_size}\n"
     )
-    print(f"            clips/s   batched is {t_loop / t_batched:5.1f}x faster   (max output gap {gap:.1e})")
-    print(
-        f"  inference batched {batch_size / i_batched:9.1f} clips/s   per clip (authors' loop) {batch_size / i_loop:9.1f}"
-    )
-    print(f"            clips/s   batched is {i_loop / i_batched:5.1f}x faster")
+    headers = ["", "batched (clips/s)", "authors' per-clip loop (clips/s)", "speedup", "max output gap"]
+    print(markdown_table(headers, rows))
+    print()
 
 
-def benchmark_training(model_type: str, batch_size: int, repeats: int, device: torch.device) -> None:
+def benchmark_jca_model(
+    model_type: str, batch_size: int, repeats: int, device: torch.device, all_references: bool
+) -> None:
     """Whole-model training step: batched vs each registered per-sample reference."""
     architecture = ARCHITECTURES[model_type]
     config = architecture.config_class(**BENCH_CONFIGS[model_type])
@@ -183,61 +377,158 @@ def benchmark_training(model_type: str, batch_size: int, repeats: int, device: t
     labels = torch.rand(batch_size, config.num_subclips, 2, device=device) * 2 - 1
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
     batched = BATCHED_FORWARD[model_type]
+    references = dict(PER_SAMPLE_REFERENCES[model_type])
+    if not all_references:  # section 1 already times every clip through the whole model on its own
+        references.pop("whole model per clip", None)
 
     model.eval()  # the references must compute what the batched model computes (BatchNorm batch statistics aside)
     with torch.no_grad():
         expected = batched(model, inputs)
-        gaps = {
-            name: (ref(model, inputs) - expected).abs().max().item()
-            for name, ref in PER_SAMPLE_REFERENCES[model_type].items()
-        }
+        gaps = {name: (ref(model, inputs) - expected).abs().max().item() for name, ref in references.items()}
     model.train()
 
-    t_batched = time_call(lambda: training_step(batched, model, inputs, labels, optimizer), repeats)
-    print(f"{model_type}, whole model (BENCH_CONFIGS), training step, batch {batch_size}:")
-    print(f"  batched                         {batch_size / t_batched:10.1f} clips/s")
-    for name, reference in PER_SAMPLE_REFERENCES[model_type].items():
-        t_ref = time_call(lambda ref=reference: training_step(ref, model, inputs, labels, optimizer), repeats)
-        print(
-            f"  {name:<40} {batch_size / t_ref:8.1f} clips/s   batched is {t_ref / t_batched:5.1f}x faster"
-            f"   (max output gap {gaps[name]:.1e})"
-        )
+    tasks = {"batched": lambda: training_step(batched, model, inputs, labels, optimizer)}
+    for name, reference in references.items():
+        tasks[name] = lambda ref=reference: training_step(ref, model, inputs, labels, optimizer)
+    times = time_interleaved(tasks, repeats, device)
+    rows = [["batched", batch_size / times["batched"], "1.0x", ""]]
+    rows += [
+        [name, batch_size / times[name], f"{times[name] / times['batched']:.1f}x", gaps[name]] for name in references
+    ]
+    print(f"### {model_type}, whole model (`BENCH_CONFIGS` sizes), training step, batch {batch_size}\n")
+    print(markdown_table(["variant", "clips/s", "batched is faster by", "max output gap"], rows))
+    print()
 
 
-def benchmark_inference(batch_size: int, repeats: int, device: torch.device) -> None:
-    """Inference clips/s of every registered architecture's classification head."""
-    print(f"inference, classification head, batch {batch_size} (BENCH_CONFIGS sizes):")
-    for model_type, architecture in sorted(ARCHITECTURES.items()):
-        if model_type not in BENCH_CONFIGS:
-            print(f"  {model_type:<28} skipped: no BENCH_CONFIGS entry")
+# --------------------------------------------------------------------------------------------------
+# 3. Precision: bf16 autocast vs fp32 (GPU)
+# --------------------------------------------------------------------------------------------------
+
+
+def benchmark_precision(
+    batch_size: int, repeats: int, device: torch.device, corpus: str, folder: Path, clip_seconds: float
+) -> None:
+    """Training and inference clips/s in fp32 and under bf16 autocast, per architecture at its recipe config."""
+    rows, skipped, notes = [], [], []
+    for model_type in sorted(ARCHITECTURES):
+        recipe = load_recipe(model_type, corpus, folder)
+        if recipe is None:
+            skipped.append(f"{model_type} (no {folder}/{model_type}_{corpus}.yaml)")
             continue
-        model = architecture.classification_class(architecture.config_class(**BENCH_CONFIGS[model_type]))
-        model = model.to(device).eval()
-        inputs = tile_inputs(model.dummy_inputs, batch_size, device)
+        torch.manual_seed(0)
+        processor = recipe_processor(recipe)
+        model = build_model(model_type, recipe, device)
+        inputs = recipe_inputs(processor, clip_seconds, batch_size, device)
+        labels = torch.randint(0, model.config.num_labels, (batch_size,), device=device)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def autocast(bf16: bool) -> contextlib.AbstractContextManager:
+            if not bf16:
+                return contextlib.nullcontext()
+            return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+        def train(bf16: bool, model=model, inputs=inputs, labels=labels, optimizer=optimizer):
+            optimizer.zero_grad(set_to_none=True)
+            with autocast(bf16):
+                loss = model(**inputs, labels=labels).loss
+            loss.backward()
+            optimizer.step()
+
+        def infer(bf16: bool, model=model, inputs=inputs):
+            with autocast(bf16):
+                return model(**inputs).logits
+
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        model.eval()  # inference first, on the freshly initialised weights
         with torch.inference_mode():
-            seconds = time_call(lambda m=model, x=inputs: m(**x), repeats)
-        print(f"  {model_type:<28} {batch_size / seconds:10.1f} clips/s")
+            gap = (infer(False).float() - infer(True).float()).abs().max().item()
+            infer_times = time_interleaved({"fp32": lambda: infer(False), "bf16": lambda: infer(True)}, repeats, device)
+        model.train()
+        train_times = time_interleaved({"fp32": lambda: train(False), "bf16": lambda: train(True)}, repeats, device)
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
+            notes.append(f"{model_type}: parameters became non-finite during the timed training steps")
+        peak = f"{torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB" if device.type == "cuda" else "-"
+        rows.append(
+            [
+                model_type,
+                batch_size / train_times["fp32"],
+                batch_size / train_times["bf16"],
+                f"{train_times['fp32'] / train_times['bf16']:.2f}x",
+                batch_size / infer_times["fp32"],
+                batch_size / infer_times["bf16"],
+                f"{infer_times['fp32'] / infer_times['bf16']:.2f}x",
+                gap,
+                peak,
+            ]
+        )
+        del model, optimizer, inputs
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"### bf16 autocast vs fp32, recipe configs (`*_{corpus}.yaml`), batch {batch_size}, {name}\n")
+    headers = [
+        "architecture",
+        "train fp32 (clips/s)",
+        "train bf16 (clips/s)",
+        "train bf16 speedup",
+        "infer fp32 (clips/s)",
+        "infer bf16 (clips/s)",
+        "infer bf16 speedup",
+        "max logit gap",
+        "peak memory",
+    ]
+    print(markdown_table(headers, rows))
+    for line in skipped:
+        print(f"\nskipped: {line}")
+    for line in notes:
+        print(f"\nnote: {line}")
+    print()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=16, help="clips per batch, sections 1 and 2")
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions; the median is reported")
-    parser.add_argument("--fusion-only", action="store_true", help="only the fusion-module benchmark (seconds)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="sections 1-2")
+    parser.add_argument("--cpu-recipe", default="synthetic", help="recipe configs of section 1: <model_type>_<this>")
+    parser.add_argument("--gpu-recipe", default="ravdess", help="recipe configs of section 3: <model_type>_<this>")
+    parser.add_argument("--gpu-batch-size", type=int, default=16)
+    parser.add_argument(
+        "--precision-device",
+        default="cuda" if torch.cuda.is_available() else None,
+        help="device of section 3 (default: CUDA when present, else the section is skipped); 'cpu' checks the path",
+    )
+    parser.add_argument("--sections", default="1,2,3", help="comma-separated sections to run")
+    parser.add_argument("--all-references", action="store_true", help="section 2: also every clip alone")
+    parser.add_argument("--recipe-configs", type=Path, default=RECIPE_CONFIGS, help="folder of the recipe YAMLs")
     args = parser.parse_args()
     device = torch.device(args.device)
+    sections = {int(s) for s in args.sections.split(",") if s}
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} CPU threads\n")
-    benchmark_jca_fusion(args.batch_size, args.repeats, device)
-    print()
-    if args.fusion_only:
-        return
-    for model_type in sorted(PER_SAMPLE_REFERENCES):
-        if model_type in ARCHITECTURES and model_type in BENCH_CONFIGS:
-            benchmark_training(model_type, args.batch_size, args.repeats, device)
-            print()
-    benchmark_inference(args.batch_size, args.repeats, device)
+    print(
+        f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} CPU threads; "
+        f"medians of {args.repeats} round-robin repeats\n"
+    )
+    if 1 in sections:
+        benchmark_batching(args.batch_size, args.repeats, device, args.cpu_recipe, args.recipe_configs)
+    if 2 in sections:
+        benchmark_jca_fusion(args.batch_size, args.repeats, device)
+        for model_type in sorted(PER_SAMPLE_REFERENCES):
+            if model_type in ARCHITECTURES and model_type in BENCH_CONFIGS:
+                benchmark_jca_model(model_type, args.batch_size, args.repeats, device, args.all_references)
+    if 3 in sections:
+        if args.precision_device is None:
+            print("### bf16 autocast vs fp32\n\nskipped: no CUDA device (torch.cuda.is_available() is False)\n")
+        else:
+            benchmark_precision(
+                args.gpu_batch_size,
+                args.repeats,
+                torch.device(args.precision_device),
+                args.gpu_recipe,
+                args.recipe_configs,
+                PAPER_CLIP_SECONDS,
+            )
 
 
 if __name__ == "__main__":

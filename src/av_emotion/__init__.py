@@ -12,12 +12,14 @@ from av_emotion.modeling import (
     AutoModelForAudioVideoRegression,
     AVEmotionOutput,
 )
+from av_emotion.pipelines import AudioVideoEmotionPipeline  # registers pipeline("audio-video-emotion")
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ARCHITECTURES",
     "AVEmotionOutput",
+    "AudioVideoEmotionPipeline",
     "AutoModelForAudioVideoClassification",
     "AutoModelForAudioVideoRegression",
     "__version__",

@@ -10,7 +10,9 @@ import av_emotion
 
 # Each entry: name -> (module path, help). The module exposes `add_arguments(parser)` and `run(args)`;
 # it is imported only when its sub-command runs, so `av-emotion --help` stays fast.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "predict": ("av_emotion.commands.predict", "Predict the emotions of video files with a trained model."),
+}
 
 
 def _load(module_path: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:

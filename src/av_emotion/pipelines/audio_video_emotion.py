@@ -18,7 +18,6 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -183,6 +182,8 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         progress: bool | None = None,
         **unknown: Any,
     ) -> tuple[dict, dict, dict]:
+        # `pipeline(..., local_files_only=True)` leaves that Hub option among the pipeline's own kwargs.
+        unknown.pop("local_files_only", None)
         if unknown:
             raise TypeError(
                 f"audio-video-emotion pipeline got unknown parameters {sorted(unknown)}; it takes top_k, "
@@ -237,55 +238,54 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         """Audio rate in Hz the processor expects, from the saved processor."""
         return self.processor.sampling_rate
 
-    def _clip_inputs(self, clip: Any, allow_missing_audio: bool, allow_missing_video: bool) -> dict[str, Any]:
-        """Model inputs (batch-1 tensors) for one decoded clip, through the saved processor."""
+    def _clip_inputs(
+        self,
+        frames: np.ndarray | None,
+        audio: np.ndarray | None,
+        sampling_rate: int,
+        allow_missing_audio: bool,
+        allow_missing_video: bool,
+    ) -> dict[str, Any]:
+        """Model inputs (batch-1 tensors) for one clip's frames `(T, H, W, 3)` and mono audio, via the processor."""
         features = self.processor(
-            videos=None if clip.frames is None else [clip.frames],
-            audio=None if clip.audio is None else [clip.audio],
-            sampling_rate=clip.sampling_rate,
+            videos=None if frames is None else [frames],
+            audio=None if audio is None else [audio],
+            sampling_rate=sampling_rate,
             allow_missing_audio=allow_missing_audio,
             allow_missing_video=allow_missing_video,
             return_tensors="pt",
         )
         return dict(features)
 
-    def _decoded_from_dict(self, item: Mapping[str, Any], allow_missing_audio: bool, allow_missing_video: bool):
-        from av_emotion.processing.media import DecodedClip
-
+    def _dict_chunk(self, item: Mapping[str, Any], allow_missing_audio: bool, allow_missing_video: bool) -> dict:
+        """Model inputs for a `{"video": frames, "audio": waveform, "sampling_rate": sr}` input."""
         unknown = set(item) - set(DICT_INPUT_KEYS)
         if unknown:
             raise ValueError(f"dict input has unknown keys {sorted(unknown)}; expected {list(DICT_INPUT_KEYS)}")
         frames, audio = item.get("video"), item.get("audio")
+        if frames is None and audio is None:
+            raise ValueError('dict input has neither "video" frames nor an "audio" waveform')
         if frames is None and not allow_missing_video:
             raise ValueError('dict input has no "video" frames; pass allow_missing_video=True to run the audio alone')
         if audio is None and not allow_missing_audio:
             raise ValueError('dict input has no "audio" waveform; pass allow_missing_audio=True to run the video alone')
-        if frames is None and audio is None:
-            raise ValueError('dict input has neither "video" nor "audio"')
         sampling_rate = item.get("sampling_rate")
+        duration = 0.0
         if audio is not None:
             if sampling_rate is None:
                 raise ValueError('dict input has "audio" but no "sampling_rate" (Hz); add it, e.g. 16000')
             audio = np.asarray(audio, dtype=np.float32)
             if audio.ndim != 1:
                 raise ValueError(f'dict input "audio" must be a mono waveform (samples,), got shape {audio.shape}')
+            duration = len(audio) / float(sampling_rate)
         if frames is not None:
             frames = np.asarray(frames)
             if frames.ndim != 4 or frames.shape[-1] != 3:
                 raise ValueError(f'dict input "video" must be RGB frames (T, H, W, 3), got shape {frames.shape}')
-        duration = 0.0 if audio is None else len(audio) / float(sampling_rate)
-        return DecodedClip(
-            frames=frames,
-            frame_times=None,
-            audio=audio,
-            sampling_rate=int(sampling_rate) if sampling_rate is not None else self.sampling_rate,
-            start_s=0.0,
-            end_s=duration,
-            duration_s=duration,
-            has_video=frames is not None,
-            has_audio=audio is not None,
-            path=None,
-        )
+        sampling_rate = int(sampling_rate) if sampling_rate is not None else self.sampling_rate
+        chunk = self._clip_inputs(frames, audio, sampling_rate, allow_missing_audio, allow_missing_video)
+        chunk.update(start=0.0, end=duration, windowed=False, is_last=True)
+        return chunk
 
     def preprocess(
         self,
@@ -303,29 +303,37 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
             inputs = str(inputs)
         if isinstance(inputs, (bytearray, memoryview)):
             inputs = bytes(inputs)
+        if isinstance(inputs, str) and inputs.startswith(("http://", "https://")):
+            raise ValueError(f"{inputs}: URLs are not fetched; download the file and pass its path or bytes")
         if window_s is not None:
             yield from self._preprocess_windows(
                 inputs, window_s, stride_s or window_s, allow_missing_audio, allow_missing_video, progress
             )
             return
         if isinstance(inputs, Mapping):
-            clip = self._decoded_from_dict(inputs, allow_missing_audio, allow_missing_video)
-        elif isinstance(inputs, (str, bytes)):
-            clip = decode_clip(
-                inputs,
-                num_frames=self.num_frames,
-                sampling_rate=self.sampling_rate,
-                allow_missing_audio=allow_missing_audio,
-                allow_missing_video=allow_missing_video,
-            )
-        else:
+            yield self._dict_chunk(inputs, allow_missing_audio, allow_missing_video)
+            return
+        if not isinstance(inputs, (str, bytes)):
             raise ValueError(
                 f"unsupported input of type {type(inputs).__name__}: pass a path, the bytes of a video file, or a "
                 'dict {"video": frames, "audio": waveform, "sampling_rate": sr}'
             )
-        chunk = self._clip_inputs(clip, allow_missing_audio, allow_missing_video)
-        chunk.update(start=float(clip.start_s), end=float(clip.end_s), windowed=False, is_last=True)
-        yield chunk
+        clip = decode_clip(
+            inputs,
+            num_frames=self.num_frames,
+            sampling_rate=self.sampling_rate,
+            allow_missing_audio=allow_missing_audio,
+            allow_missing_video=allow_missing_video,
+        )
+        yield self._clip_chunk(clip, allow_missing_audio, allow_missing_video, windowed=False, is_last=True)
+
+    def _clip_chunk(
+        self, clip: Any, allow_missing_audio: bool, allow_missing_video: bool, windowed: bool, is_last: bool
+    ) -> dict[str, Any]:
+        """Model inputs plus timing for one `DecodedClip` (a whole file or one window)."""
+        chunk = self._clip_inputs(clip.frames, clip.audio, clip.sampling_rate, allow_missing_audio, allow_missing_video)
+        chunk.update(start=float(clip.start_s), end=float(clip.end_s), windowed=windowed, is_last=is_last)
+        return chunk
 
     def _preprocess_windows(
         self,
@@ -342,55 +350,36 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
             raise ValueError(
                 "window_s needs a path or the bytes of a video file (decoded dict inputs carry no timestamps)"
             )
-        temporary = None
-        if isinstance(inputs, bytes):
-            # Windows are decoded by seeking in the file; spool bytes to a temporary file for that.
-            temporary = tempfile.NamedTemporaryFile(prefix="av_emotion_", suffix=".media", delete=False)
-            with temporary:
-                temporary.write(inputs)
-            path = temporary.name
-        else:
-            path = inputs
-        try:
-            bar = None
-            if progress:
-                from tqdm.auto import tqdm
+        label = inputs if isinstance(inputs, str) else f"<bytes: {len(inputs)} bytes>"
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
 
-                duration = probe_media(path).duration_s
-                bar = tqdm(
-                    total=round(duration, 1),
-                    unit="s",
-                    desc=Path(path).name if temporary is None else "video",
-                    leave=False,
-                    file=sys.stderr,
-                )
-            windows = iter_windows(
-                path,
-                window_s=window_s,
-                stride_s=stride_s,
-                num_frames=self.num_frames,
-                sampling_rate=self.sampling_rate,
-                allow_missing_audio=allow_missing_audio,
+            duration = probe_media(inputs).duration_s
+            bar = tqdm(total=round(duration, 1), unit="s", desc=Path(label).name, leave=False, file=sys.stderr)
+        windows = iter_windows(
+            inputs,
+            window_s=window_s,
+            stride_s=stride_s,
+            num_frames=self.num_frames,
+            sampling_rate=self.sampling_rate,
+            allow_missing_audio=allow_missing_audio,
+            allow_missing_video=allow_missing_video,
+        )
+        # Look one window ahead so the last chunk can carry is_last=True; only two windows are held at a time.
+        current = next(windows, None)
+        if current is None:
+            raise ValueError(f"{label}: no window could be decoded")
+        while current is not None:
+            following = next(windows, None)
+            yield self._clip_chunk(
+                current, allow_missing_audio, allow_missing_video, windowed=True, is_last=following is None
             )
-            # Look one window ahead so the last chunk can carry is_last=True.
-            previous = next(windows, None)
-            if previous is None:
-                raise ValueError(f"{inputs if temporary is None else 'bytes input'}: no window could be decoded")
-            while previous is not None:
-                current = next(windows, None)
-                chunk = self._clip_inputs(previous, allow_missing_audio, allow_missing_video)
-                chunk.update(
-                    start=float(previous.start_s), end=float(previous.end_s), windowed=True, is_last=current is None
-                )
-                if bar is not None:
-                    bar.update(round(float(previous.end_s), 1) - bar.n)
-                yield chunk
-                previous = current
             if bar is not None:
-                bar.close()
-        finally:
-            if temporary is not None:
-                os.unlink(temporary.name)
+                bar.update(round(float(current.end_s), 1) - bar.n)
+            current = following
+        if bar is not None:
+            bar.close()
 
     # ------------------------------------------------------------------ batching
     def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
@@ -434,11 +423,11 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
             return "sigmoid"
         return "softmax"
 
-    def _regression_names(self) -> list[str]:
-        names = [self.model.config.id2label[index] for index in range(self.model.config.num_labels)]
-        if all(name == f"LABEL_{index}" for index, name in enumerate(names)):
-            names = list(DEFAULT_REGRESSION_NAMES[: len(names)]) + names[len(DEFAULT_REGRESSION_NAMES) :]
-        return names
+    def _regression_names(self, width: int) -> list[str]:
+        # `id2label` of a regression config still lists the categorical labels (it is shared with the
+        # classification head), so the output names come from `regression_targets` when the config has them.
+        names = list(getattr(self.model.config, "regression_targets", None) or DEFAULT_REGRESSION_NAMES)
+        return names[:width] + [f"output_{index}" for index in range(len(names), width)]
 
     def _scores(self, logits: torch.Tensor, function_to_apply: str) -> torch.Tensor:
         if function_to_apply == "softmax":
@@ -472,7 +461,7 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         """
         logits = torch.cat([output["logits"] for output in chunk_outputs]).float()  # (chunks, num_labels)
         if self.is_regression:
-            names = self._regression_names()
+            names = self._regression_names(logits.shape[-1])
 
             def describe(values: torch.Tensor) -> dict[str, float]:
                 return {name: float(value) for name, value in zip(names, values.tolist())}

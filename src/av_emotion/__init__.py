@@ -12,6 +12,7 @@ from av_emotion.modeling import (
     AutoModelForAudioVideoRegression,
     AVEmotionOutput,
 )
+from av_emotion.modeling.avt_ca import AVTCAConfig, AVTCAForEmotionClassification, AVTCAModel
 from av_emotion.pipelines import AudioVideoEmotionPipeline  # registers pipeline("audio-video-emotion")
 
 __version__ = "0.1.0"
@@ -19,6 +20,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ARCHITECTURES",
     "AVEmotionOutput",
+    "AVTCAConfig",
+    "AVTCAForEmotionClassification",
+    "AVTCAModel",
     "AudioVideoEmotionPipeline",
     "AutoModelForAudioVideoClassification",
     "AutoModelForAudioVideoRegression",

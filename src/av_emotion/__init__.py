@@ -6,6 +6,8 @@ classes with `AutoProcessor`/`AutoVideoProcessor`/`AutoFeatureExtractor`, and th
 `pipeline("audio-video-emotion", ...)` work without `trust_remote_code`.
 """
 
+from av_emotion.data.affwild2 import build_affwild2_dataset
+from av_emotion.data.manifest import ManifestDataset, ManifestError, ManifestReport, build_manifest_dataset
 from av_emotion.modeling import (
     ARCHITECTURES,
     AutoModelForAudioVideoClassification,
@@ -13,6 +15,13 @@ from av_emotion.modeling import (
     AVEmotionOutput,
 )
 from av_emotion.modeling.avt_ca import AVTCAConfig, AVTCAForEmotionClassification, AVTCAModel
+from av_emotion.modeling.joint_cross_attention import (
+    JointCrossAttentionConfig,
+    JointCrossAttentionForEmotionClassification,
+    JointCrossAttentionForEmotionRegression,
+    JointCrossAttentionModel,
+)
+from av_emotion.modeling.losses import CCCLoss, concordance_correlation_coefficient, per_video_ccc
 from av_emotion.pipelines import AudioVideoEmotionPipeline  # registers pipeline("audio-video-emotion")
 
 __version__ = "0.1.0"
@@ -26,5 +35,17 @@ __all__ = [
     "AudioVideoEmotionPipeline",
     "AutoModelForAudioVideoClassification",
     "AutoModelForAudioVideoRegression",
+    "CCCLoss",
+    "JointCrossAttentionConfig",
+    "JointCrossAttentionForEmotionClassification",
+    "JointCrossAttentionForEmotionRegression",
+    "JointCrossAttentionModel",
+    "ManifestDataset",
+    "ManifestError",
+    "ManifestReport",
+    "build_affwild2_dataset",
+    "build_manifest_dataset",
+    "concordance_correlation_coefficient",
+    "per_video_ccc",
     "__version__",
 ]

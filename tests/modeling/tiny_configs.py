@@ -22,4 +22,19 @@ TINY_CONFIGS: dict[str, dict] = {
         num_frames=4,
         image_size=16,
     ),
+    # Joint Cross-Attention (Praveen et al. 2022): 2 sub-clips of 2 frames, 16-pixel faces, 16 mel bins, d = 8.
+    "joint_cross_attention": {
+        "num_subclips": 2,
+        "frames_per_subclip": 2,
+        "image_size": 16,
+        "num_mel_bins": 16,
+        "visual_depth": 10,
+        "visual_widths": [4, 4, 8, 8],
+        "audio_depth": 10,
+        "audio_widths": [4, 4, 8, 8],
+        "fusion_hidden_size": 8,
+        "attention_hidden_size": 4,
+        "head_hidden_size": 8,
+        "head_dropout": 0.0,
+    },
 }

@@ -1,6 +1,5 @@
 """Models: shared blocks, losses, outputs and one sub-package per architecture."""
 
-from av_emotion.modeling import avt_ca  # noqa: F401  (registers AVT-CA with the Auto classes)
 from av_emotion.modeling.auto import (
     ARCHITECTURES,
     Architecture,
@@ -9,6 +8,10 @@ from av_emotion.modeling.auto import (
     register_architecture,
 )
 from av_emotion.modeling.outputs import AVEmotionOutput
+
+# isort: split
+# Importing an architecture's sub-package registers it with the Auto classes (see auto.register_architecture).
+from av_emotion.modeling import avt_ca, joint_cross_attention  # noqa: F401
 
 __all__ = [
     "ARCHITECTURES",

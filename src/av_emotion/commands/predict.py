@@ -82,6 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _error(message: str) -> None:
     first_line = str(message).strip().splitlines()[0] if str(message).strip() else "unknown error"
+    # Library messages name the keyword argument; on the command line the fix is the flag.
+    for keyword in ("allow_missing_audio", "allow_missing_video"):
+        first_line = first_line.replace(f"{keyword}=True", "--" + keyword.replace("_", "-"))
     print(f"av-emotion predict: error: {first_line}", file=sys.stderr)
 
 

@@ -9,6 +9,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from av_emotion.pipelines.audio_video_emotion import (
     AudioVideoEmotionPipeline,
     AutoModelForAudioVideoEmotion,
+    collate_chunks,
     is_regression_config,
 )
 
@@ -23,4 +24,10 @@ if PIPELINE_TASK not in PIPELINE_REGISTRY.supported_tasks:
         type="multimodal",
     )
 
-__all__ = ["PIPELINE_TASK", "AudioVideoEmotionPipeline", "AutoModelForAudioVideoEmotion", "is_regression_config"]
+__all__ = [
+    "PIPELINE_TASK",
+    "AudioVideoEmotionPipeline",
+    "AutoModelForAudioVideoEmotion",
+    "collate_chunks",
+    "is_regression_config",
+]

@@ -238,25 +238,6 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         """Audio rate in Hz the processor expects, from the saved processor."""
         return self.processor.sampling_rate
 
-    def _clip_inputs(
-        self,
-        frames: np.ndarray | None,
-        audio: np.ndarray | None,
-        sampling_rate: int,
-        allow_missing_audio: bool,
-        allow_missing_video: bool,
-    ) -> dict[str, Any]:
-        """Model inputs (batch-1 tensors) for one clip's frames `(T, H, W, 3)` and mono audio, via the processor."""
-        features = self.processor(
-            videos=None if frames is None else [frames],
-            audio=None if audio is None else [audio],
-            sampling_rate=sampling_rate,
-            allow_missing_audio=allow_missing_audio,
-            allow_missing_video=allow_missing_video,
-            return_tensors="pt",
-        )
-        return dict(features)
-
     def _dict_chunk(self, item: Mapping[str, Any], allow_missing_audio: bool, allow_missing_video: bool) -> dict:
         """Model inputs for a `{"video": frames, "audio": waveform, "sampling_rate": sr}` input."""
         unknown = set(item) - set(DICT_INPUT_KEYS)
@@ -282,10 +263,15 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
             frames = np.asarray(frames)
             if frames.ndim != 4 or frames.shape[-1] != 3:
                 raise ValueError(f'dict input "video" must be RGB frames (T, H, W, 3), got shape {frames.shape}')
-        sampling_rate = int(sampling_rate) if sampling_rate is not None else self.sampling_rate
-        chunk = self._clip_inputs(frames, audio, sampling_rate, allow_missing_audio, allow_missing_video)
-        chunk.update(start=0.0, end=duration, windowed=False, is_last=True)
-        return chunk
+        features = self.processor(
+            videos=[frames],
+            audio=[audio],
+            sampling_rate=int(sampling_rate) if sampling_rate is not None else self.sampling_rate,
+            allow_missing_audio=allow_missing_audio,
+            allow_missing_video=allow_missing_video,
+            return_tensors="pt",
+        )
+        return {**features, "start": 0.0, "end": duration, "windowed": False, "is_last": True}
 
     def preprocess(
         self,
@@ -297,8 +283,6 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         progress: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Yield one chunk of model inputs per clip, or per window when `window_s` is set."""
-        from av_emotion.processing.media import decode_clip
-
         if isinstance(inputs, Path):
             inputs = str(inputs)
         if isinstance(inputs, (bytearray, memoryview)):
@@ -318,12 +302,9 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
                 f"unsupported input of type {type(inputs).__name__}: pass a path, the bytes of a video file, or a "
                 'dict {"video": frames, "audio": waveform, "sampling_rate": sr}'
             )
-        clip = decode_clip(
-            inputs,
-            num_frames=self.num_frames,
-            sampling_rate=self.sampling_rate,
-            allow_missing_audio=allow_missing_audio,
-            allow_missing_video=allow_missing_video,
+        # The processor decodes with its own recipe: frame count, sampling rate, clip window, frame size.
+        clip = self.processor.load_clip(
+            inputs, allow_missing_audio=allow_missing_audio, allow_missing_video=allow_missing_video
         )
         yield self._clip_chunk(clip, allow_missing_audio, allow_missing_video, windowed=False, is_last=True)
 
@@ -331,9 +312,19 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         self, clip: Any, allow_missing_audio: bool, allow_missing_video: bool, windowed: bool, is_last: bool
     ) -> dict[str, Any]:
         """Model inputs plus timing for one `DecodedClip` (a whole file or one window)."""
-        chunk = self._clip_inputs(clip.frames, clip.audio, clip.sampling_rate, allow_missing_audio, allow_missing_video)
-        chunk.update(start=float(clip.start_s), end=float(clip.end_s), windowed=windowed, is_last=is_last)
-        return chunk
+        features = self.processor.process_clips(
+            [clip],
+            allow_missing_audio=allow_missing_audio,
+            allow_missing_video=allow_missing_video,
+            return_tensors="pt",
+        )
+        return {
+            **features,
+            "start": float(clip.start_s),
+            "end": float(clip.end_s),
+            "windowed": windowed,
+            "is_last": is_last,
+        }
 
     def _preprocess_windows(
         self,
@@ -344,7 +335,7 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         allow_missing_video: bool,
         progress: bool,
     ) -> Iterator[dict[str, Any]]:
-        from av_emotion.processing.media import iter_windows, probe_media
+        from av_emotion.processing.media import probe_media
 
         if not isinstance(inputs, (str, bytes)):
             raise ValueError(
@@ -357,12 +348,10 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
 
             duration = probe_media(inputs).duration_s
             bar = tqdm(total=round(duration, 1), unit="s", desc=Path(label).name, leave=False, file=sys.stderr)
-        windows = iter_windows(
+        windows = self.processor.iter_clips(
             inputs,
             window_s=window_s,
             stride_s=stride_s,
-            num_frames=self.num_frames,
-            sampling_rate=self.sampling_rate,
             allow_missing_audio=allow_missing_audio,
             allow_missing_video=allow_missing_video,
         )

@@ -14,6 +14,11 @@ from av_emotion.modeling import (
     AutoModelForAudioVideoRegression,
     AVEmotionOutput,
 )
+from av_emotion.modeling.av_metric_fusion import (
+    AVMetricFusionConfig,
+    AVMetricFusionForEmotionClassification,
+    AVMetricFusionModel,
+)
 from av_emotion.modeling.avt_ca import AVTCAConfig, AVTCAForEmotionClassification, AVTCAModel
 from av_emotion.modeling.joint_cross_attention import (
     JointCrossAttentionConfig,
@@ -32,6 +37,9 @@ __all__ = [
     "AVTCAConfig",
     "AVTCAForEmotionClassification",
     "AVTCAModel",
+    "AVMetricFusionConfig",
+    "AVMetricFusionForEmotionClassification",
+    "AVMetricFusionModel",
     "AudioVideoEmotionPipeline",
     "AutoModelForAudioVideoClassification",
     "AutoModelForAudioVideoRegression",

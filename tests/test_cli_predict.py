@@ -25,7 +25,7 @@ def checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def long_video(tmp_path_factory) -> Path:
-    return write_video(tmp_path_factory.mktemp("cli_long") / "sixty_seconds.mp4", 60.0)
+    return write_video(tmp_path_factory.mktemp("cli_long") / "sixty_seconds.mkv", 60.0)
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -76,6 +76,7 @@ def test_predict_table_and_top_k(capsys, checkpoint, ravdess_av_clip):
     assert all(line.split()[0] in LABELS for line in lines[1:])
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch + transformers takes 10-25 s on a shared CPU
 def test_predict_as_a_subprocess(checkpoint, ravdess_av_clip, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "av_emotion.cli", "predict", str(ravdess_av_clip), "--model", str(checkpoint)]
@@ -121,7 +122,7 @@ def test_missing_audio_track_cli(capsys, checkpoint, tmp_path):
     silent = write_video(tmp_path / "silent.mp4", 2.0, fps=10, with_audio=False)
     code, _, err = run_cli(capsys, "predict", silent, "--model", checkpoint, "--device", "cpu")
     assert code == 1 and "silent.mp4" in err and "--allow-missing-audio" in err
-    assert len(err.strip().splitlines()) == 1
+    assert len([line for line in err.splitlines() if "error" in line]) == 1 and "Traceback" not in err
     code, out, err = run_cli(
         capsys, "predict", silent, "--model", checkpoint, "--device", "cpu", "--json", "--allow-missing-audio"
     )
@@ -153,9 +154,8 @@ def test_window_timeline_json_and_plot(capsys, checkpoint, long_video, tmp_path)
     )
     assert code == 0, err
     (record,) = json.loads(out)
-    assert [(entry["start"], entry["end"]) for entry in record["timeline"]] == pytest.approx(
-        [(6.0 * k, 6.0 * k + 6.0) for k in range(10)], abs=1e-3
-    )
+    assert [entry["start"] for entry in record["timeline"]] == pytest.approx([6.0 * k for k in range(10)], abs=1e-3)
+    assert [entry["end"] for entry in record["timeline"]] == pytest.approx([6.0 * k + 6 for k in range(10)], abs=1e-3)
     assert all(len(entry["labels"]) == 3 for entry in record["timeline"]) and len(record["aggregate"]) == 3
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 5000
     # The table form prints one line per window plus the aggregate.

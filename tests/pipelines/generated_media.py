@@ -17,7 +17,10 @@ def write_video(
     sampling_rate: int = 16000,
     frames: np.ndarray | None = None,
 ) -> Path:
-    """Write an mp4 of `duration_s` seconds: h264 frames, plus a mono AAC tone when `with_audio`.
+    """Write a video of `duration_s` seconds: h264 frames, plus a mono tone when `with_audio`.
+
+    The container follows the suffix: `.mp4` gets AAC audio (FFmpeg's fast AAC coder), `.mkv` 16-bit PCM, which
+    encodes about 30x faster and keeps minute-long test videos cheap.
 
     Frames are a moving gradient of `size` = (width, height) pixels at `fps` frames/s, or the given `frames`
     `(T, H, W, 3)` uint8 (repeated cyclically to fill the duration). Keyframes every second keep seeking cheap.
@@ -33,7 +36,11 @@ def write_video(
         video.options = {"preset": "ultrafast", "g": str(fps), "keyint_min": str(fps)}
         audio = None
         if with_audio:
-            audio = container.add_stream("aac", rate=sampling_rate)
+            if Path(path).suffix == ".mkv":
+                audio = container.add_stream("pcm_s16le", rate=sampling_rate)
+            else:
+                audio = container.add_stream("aac", rate=sampling_rate)
+                audio.options = {"aac_coder": "fast"}
             audio.layout = "mono"
         rows = np.arange(height, dtype=np.int32)[:, None]
         columns = np.arange(width, dtype=np.int32)[None, :]
@@ -48,7 +55,7 @@ def write_video(
         container.mux(video.encode())
         if audio is not None:
             total = int(round(duration_s * sampling_rate))
-            block = 1024
+            block = sampling_rate // 2
             for start in range(0, total, block):
                 times = np.arange(start, min(start + block, total)) / sampling_rate
                 # A tone whose pitch drifts, so windows differ.

@@ -30,6 +30,19 @@ def classifier(checkpoint):
 
 
 @pytest.fixture(scope="module")
+def ravdess_result(classifier, ravdess_av_clip):
+    """The pipeline's result on the real clip, computed once."""
+    return classifier(str(ravdess_av_clip))
+
+
+@pytest.fixture(scope="module")
+def ravdess_decoded(classifier, ravdess_av_clip) -> dict:
+    """The real clip decoded by the checkpoint's processor, as a dict input."""
+    clip = classifier.processor.load_clip(str(ravdess_av_clip))
+    return {"video": clip.frames, "audio": clip.audio, "sampling_rate": clip.sampling_rate}
+
+
+@pytest.fixture(scope="module")
 def video_without_audio(tmp_path_factory, ravdess_av_clip) -> Path:
     """The RAVDESS clip's own frames (downscaled) re-encoded with no audio track."""
     clip = decode_clip(ravdess_av_clip, num_frames=16, sampling_rate=16000, frame_size=(72, 128))
@@ -41,7 +54,7 @@ def video_without_audio(tmp_path_factory, ravdess_av_clip) -> Path:
 @pytest.fixture(scope="module")
 def long_video(tmp_path_factory) -> Path:
     """A generated 60-s video, 64x48 at 5 fps with a 16 kHz AAC tone."""
-    return write_video(tmp_path_factory.mktemp("long") / "sixty_seconds.mp4", 60.0)
+    return write_video(tmp_path_factory.mktemp("long") / "sixty_seconds.mkv", 60.0)
 
 
 def assert_label_distribution(result, labels=LABELS):
@@ -53,6 +66,10 @@ def assert_label_distribution(result, labels=LABELS):
     assert all(0.0 <= score <= 1.0 for score in scores)
 
 
+def by_label(result):
+    return {item["label"]: item["score"] for item in result}
+
+
 def test_registered_when_av_emotion_is_imported(classifier):
     assert "audio-video-emotion" in PIPELINE_REGISTRY.get_supported_tasks()
     assert isinstance(classifier, AudioVideoEmotionPipeline)
@@ -60,19 +77,18 @@ def test_registered_when_av_emotion_is_imported(classifier):
     assert classifier.device == torch.device("cpu")
 
 
-def test_real_clip_gives_every_label_once_sorted_summing_to_one(classifier, ravdess_av_clip):
-    result = classifier(str(ravdess_av_clip))
-    assert_label_distribution(result)
-    json.dumps(result)  # plain Python types only
+def test_real_clip_gives_every_label_once_sorted_summing_to_one(ravdess_result):
+    assert_label_distribution(ravdess_result)
+    json.dumps(ravdess_result)  # plain Python types only
 
 
-def test_scores_equal_processor_plus_model_computed_by_hand(classifier, checkpoint, ravdess_av_clip):
-    from av_emotion import AutoModelForAudioVideoClassification, AVEmotionProcessor
+def test_scores_equal_processor_plus_model_computed_by_hand(checkpoint, ravdess_av_clip, ravdess_result):
+    from av_emotion import AutoModelForAudioVideoClassification
+    from av_emotion.processing import AVEmotionProcessor
 
     processor = AVEmotionProcessor.from_pretrained(checkpoint)
     model = AutoModelForAudioVideoClassification.from_pretrained(checkpoint).eval()
-    clip = decode_clip(ravdess_av_clip, num_frames=processor.num_frames, sampling_rate=processor.sampling_rate)
-    inputs = processor(videos=[clip.frames], audio=[clip.audio], sampling_rate=clip.sampling_rate, return_tensors="pt")
+    inputs = processor(paths=[str(ravdess_av_clip)], return_tensors="pt")
     with torch.no_grad():
         logits = model(
             pixel_values_videos=inputs["pixel_values_videos"],
@@ -81,54 +97,45 @@ def test_scores_equal_processor_plus_model_computed_by_hand(classifier, checkpoi
             audio_mask=inputs["audio_mask"],
         ).logits[0]
     expected = dict(zip((model.config.id2label[i] for i in range(len(logits))), logits.softmax(-1).tolist()))
-    result = classifier(ravdess_av_clip)  # a pathlib.Path works too
-    assert {item["label"]: item["score"] for item in result} == pytest.approx(expected, abs=1e-6)
+    assert by_label(ravdess_result) == pytest.approx(expected, abs=1e-6)
 
 
-def test_top_k_and_function_to_apply(classifier, ravdess_av_clip):
-    full = classifier(str(ravdess_av_clip))
-    top3 = classifier(str(ravdess_av_clip), top_k=3)
-    assert top3 == pytest.approx(full[:3]) and len(top3) == 3
-    assert len(classifier(str(ravdess_av_clip), top_k=100)) == len(LABELS)
-    raw = classifier(str(ravdess_av_clip), function_to_apply="none")
-    raw_by_label = {item["label"]: item["score"] for item in raw}
-    logits = torch.tensor([raw_by_label[item["label"]] for item in full])
+def test_top_k_and_function_to_apply(classifier, ravdess_decoded):
+    full = classifier(ravdess_decoded)
+    assert_label_distribution(full)
+    top3 = classifier(ravdess_decoded, top_k=3)
+    assert [item["label"] for item in top3] == [item["label"] for item in full[:3]]
+    assert [item["score"] for item in top3] == pytest.approx([item["score"] for item in full[:3]])
+    assert len(classifier(ravdess_decoded, top_k=100)) == len(LABELS)
+    raw = by_label(classifier(ravdess_decoded, function_to_apply="none"))
+    logits = torch.tensor([raw[item["label"]] for item in full])
     assert logits.softmax(-1).tolist() == pytest.approx([item["score"] for item in full], abs=1e-6)
-    sigmoid = classifier(str(ravdess_av_clip), function_to_apply="sigmoid")
-    assert {item["label"]: item["score"] for item in sigmoid} == pytest.approx(
-        {label: 1 / (1 + math.exp(-value)) for label, value in raw_by_label.items()}, abs=1e-6
-    )
+    sigmoid = by_label(classifier(ravdess_decoded, function_to_apply="sigmoid"))
+    assert sigmoid == pytest.approx({label: 1 / (1 + math.exp(-value)) for label, value in raw.items()}, abs=1e-6)
     with pytest.raises(ValueError, match="function_to_apply"):
-        classifier(str(ravdess_av_clip), function_to_apply="tanh")
+        classifier(ravdess_decoded, function_to_apply="tanh")
     with pytest.raises(ValueError, match="top_k"):
-        classifier(str(ravdess_av_clip), top_k=0)
+        classifier(ravdess_decoded, top_k=0)
 
 
 def test_batched_equals_one_by_one_for_clips_of_different_lengths(classifier, shared_data, tmp_path):
-    paths = sorted(str(path) for path in (shared_data / "ravdess").glob("01-*.mp4"))[:3]
-    paths.append(str(write_video(tmp_path / "two_seconds.mp4", 2.0, fps=10)))
+    paths = sorted(str(path) for path in (shared_data / "ravdess").glob("01-*.mp4"))[:2]
+    paths.insert(1, str(write_video(tmp_path / "two_seconds.mp4", 2.0, fps=10)))
     paths.append(str(write_video(tmp_path / "five_seconds.mp4", 5.0, fps=10)))
     one_by_one = [classifier(path) for path in paths]
-    batched = classifier(paths, batch_size=3)  # batches of 3 then 2, mixed lengths in each
+    batched = classifier(paths, batch_size=3)  # batches of 3 then 1; the first mixes 2.0 s and ~3.3 s clips
     assert len(batched) == len(paths)
     for single, together in zip(one_by_one, batched):
         assert [item["label"] for item in together] == [item["label"] for item in single]
         assert [item["score"] for item in together] == pytest.approx([item["score"] for item in single], abs=1e-5)
 
 
-def test_mixed_list_of_path_bytes_and_dict(classifier, ravdess_av_clip):
-    reference = classifier(str(ravdess_av_clip))
-    clip = decode_clip(
-        ravdess_av_clip, num_frames=classifier.processor.num_frames, sampling_rate=classifier.processor.sampling_rate
-    )
-    decoded = {"video": clip.frames, "audio": clip.audio, "sampling_rate": clip.sampling_rate}
-    results = classifier([str(ravdess_av_clip), ravdess_av_clip.read_bytes(), decoded], batch_size=2)
+def test_mixed_list_of_path_bytes_and_dict(classifier, ravdess_av_clip, ravdess_result, ravdess_decoded):
+    results = classifier([ravdess_av_clip, ravdess_av_clip.read_bytes(), ravdess_decoded], batch_size=2)
     assert len(results) == 3
     for result in results:
         assert_label_distribution(result)
-        assert {item["label"]: item["score"] for item in result} == pytest.approx(
-            {item["label"]: item["score"] for item in reference}, abs=1e-5
-        )
+        assert by_label(result) == pytest.approx(by_label(ravdess_result), abs=1e-5)
 
 
 def test_dict_input_errors_name_the_fix(classifier):
@@ -197,14 +204,20 @@ def test_windows_batched_equal_unbatched_and_window_equals_decoded_range(classif
     assert [entry["start"] for entry in batched["timeline"]] == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0]
     for a, b in zip(single["timeline"], batched["timeline"]):
         assert [item["label"] for item in a["labels"]] == [item["label"] for item in b["labels"]]
-        assert [item["score"] for item in a["labels"]] == pytest.approx([item["score"] for item in b["labels"]])
+        assert [item["score"] for item in a["labels"]] == pytest.approx(
+            [item["score"] for item in b["labels"]], abs=1e-5
+        )
     assert all(len(entry["labels"]) == 2 for entry in single["timeline"]) and len(single["aggregate"]) == 2
-    # The third window is what a plain call on that time range predicts.
-    processor = classifier.processor
-    clip = decode_clip(long_video, processor.num_frames, processor.sampling_rate, start_s=20.0, end_s=30.0)
-    by_hand = classifier({"video": clip.frames, "audio": clip.audio, "sampling_rate": clip.sampling_rate}, top_k=2)
-    assert [item["score"] for item in by_hand] == pytest.approx(
-        [item["score"] for item in single["timeline"][2]["labels"]], abs=1e-5
+    # The third window's scores are the model's on the processor's third window (ordering and mapping).
+    window = list(classifier.processor.iter_clips(str(long_video), window_s=10.0, stride_s=10.0))[2]
+    inputs = classifier.processor.process_clips([window], return_tensors="pt")
+    with torch.no_grad():
+        logits = classifier.model(
+            **{key: inputs[key] for key in ("pixel_values_videos", "input_features", "video_mask", "audio_mask")}
+        ).logits[0]
+    expected = dict(zip((classifier.model.config.id2label[i] for i in range(len(logits))), logits.softmax(-1).tolist()))
+    assert by_label(single["timeline"][2]["labels"]) == pytest.approx(
+        {item["label"]: expected[item["label"]] for item in single["timeline"][2]["labels"]}, abs=1e-6
     )
 
 
@@ -249,9 +262,7 @@ def test_regression_checkpoint_gives_valence_and_arousal(tmp_path, model_type, r
     from av_emotion import AutoModelForAudioVideoRegression
 
     model = AutoModelForAudioVideoRegression.from_pretrained(directory).eval()
-    processor = regressor.processor
-    clip = decode_clip(ravdess_av_clip, processor.num_frames, processor.sampling_rate)
-    inputs = processor(videos=[clip.frames], audio=[clip.audio], sampling_rate=clip.sampling_rate, return_tensors="pt")
+    inputs = regressor.processor(paths=[str(ravdess_av_clip)], return_tensors="pt")
     with torch.no_grad():
         valence, arousal = (
             model(**{key: inputs[key] for key in ("pixel_values_videos", "input_features", "video_mask", "audio_mask")})
@@ -266,7 +277,7 @@ def test_regression_checkpoint_gives_valence_and_arousal(tmp_path, model_type, r
     )
 
 
-def test_loads_from_a_hub_repo_id_offline(tmp_path, checkpoint, ravdess_av_clip, classifier):
+def test_loads_from_a_hub_repo_id_offline(tmp_path, checkpoint, ravdess_decoded, classifier):
     """A repo id resolves through the Hugging Face cache layout (no network: local_files_only)."""
     commit = "0123456789abcdef0123456789abcdef01234567"
     repo = tmp_path / "cache" / "models--someone--tiny-av-emotion"
@@ -283,4 +294,4 @@ def test_loads_from_a_hub_repo_id_offline(tmp_path, checkpoint, ravdess_av_clip,
         local_files_only=True,
         model_kwargs={"cache_dir": str(tmp_path / "cache")},
     )
-    assert from_hub(str(ravdess_av_clip)) == pytest.approx(classifier(str(ravdess_av_clip)))
+    assert by_label(from_hub(ravdess_decoded)) == pytest.approx(by_label(classifier(ravdess_decoded)))

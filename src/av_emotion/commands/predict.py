@@ -228,6 +228,8 @@ def run(args: argparse.Namespace) -> int:
     from av_emotion.processing.media import MediaError
 
     transformers_logging.set_verbosity_error()
+    # The weight-loading bar of every from_pretrained is noise here; Hub downloads keep their own bars.
+    transformers_logging.disable_progress_bar()
     try:
         classifier = pipeline(
             "audio-video-emotion", model=args.model, device=_parse_device(args.device), batch_size=args.batch_size

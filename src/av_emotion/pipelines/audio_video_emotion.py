@@ -395,6 +395,16 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
                 if value.is_floating_point():
                     value = value.to(self.model.dtype)
                 model_inputs[name] = value
+        # A modality absent from every clip of the batch is not passed at all: the processor's placeholder for it
+        # (zeros, an all-False mask) can be shorter than an encoder accepts, and every model takes None.
+        for flag, names in (
+            ("has_audio", ("input_features", "input_values", "audio_mask")),
+            ("has_video", ("pixel_values_videos", "video_mask")),
+        ):
+            present = chunk.get(flag)
+            if isinstance(present, torch.Tensor) and not bool(present.any()):
+                for name in names:
+                    model_inputs.pop(name, None)
         outputs = self.model(**model_inputs)
         # "logits" first: the pipeline's batch unrolling reads the batch size from the first value.
         return {

@@ -243,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
         "allow_missing_video": args.allow_missing_video,
     }
     if args.window is not None:
-        call_kwargs.update(window_s=args.window, stride_s=args.stride or args.window, progress=True)
+        call_kwargs.update(window_s=args.window, stride_s=args.stride or args.window, progress=sys.stderr.isatty())
 
     paths = list(args.paths)
     results: dict[str, Any] = {}

@@ -27,6 +27,7 @@ from av_emotion.modeling.joint_cross_attention import (
     JointCrossAttentionModel,
 )
 from av_emotion.modeling.losses import CCCLoss, concordance_correlation_coefficient, per_video_ccc
+from av_emotion.pipelines import AudioVideoEmotionPipeline  # registers pipeline("audio-video-emotion")
 from av_emotion.processing import (
     PROCESSOR_PRESETS,
     AVEmotionFeatureExtractor,
@@ -37,7 +38,6 @@ from av_emotion.processing import (
     MediaLimits,
     decode_clip,
 )
-from av_emotion.pipelines import AudioVideoEmotionPipeline  # registers pipeline("audio-video-emotion")
 
 __version__ = "0.1.0"
 

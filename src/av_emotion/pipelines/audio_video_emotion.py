@@ -1,8 +1,8 @@
 """`pipeline("audio-video-emotion")`: a video file in, emotions out, in one call.
 
-The pipeline decodes its inputs with `av_emotion.processing.media` (PyAV), turns them into model inputs with the
-checkpoint's own saved processor (the only place preprocessing happens), runs the model and returns plain,
-JSON-serializable Python objects:
+The checkpoint's own saved processor does all the preprocessing: it decodes files (`load_clip`, or `iter_clips`
+window by window, through PyAV) with its recipe and turns clips into model inputs (`process_clips`, or `__call__`
+for decoded arrays). The pipeline batches, runs the model, and returns plain, JSON-serializable Python objects:
 
 - classification heads: `[{"label": str, "score": float}, ...]`, sorted by descending score;
 - regression heads (valence/arousal, `problem_type="regression"`): `{"valence": float, "arousal": float}`;
@@ -195,16 +195,11 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
             preprocess["allow_missing_audio"] = bool(allow_missing_audio)
         if allow_missing_video is not None:
             preprocess["allow_missing_video"] = bool(allow_missing_video)
-        if stride_s is not None and window_s is None:
-            raise ValueError(f"stride_s={stride_s} needs window_s: pass window_s (seconds) to get a timeline")
-        if window_s is not None:
-            if not window_s > 0:
-                raise ValueError(f"window_s must be a positive number of seconds, got {window_s}")
-            stride_s = window_s if stride_s is None else stride_s
-            if not stride_s > 0:
-                raise ValueError(f"stride_s must be a positive number of seconds, got {stride_s}")
-            preprocess["window_s"] = float(window_s)
-            preprocess["stride_s"] = float(stride_s)
+        for name, value in (("window_s", window_s), ("stride_s", stride_s)):
+            if value is not None:
+                if not value > 0:
+                    raise ValueError(f"{name} must be a positive number of seconds, got {value}")
+                preprocess[name] = float(value)
         if progress is not None:
             preprocess["progress"] = bool(progress)
         if top_k is not None:
@@ -289,6 +284,8 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
             inputs = bytes(inputs)
         if isinstance(inputs, str) and inputs.startswith(("http://", "https://")):
             raise ValueError(f"{inputs}: URLs are not fetched; download the file and pass its path or bytes")
+        if stride_s is not None and window_s is None:
+            raise ValueError(f"stride_s={stride_s:g} needs window_s: pass window_s (seconds) to get a timeline")
         if window_s is not None:
             yield from self._preprocess_windows(
                 inputs, window_s, stride_s or window_s, allow_missing_audio, allow_missing_video, progress

@@ -11,6 +11,8 @@ import av_emotion
 # Each entry: name -> (module path, help). The module exposes `add_arguments(parser)` and `run(args)`;
 # it is imported only when its sub-command runs, so `av-emotion --help` stays fast.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("av_emotion.commands.synth", "Write a synthetic audio-video emotion corpus (mp4 + metadata.jsonl)."),
+    "push": ("av_emotion.commands.push", "Publish a saved model, its processor and card to the Hub."),
     "predict": ("av_emotion.commands.predict", "Predict the emotions of video files with a trained model."),
 }
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from av_emotion.processing.media import MediaError, decode_clip
 from transformers import pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 import av_emotion
 from av_emotion.pipelines import AudioVideoEmotionPipeline, collate_chunks
+from av_emotion.processing.media import MediaError, decode_clip
 from tests.pipelines.generated_media import write_video
 from tests.pipelines.tiny_checkpoint import LABELS, regression_model_types, save_tiny_checkpoint
 

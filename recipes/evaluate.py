@@ -1,0 +1,25 @@
+"""Evaluate saved models on one fold or all folds of a corpus, reporting mean ± std.
+
+    python recipes/evaluate.py --config recipes/configs/avt_ca_ravdess.yaml --model runs/avt_ca_ravdess/fold_0
+    python recipes/evaluate.py --config recipes/configs/avt_ca_ravdess.yaml --model 'runs/avt_ca_ravdess/fold_{fold}' --fold all
+    accelerate launch recipes/evaluate.py ...   # data-parallel evaluation
+
+Each model is scored through its own saved processor; see `av_emotion.training.evaluation`.
+"""
+
+import argparse
+import sys
+
+from av_emotion.commands.evaluate import add_arguments, run
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Evaluate saved audio-video emotion models on speaker-independent folds."
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,12 +12,16 @@ from av_emotion.modeling import (
     AutoModelForAudioVideoRegression,
     AVEmotionOutput,
 )
+from av_emotion.modeling.avt_ca import AVTCAConfig, AVTCAForEmotionClassification, AVTCAModel
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ARCHITECTURES",
     "AVEmotionOutput",
+    "AVTCAConfig",
+    "AVTCAForEmotionClassification",
+    "AVTCAModel",
     "AutoModelForAudioVideoClassification",
     "AutoModelForAudioVideoRegression",
     "__version__",

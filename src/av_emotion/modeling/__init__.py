@@ -1,5 +1,6 @@
 """Models: shared blocks, losses, outputs and one sub-package per architecture."""
 
+from av_emotion.modeling import avt_ca  # noqa: F401  (registers AVT-CA with the Auto classes)
 from av_emotion.modeling.auto import (
     ARCHITECTURES,
     Architecture,

@@ -81,7 +81,7 @@ class CorpusBuild(NamedTuple):
     report: BuildReport
 
 
-def probe_media(path: str | Path, *, need_video: bool = True, need_audio: bool = True) -> str | None:
+def check_media_file(path: str | Path, *, need_video: bool = True, need_audio: bool = True) -> str | None:
     """Check that `path` opens with PyAV and decodes a first frame of each needed stream.
 
     Returns `None` when the file is usable, else a short reason (`"no audio stream"`, the FFmpeg error of a
@@ -120,14 +120,14 @@ def probe_media(path: str | Path, *, need_video: bool = True, need_audio: bool =
     return None
 
 
-def probe_many(jobs: Sequence[tuple[str, bool, bool]], *, num_workers: int = 4) -> list[str | None]:
-    """`probe_media` over `(path, need_video, need_audio)` jobs, in threads (PyAV releases the GIL)."""
+def check_media_files(jobs: Sequence[tuple[str, bool, bool]], *, num_workers: int = 4) -> list[str | None]:
+    """`check_media_file` over `(path, need_video, need_audio)` jobs, in threads (PyAV releases the GIL)."""
     if not jobs:
         return []
 
     def run(job: tuple[str, bool, bool]) -> str | None:
         path, need_video, need_audio = job
-        return probe_media(path, need_video=need_video, need_audio=need_audio)
+        return check_media_file(path, need_video=need_video, need_audio=need_audio)
 
     if num_workers <= 1:
         return [run(job) for job in jobs]

@@ -26,9 +26,9 @@ from av_emotion.data.corpus import (
     CorpusBuild,
     OnError,
     SkippedFile,
+    check_media_files,
     check_root,
     find_files,
-    probe_many,
     records_to_dataset,
 )
 from av_emotion.data.labels import CREMAD_CODE_TO_LABEL, CREMAD_CODES, CREMAD_LABELS
@@ -115,7 +115,7 @@ def build_cremad(
             a video without its WAV is skipped and reported, and so is a WAV without its video.
         speakers: Keep only these actors (default all).
         skip_known_broken: Skip `CREMAD_KNOWN_BROKEN` (reported).
-        check_media: Open each file and decode a first frame (`probe_media`); unreadable files are reported.
+        check_media: Open each file and decode a first frame (`check_media_file`); unreadable files are reported.
         on_error: `"skip"` (report and continue) or `"raise"` (fail listing every problem).
         num_workers: Threads for the media check.
 
@@ -169,7 +169,7 @@ def build_cremad(
         # The video file must have a video stream; its own audio is needed only when there is no WAV.
         jobs = [(str(video), True, audio is None) for video, audio, _ in candidates]
         jobs += [(str(audio), False, True) for _, audio, _ in candidates if audio is not None]
-        reasons = probe_many(jobs, num_workers=num_workers)
+        reasons = check_media_files(jobs, num_workers=num_workers)
         video_reasons = reasons[: len(candidates)]
         audio_reasons = iter(reasons[len(candidates) :])
     else:

@@ -32,9 +32,9 @@ from av_emotion.data.corpus import (
     CorpusBuild,
     OnError,
     SkippedFile,
+    check_media_files,
     check_root,
     find_files,
-    probe_many,
     records_to_dataset,
 )
 from av_emotion.data.labels import RAVDESS_LABELS
@@ -157,7 +157,7 @@ def _build_from_names(
         candidates.append((path, name))
 
     reasons = (
-        probe_many([(str(path), True, True) for path, _ in candidates], num_workers=num_workers)
+        check_media_files([(str(path), True, True) for path, _ in candidates], num_workers=num_workers)
         if check_media
         else [None] * len(candidates)
     )
@@ -201,7 +201,7 @@ def build_ravdess(
         modality: Only `"full_av"` (`01-*`): the audio-video clips these models need.
         vocal_channel: `"speech"` (the 1440-clip set used by the papers), `"song"`, or `"all"`.
         actors: Keep only these actors (default all).
-        check_media: Open each clip and decode a first video and audio frame (`probe_media`); unreadable
+        check_media: Open each clip and decode a first video and audio frame (`check_media_file`); unreadable
             clips are listed in the report. `False` trusts the names (faster on a known-good copy).
         on_error: `"skip"` leaves unusable files out (listed in the report); `"raise"` fails on the first.
         num_workers: Threads for the media check.

@@ -269,7 +269,10 @@ def build_synthetic_corpus(
             label = entry.get("label", entry.get("emotion"))
             actor = entry.get("actor", entry.get("speaker"))
             label_name = RAVDESS_LABELS[row["label"]]
-            if (isinstance(label, str) and label != label_name) or (actor is not None and int(actor) != row["speaker"]):
+            label_disagrees = (isinstance(label, str) and label != label_name) or (
+                isinstance(label, int) and label != row["label"]
+            )
+            if label_disagrees or (actor is not None and int(actor) != row["speaker"]):
                 report.skipped.append(
                     SkippedFile(
                         row["video"],

@@ -70,8 +70,10 @@ def ensure_synthetic_corpus(root: Path, generate: dict[str, Any], log: Callable[
         return
     from av_emotion.data.synthetic import SyntheticCorpusConfig, generate_corpus
 
-    log(f"writing the synthetic corpus into {root} ({generate})")
-    generate_corpus(root, SyntheticCorpusConfig(**generate))
+    settings = dict(generate)
+    num_workers = int(settings.pop("num_workers", 1))
+    log(f"writing the synthetic corpus into {root} ({settings})")
+    generate_corpus(root, SyntheticCorpusConfig(**settings), num_workers=num_workers, overwrite=True)
 
 
 def label_names_of(config: RecipeConfig, dataset: datasets.Dataset) -> list[str]:

@@ -20,7 +20,7 @@ from av_emotion.data.folds import FOLD_PROTOCOLS
 from av_emotion.modeling import AutoModelForAudioVideoClassification, AutoModelForAudioVideoRegression
 from av_emotion.training.config import RecipeConfig
 from av_emotion.training.data import prepare_data
-from av_emotion.training.loop import _dataloader, evaluate_model
+from av_emotion.training.loop import build_dataloader, evaluate_model
 
 
 def fold_count(config: RecipeConfig) -> int:
@@ -68,7 +68,7 @@ def evaluate_saved_model(
         target_columns=config.data.target_columns if config.model.head == "regression" else None,
         on_media_error=config.data.on_media_error,
     )
-    loader = _dataloader(
+    loader = build_dataloader(
         data.splits[split],
         config.training.per_device_eval_batch_size,
         shuffle=False,

@@ -216,9 +216,14 @@ def scalar_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _dataloader(dataset: Any, batch_size: int, *, shuffle: bool, collator: Any, workers: int, seed: int) -> DataLoader:
-    # A dedicated generator: creating an iterator draws its base seed from `generator`, not from the global
-    # RNG, so evaluating or resuming does not shift the dropout stream of training.
+def build_dataloader(
+    dataset: Any, batch_size: int, *, shuffle: bool, collator: Any, workers: int, seed: int
+) -> DataLoader:
+    """Build a `DataLoader` with its own seeded generator.
+
+    Creating an iterator draws its base seed from that generator, not from the global RNG, so evaluating
+    or resuming does not shift the dropout stream of training.
+    """
     generator = torch.Generator()
     generator.manual_seed(seed)
     return DataLoader(
@@ -258,7 +263,7 @@ def train(
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=training.seed),
     )
-    say = log or accelerator.print
+    say = log or _main_process_printer(accelerator)
 
     # Resume target, decided before anything is written.
     checkpoint: Path | None = None
@@ -295,7 +300,7 @@ def train(
         on_media_error=config.data.on_media_error,
     )
     workers = training.dataloader_num_workers
-    train_loader = _dataloader(
+    train_loader = build_dataloader(
         data.splits["train"],
         training.per_device_train_batch_size,
         shuffle=True,
@@ -304,7 +309,7 @@ def train(
         seed=training.seed,
     )
     eval_loaders = {
-        name: _dataloader(
+        name: build_dataloader(
             data.splits[name],
             training.per_device_eval_batch_size,
             shuffle=False,
@@ -452,6 +457,16 @@ def train(
     progress.close()
 
     return _finish(accelerator, model, processor, config, data, eval_loaders, state, output_dir, say)
+
+
+def _main_process_printer(accelerator: Accelerator) -> Callable[[str], None]:
+    """Print on the local main process only, above the progress bar."""
+
+    def say(line: str) -> None:
+        if accelerator.is_local_main_process:
+            tqdm.write(line)
+
+    return say
 
 
 def _save_best(accelerator: Accelerator, model: torch.nn.Module, output_dir: Path) -> None:

@@ -6,13 +6,27 @@ classes with `AutoProcessor`/`AutoVideoProcessor`/`AutoFeatureExtractor`, and th
 `pipeline("audio-video-emotion", ...)` work without `trust_remote_code`.
 """
 
+from av_emotion.data.affwild2 import build_affwild2_dataset
+from av_emotion.data.manifest import ManifestDataset, ManifestError, ManifestReport, build_manifest_dataset
 from av_emotion.modeling import (
     ARCHITECTURES,
     AutoModelForAudioVideoClassification,
     AutoModelForAudioVideoRegression,
     AVEmotionOutput,
 )
+from av_emotion.modeling.av_metric_fusion import (
+    AVMetricFusionConfig,
+    AVMetricFusionForEmotionClassification,
+    AVMetricFusionModel,
+)
 from av_emotion.modeling.avt_ca import AVTCAConfig, AVTCAForEmotionClassification, AVTCAModel
+from av_emotion.modeling.joint_cross_attention import (
+    JointCrossAttentionConfig,
+    JointCrossAttentionForEmotionClassification,
+    JointCrossAttentionForEmotionRegression,
+    JointCrossAttentionModel,
+)
+from av_emotion.modeling.losses import CCCLoss, concordance_correlation_coefficient, per_video_ccc
 
 __version__ = "0.1.0"
 
@@ -22,7 +36,22 @@ __all__ = [
     "AVTCAConfig",
     "AVTCAForEmotionClassification",
     "AVTCAModel",
+    "AVMetricFusionConfig",
+    "AVMetricFusionForEmotionClassification",
+    "AVMetricFusionModel",
     "AutoModelForAudioVideoClassification",
     "AutoModelForAudioVideoRegression",
+    "CCCLoss",
+    "JointCrossAttentionConfig",
+    "JointCrossAttentionForEmotionClassification",
+    "JointCrossAttentionForEmotionRegression",
+    "JointCrossAttentionModel",
+    "ManifestDataset",
+    "ManifestError",
+    "ManifestReport",
+    "build_affwild2_dataset",
+    "build_manifest_dataset",
+    "concordance_correlation_coefficient",
+    "per_video_ccc",
     "__version__",
 ]

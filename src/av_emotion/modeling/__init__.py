@@ -1,6 +1,6 @@
 """Models: shared blocks, losses, outputs and one sub-package per architecture."""
 
-from av_emotion.modeling import avt_ca  # noqa: F401  (registers AVT-CA with the Auto classes)
+# Importing an architecture's sub-package registers it with the Auto classes.
 from av_emotion.modeling.auto import (
     ARCHITECTURES,
     Architecture,
@@ -9,6 +9,10 @@ from av_emotion.modeling.auto import (
     register_architecture,
 )
 from av_emotion.modeling.outputs import AVEmotionOutput
+
+# isort: split
+# Importing an architecture's sub-package registers it with the Auto classes (see auto.register_architecture).
+from av_emotion.modeling import av_metric_fusion, avt_ca, joint_cross_attention  # noqa: F401
 
 __all__ = [
     "ARCHITECTURES",

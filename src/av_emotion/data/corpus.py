@@ -183,25 +183,57 @@ def check_root(root: str | Path, corpus: str) -> Path:
 # ---------------------------------------------------------------------------------------------------
 
 
+def build_manifest_corpus(
+    root: str | Path,
+    *,
+    label_set: str | None = None,
+    on_error: OnError = "skip",
+    **kwargs: Any,
+) -> CorpusBuild:
+    """Build a corpus from a CSV/JSONL manifest (`av_emotion.data.manifest`), in the recipes' column names.
+
+    Args:
+        root: The manifest file (`path`, optional `audio_path`, `label` or `valence`/`arousal`, `speaker`).
+        label_set: Check labels against this label set (`"ravdess"`, `"cremad"`) and make `label` a
+            `ClassLabel` over it; None keeps the manifest's strings.
+        on_error: `"skip"` drops rows whose media is missing (listed in the report); `"raise"` fails.
+        **kwargs: Passed to `build_manifest_dataset` (`value_range`, `require_targets`).
+
+    Returns:
+        `CorpusBuild` whose dataset has `video` (the manifest's `path`) and `audio` (its `audio_path`, or None)
+        beside the manifest's other columns.
+    """
+    from av_emotion.data.labels import get_label_set
+    from av_emotion.data.manifest import build_manifest_dataset
+
+    label_names = list(get_label_set(label_set)) if label_set else None
+    dataset, manifest_report = build_manifest_dataset(
+        root, label_names=label_names, missing_files="error" if on_error == "raise" else "report", **kwargs
+    )
+    dataset = dataset.rename_column("path", "video")
+    if "audio_path" in dataset.column_names:
+        dataset = dataset.rename_column("audio_path", "audio")
+    else:
+        dataset = dataset.add_column("audio", [None] * len(dataset), feature=datasets.Value("string"))
+    report = BuildReport(corpus="manifest", root=str(root), found=manifest_report.rows_read, kept=len(dataset))
+    report.skipped = [
+        SkippedFile(problem.path, f"manifest line {problem.line}: {problem.reason}")
+        for problem in manifest_report.problems
+    ]
+    return CorpusBuild(dataset, report)
+
+
 def _builders() -> dict[str, Callable[..., CorpusBuild]]:
     # Imported here: the builders import this module.
     from av_emotion.data.cremad import build_cremad
     from av_emotion.data.ravdess import build_ravdess, build_synthetic_corpus
 
-    builders: dict[str, Callable[..., CorpusBuild]] = {
+    return {
         "ravdess": build_ravdess,
         "cremad": build_cremad,
         "synthetic": build_synthetic_corpus,
+        "manifest": build_manifest_corpus,
     }
-    try:  # the generic manifest builder lives in its own module (added with the Aff-Wild2 work)
-        from av_emotion.data import manifest
-
-        builder = getattr(manifest, "build_manifest", None)
-        if builder is not None:
-            builders["manifest"] = builder
-    except ImportError:
-        pass
-    return builders
 
 
 def available_corpora() -> list[str]:

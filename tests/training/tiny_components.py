@@ -67,12 +67,10 @@ def register_tiny() -> None:
 
 
 class TinyProcessor:
-    """Decodes 4 frames (8x8 RGB) and 4 x 10 audio band energies per clip with PyAV."""
+    """Decodes `num_frames` frames (`size` x `size` RGB) and `num_features` x `num_steps` audio band energies."""
 
-    num_frames = 4
-
-    def __init__(self, size: int = 8):
-        self.size = size
+    def __init__(self, size: int = 8, num_frames: int = 4, num_features: int = 4, num_steps: int = 10):
+        self.size, self.num_frames, self.num_features, self.num_steps = size, num_frames, num_features, num_steps
 
     def __call__(self, videos, audio=None, return_tensors="pt"):
         pixels, features = [], []
@@ -90,17 +88,18 @@ class TinyProcessor:
             source = audio[index] if audio is not None and audio[index] is not None else path
             with av.open(str(source)) as container:
                 samples = np.concatenate([frame.to_ndarray().reshape(-1) for frame in container.decode(audio=0)])
-            chunks = np.array_split(samples.astype(np.float32), 40)
-            features.append(np.array([np.abs(chunk).mean() for chunk in chunks], dtype=np.float32).reshape(4, 10))
+            chunks = np.array_split(samples.astype(np.float32), self.num_features * self.num_steps)
+            energies = np.array([np.abs(chunk).mean() for chunk in chunks], dtype=np.float32)
+            features.append(energies.reshape(self.num_features, self.num_steps))
         return {
             "pixel_values_videos": torch.from_numpy(np.stack(pixels)),
             "input_features": torch.from_numpy(np.stack(features)),
             "video_mask": torch.ones(len(videos), self.num_frames, dtype=torch.bool),
-            "audio_mask": torch.ones(len(videos), 10, dtype=torch.bool),
+            "audio_mask": torch.ones(len(videos), self.num_steps, dtype=torch.bool),
         }
 
     def to_json_string(self) -> str:
-        return json.dumps({"size": self.size, "num_frames": self.num_frames})
+        return json.dumps(vars(self))
 
     def save_pretrained(self, directory) -> None:
         Path(directory, "processor_config.json").write_text(self.to_json_string())

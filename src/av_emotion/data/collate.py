@@ -15,6 +15,7 @@ Either way the model receives `pixel_values_videos` (B, T, C, H, W), `input_feat
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -169,13 +170,25 @@ class AVEmotionCollator:
 def process_clips(processor: Any, examples: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Run `processor` on raw rows and return its tensors (without labels).
 
-    Each row has `video` (path) and optionally `audio` (a separate audio file, e.g. CREMA-D's WAV; None
-    means the video's own audio track).
+    Each row has `video` (path) and optionally `audio`: a separate audio file (CREMA-D's WAV), used instead
+    of the video's own track; None means the video's track. Separate audio goes through
+    `processor.load_clip` (the same clip window and sampling rate as the video) and `process_clips`.
     """
     videos = [example["video"] for example in examples]
     audio = [example.get("audio") for example in examples]
-    kwargs: dict[str, Any] = {"videos": videos, "return_tensors": "pt"}
-    if any(path is not None for path in audio):
-        kwargs["audio"] = [path if path is not None else video for path, video in zip(audio, videos)]
-    features = processor(**kwargs)
+    if any(path is not None for path in audio) and hasattr(processor, "load_clip"):
+        clips = []
+        for video_path, audio_path in zip(videos, audio):
+            clip = processor.load_clip(video_path, allow_missing_audio=audio_path is not None)
+            if audio_path is not None:
+                sound = processor.load_clip(audio_path, allow_missing_video=True)
+                clip = dataclasses.replace(
+                    clip, audio=sound.audio, sampling_rate=sound.sampling_rate, has_audio=sound.has_audio
+                )
+            clips.append(clip)
+        features = processor.process_clips(clips, return_tensors="pt")
+    elif any(path is not None for path in audio):
+        features = processor(videos=videos, audio=audio, return_tensors="pt")
+    else:
+        features = processor(videos=videos, return_tensors="pt")
     return {key: value for key, value in features.items() if isinstance(value, torch.Tensor)}

@@ -167,6 +167,12 @@ def _features_for(example: dict[str, Any], config: RecipeConfig) -> datasets.Fea
     return datasets.Features(features)
 
 
+def _row_value(tensor: Any) -> Any:
+    """One example's processed value for Arrow: an array, or a Python scalar for 0-d values (flags)."""
+    array = tensor.numpy()
+    return array.item() if array.ndim == 0 else array
+
+
 class _RowProcessor:
     """The `datasets.map` function: one raw row -> processed arrays (picklable for `num_proc`)."""
 
@@ -184,7 +190,7 @@ class _RowProcessor:
                 raise
             return {**{name: None for name in self.input_names}, "labels": labels, MEDIA_ERROR_COLUMN: str(error)}
         return {
-            **{name: outputs[name][0].numpy() for name in self.input_names},
+            **{name: _row_value(outputs[name][0]) for name in self.input_names},
             "labels": labels,
             MEDIA_ERROR_COLUMN: None,
         }

@@ -11,8 +11,13 @@ The recipe never names an architecture: the config does (`model.model_type`), an
 
 import argparse
 import sys
+from pathlib import Path
 
-from av_emotion.commands.train import add_arguments, run
+# Python puts this script's folder first on the path, and the folder holds `evaluate.py`, which would shadow the
+# `evaluate` library that computes the metrics: take the folder off the path before importing anything.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+
+from av_emotion.commands.train import add_arguments, run  # noqa: E402
 
 
 def main(argv=None) -> int:

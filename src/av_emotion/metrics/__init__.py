@@ -18,8 +18,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import evaluate
-
 METRICS_DIR = Path(__file__).resolve().parent
 
 
@@ -49,6 +47,8 @@ def load_metric(name: str, config_name: str | None = None, *, keep_in_memory: bo
     Returns:
         An `evaluate.EvaluationModule`; call `.compute(predictions=..., references=...)`.
     """
+    import evaluate  # imported on use: it pulls in much of `datasets`
+
     return evaluate.load(str(metric_path(name)), config_name, keep_in_memory=keep_in_memory, **kwargs)
 
 

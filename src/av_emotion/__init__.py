@@ -27,11 +27,23 @@ from av_emotion.modeling.joint_cross_attention import (
     JointCrossAttentionModel,
 )
 from av_emotion.modeling.losses import CCCLoss, concordance_correlation_coefficient, per_video_ccc
+from av_emotion.processing import (
+    PROCESSOR_PRESETS,
+    AVEmotionFeatureExtractor,
+    AVEmotionProcessor,
+    AVEmotionVideoProcessor,
+    FaceCropper,
+    MediaError,
+    MediaLimits,
+    decode_clip,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ARCHITECTURES",
+    "PROCESSOR_PRESETS",
+    "AVEmotionFeatureExtractor",
     "AVEmotionOutput",
     "AVTCAConfig",
     "AVTCAForEmotionClassification",
@@ -39,6 +51,12 @@ __all__ = [
     "AVMetricFusionConfig",
     "AVMetricFusionForEmotionClassification",
     "AVMetricFusionModel",
+    "AVEmotionProcessor",
+    "AVEmotionVideoProcessor",
+    "FaceCropper",
+    "MediaError",
+    "MediaLimits",
+    "decode_clip",
     "AutoModelForAudioVideoClassification",
     "AutoModelForAudioVideoRegression",
     "CCCLoss",

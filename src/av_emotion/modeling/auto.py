@@ -59,7 +59,8 @@ def register_architecture(
     Registers the config with `AutoConfig`, the base model with `AutoModel`, the classification head with
     `AutoModelForAudioVideoClassification` and `AutoModelForVideoClassification` (the nearest class
     `transformers` users already know), and the regression head, if any, with
-    `AutoModelForAudioVideoRegression`. The classes also register for `auto_map`, so a repository pushed
+    `AutoModelForAudioVideoRegression`, and the processor classes with `AutoProcessor`, `AutoVideoProcessor` and
+    `AutoFeatureExtractor` for this config. The classes also register for `auto_map`, so a repository pushed
     from them loads with `trust_remote_code=True` where av_emotion is not installed.
     """
     model_type = config_class.model_type
@@ -71,6 +72,11 @@ def register_architecture(
     AutoModelForVideoClassification.register(config_class, classification_class, exist_ok=True)
     if regression_class is not None:
         AutoModelForAudioVideoRegression.register(config_class, regression_class, exist_ok=True)
+    # The processor classes, so AutoProcessor / AutoVideoProcessor / AutoFeatureExtractor resolve through this
+    # architecture's config.json too (imported here: processing does not depend on modeling).
+    from av_emotion.processing.processor import register_processor_classes
+
+    register_processor_classes(config_class)
     entry = Architecture(model_type, config_class, model_class, classification_class, regression_class)
     ARCHITECTURES[model_type] = entry
     return entry

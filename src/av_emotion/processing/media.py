@@ -1,0 +1,807 @@
+"""Decode the frames and the audio track of a media file with PyAV, seeking instead of decoding everything.
+
+What this module owns: opening a file (path or in-memory bytes), checking it against `MediaLimits`, sampling
+`T` frames uniformly over a time range and decoding only what those frames need, and decoding the audio of the
+same range resampled to one rate, mono. Every problem a user can cause (missing file, text renamed `.mp4`,
+truncated download, a modality the model needs but the file lacks, a decompression bomb) is raised as a
+`MediaError` whose message starts with the file name and says the fix; no FFmpeg traceback escapes.
+
+Times are seconds on the file's own timeline (PyAV's `frame.time`, i.e. `pts * time_base`). Most files start
+at 0; where a stream starts later (FLV video often starts at 27 ms) the gap is handled by taking the first frame
+and by zero audio before the first sample.
+
+PyAV is used because its wheel ships FFmpeg (no system FFmpeg needed, unlike torchcodec), so mp4/mkv/avi/flv/webm
+and wav/flac/mp3 all decode on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import av
+import av.error
+import numpy as np
+
+MediaSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
+"""A file path, or the raw bytes of a file (decoded from memory, as the pipeline does for uploads)."""
+FrameSize = Union[tuple[int, int], int, None]
+"""`(height, width)` in pixels, an int for the shorter side (aspect kept), or None for the file's own size."""
+
+__all__ = [
+    "DecodedClip",
+    "FrameSize",
+    "clip_window",
+    "MediaError",
+    "MediaInfo",
+    "MediaLimits",
+    "MediaSource",
+    "decode_clip",
+    "iter_windows",
+    "probe_media",
+    "sample_frame_times",
+    "scaled_frame_size",
+    "window_bounds",
+]
+
+# When the next frame we need lies farther ahead than this and no keyframe interval has been observed yet, seek
+# instead of decoding forward. Our choice: 2 s is longer than the keyframe interval of nearly all camera and web
+# encodes (RAVDESS has one keyframe every ~1 s), so decoding forward never costs more than one GOP.
+_DEFAULT_SEEK_GAP_S = 2.0
+# A stream that ends this much earlier than its header says, while we still need data there, is truncated.
+# Our choice: 0.25 s (about 8 video frames or 12 AAC packets); legitimate end-of-stream jitter is far smaller.
+_TRUNCATION_TOLERANCE_S = 0.25
+# Targets within this of a frame's start time are taken to be at it (float rounding of sampled times).
+_TIME_EPS_S = 1e-6
+
+
+class MediaError(ValueError):
+    """A media file cannot be decoded as asked. The message starts with the file and says the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """Limits checked before anything is decoded, so a hostile or broken file cannot exhaust memory or time.
+
+    Every limit can be raised for trusted inputs: `decode_clip(path, ..., limits=MediaLimits(max_pixels=...))`.
+
+    Args:
+        max_duration_s: Longest accepted file, in seconds. Our choice: 30 minutes, far beyond any emotion corpus
+            clip, enough for lecture-length videos through `iter_windows`, and it bounds the audio a full-range
+            `decode_clip` can allocate (30 min at 48 kHz mono float32 is 330 MB).
+        max_pixels: Largest accepted frame, width * height. Our choice: 4096 * 2160 (DCI 4K); one RGB frame of
+            that size is 27 MB, while a forged 65535 x 65535 header would ask for 12 GB per frame.
+        max_streams: Most streams a container may declare. Our choice: 32 (real files have 1 to ~10: video,
+            audio tracks, subtitles, data); thousands of streams are a known way to stall demuxers.
+        max_audio_channels: Most channels an audio stream may declare. Our choice: 32 (7.1.4 is 12).
+        max_file_bytes: Largest accepted file or bytes object. Our choice: 8 GiB, about an hour of 4K camera video.
+    """
+
+    max_duration_s: float = 1800.0
+    max_pixels: int = 4096 * 2160
+    max_streams: int = 32
+    max_audio_channels: int = 32
+    max_file_bytes: int = 8 * 1024**3
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a file holds, read from its headers (plus a packet scan when the header has no duration).
+
+    Attributes:
+        path: The file as shown in messages (`"<bytes: N bytes>"` for in-memory input).
+        format_name: FFmpeg's container name, e.g. `"mov,mp4,m4a,3gp,3g2,mj2"`, `"flv"`, `"wav"`.
+        start_s: Start of the file's timeline, seconds (usually 0).
+        duration_s: Length of the file, seconds.
+        num_streams: Streams the container declares (video, audio, subtitles, data).
+        has_video: Whether there is a video stream (cover art in audio files does not count).
+        has_audio: Whether there is an audio stream.
+        width: Frame width in pixels (None without video).
+        height: Frame height in pixels (None without video).
+        fps: Average frame rate, frames per second (None without video or when unknown).
+        video_codec: Decoder name, e.g. `"h264"` (None without video).
+        audio_sampling_rate: Native audio rate, Hz (None without audio).
+        audio_channels: Native audio channel count (None without audio).
+        audio_codec: Decoder name, e.g. `"aac"` (None without audio).
+    """
+
+    path: str
+    format_name: str
+    start_s: float
+    duration_s: float
+    num_streams: int
+    has_video: bool
+    has_audio: bool
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    video_codec: str | None = None
+    audio_sampling_rate: int | None = None
+    audio_channels: int | None = None
+    audio_codec: str | None = None
+
+    @property
+    def end_s(self) -> float:
+        """End of the file's timeline, seconds."""
+        return self.start_s + self.duration_s
+
+
+@dataclass
+class DecodedClip:
+    """Frames and audio of one time range of a file.
+
+    Attributes:
+        frames: `(T, H, W, 3)` uint8 RGB, or None when the file has no video stream (`has_video=False`).
+        frame_times: `(T,)` float64, the presentation time in seconds of each returned frame; the frame returned
+            for target time `t` is the one on screen at `t` (the last frame starting at or before `t`). Empty
+            without video.
+        audio: `(samples,)` float32 mono in [-1, 1] at `sampling_rate`, exactly `round(duration_s * sampling_rate)`
+            samples covering `[start_s, end_s)` (zeros where the stream has no samples, e.g. before it starts),
+            or None when the file has no audio stream (`has_audio=False`).
+        sampling_rate: Rate of `audio`, Hz.
+        start_s: Start of the range, seconds on the file's timeline.
+        end_s: End of the range (exclusive), seconds.
+        has_video: Whether `frames` holds real frames.
+        has_audio: Whether `audio` holds the real audio track.
+        path: The file as shown in messages.
+        source_size: `(height, width)` of the frames in the file, before any `frame_size` scaling (None without
+            video).
+    """
+
+    frames: np.ndarray | None
+    frame_times: np.ndarray
+    audio: np.ndarray | None
+    sampling_rate: int
+    start_s: float
+    end_s: float
+    has_video: bool
+    has_audio: bool
+    path: str
+    source_size: tuple[int, int] | None = None
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the range, seconds."""
+        return self.end_s - self.start_s
+
+    @property
+    def num_frames(self) -> int:
+        """Number of frames `T` (0 without video)."""
+        return 0 if self.frames is None else int(self.frames.shape[0])
+
+
+def sample_frame_times(num_frames: int, start_s: float, end_s: float) -> np.ndarray:
+    """Return the times of `num_frames` frames sampled uniformly over `[start_s, end_s)` (centres of segments).
+
+    Frame `i` is sampled at `start_s + (i + 0.5) * (end_s - start_s) / num_frames`. Centres (rather than segment
+    starts) keep the sampling symmetric, never sample exactly at a clip boundary (where a stream may not have
+    begun yet), and give consecutive windows of `iter_windows` an even spacing. Our choice; none of the three
+    papers specifies its frame sampling beyond "uniform".
+
+    Returns:
+        `(num_frames,)` float64 seconds, increasing.
+    """
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be at least 1, got {num_frames}")
+    if not end_s > start_s:
+        raise ValueError(f"the time range must not be empty, got start_s={start_s} and end_s={end_s}")
+    step = (end_s - start_s) / num_frames
+    return start_s + (np.arange(num_frames, dtype=np.float64) + 0.5) * step
+
+
+def window_bounds(
+    duration_s: float, window_s: float, stride_s: float, start_s: float = 0.0
+) -> list[tuple[float, float]]:
+    """Return the `(start, end)` of each window `iter_windows` yields for a file of `duration_s` seconds.
+
+    Windows start at `start_s, start_s + stride_s, ...` and all have length `window_s`; when the grid does not
+    reach the end of the file, one last window `[end - window_s, end)` is added so every second is covered and
+    every window has the same length (the model sees consistent inputs). A file shorter than `window_s` gives one
+    window over the whole file. Our choice.
+    """
+    if window_s <= 0 or stride_s <= 0:
+        raise ValueError(f"window_s and stride_s must be positive, got window_s={window_s}, stride_s={stride_s}")
+    end = start_s + duration_s
+    if duration_s <= window_s:
+        return [(start_s, end)]
+    bounds = []
+    k = 0
+    eps = 1e-9
+    while start_s + k * stride_s + window_s <= end + eps:
+        lo = start_s + k * stride_s
+        bounds.append((lo, lo + window_s))
+        k += 1
+    if bounds[-1][1] < end - eps:
+        bounds.append((end - window_s, end))
+    return bounds
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Opening and probing
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _label(source: MediaSource) -> str:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return f"<bytes: {len(source)} bytes>"
+    return str(os.fspath(source))
+
+
+def _ffmpeg_reason(error: BaseException) -> str:
+    # PyAV messages look like "[Errno 1094995529] Invalid data found when processing input: '/x.mp4'"; keep the
+    # readable part and drop the errno and the repeated path.
+    message = getattr(error, "strerror", None) or str(error)
+    return str(message).strip()
+
+
+def _open_container(source: MediaSource, limits: MediaLimits) -> tuple[av.container.InputContainer, str]:
+    label = _label(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        size = len(source)
+        if size == 0:
+            raise MediaError(f"{label}: the data is empty; pass the bytes of a video or audio file")
+        if size > limits.max_file_bytes:
+            raise MediaError(
+                f"{label}: {size} bytes exceeds MediaLimits.max_file_bytes={limits.max_file_bytes}; "
+                "if the input is trusted, pass limits=MediaLimits(max_file_bytes=...)"
+            )
+        file: object = io.BytesIO(bytes(source))
+    else:
+        path = Path(os.fspath(source))
+        if not path.exists():
+            raise MediaError(f"{label}: no such file; check the path (relative paths start at {Path.cwd()})")
+        if path.is_dir():
+            raise MediaError(f"{label}: is a directory; pass a video or audio file inside it")
+        size = path.stat().st_size
+        if size == 0:
+            raise MediaError(f"{label}: the file is empty (0 bytes); re-download or re-export it")
+        if size > limits.max_file_bytes:
+            raise MediaError(
+                f"{label}: {size} bytes exceeds MediaLimits.max_file_bytes={limits.max_file_bytes}; "
+                "if the file is trusted, pass limits=MediaLimits(max_file_bytes=...)"
+            )
+        file = str(path)
+    try:
+        container = av.open(file, mode="r", metadata_errors="ignore")
+    except av.error.InvalidDataError as error:
+        raise MediaError(
+            f"{label}: not a media file FFmpeg can read, or truncated before its header ended "
+            f"(FFmpeg: {_ffmpeg_reason(error)}); pass a video (mp4, mkv, avi, flv, webm) or audio (wav, flac, mp3) "
+            "file, re-downloading it if it is incomplete"
+        ) from None
+    except av.error.EOFError:
+        raise MediaError(
+            f"{label}: ends before its first frame or sample (zero duration, or truncated inside its header); "
+            "re-export or re-download the file"
+        ) from None
+    except (av.error.FFmpegError, OSError) as error:
+        raise MediaError(f"{label}: could not be opened (FFmpeg: {_ffmpeg_reason(error)}); check the file") from None
+    return container, label
+
+
+def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    for stream in container.streams.video:
+        # Cover art in mp3/m4a files is a one-picture "video" stream; it is not video.
+        if stream.disposition & av.stream.Disposition.attached_pic:
+            continue
+        return stream
+    return None
+
+
+def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream | None:
+    return container.streams.audio[0] if container.streams.audio else None
+
+
+def _stream_end_s(stream: av.stream.Stream) -> float | None:
+    if stream.duration is None or stream.time_base is None:
+        return None
+    start = stream.start_time or 0
+    return float((start + stream.duration) * stream.time_base)
+
+
+def _seek(container: av.container.InputContainer, stream: av.stream.Stream, time_s: float, label: str) -> None:
+    """Seek `stream` to the keyframe at or before `time_s` (seconds).
+
+    Seeks always name a stream: container-level seeks fail on some formats (FLV answers EPERM).
+    """
+    start = stream.start_time or 0
+    offset = max(int(math.floor(time_s / stream.time_base)), start) if stream.time_base is not None else start
+    try:
+        container.seek(offset, stream=stream, backward=True, any_frame=False)
+    except av.error.FFmpegError:
+        try:
+            container.seek(start, stream=stream, backward=True, any_frame=False)
+        except av.error.FFmpegError as error:
+            raise MediaError(
+                f"{label}: the file cannot be seeked (FFmpeg: {_ffmpeg_reason(error)}); remux it into mp4, "
+                "e.g. `ffmpeg -i IN -c copy OUT.mp4`"
+            ) from None
+
+
+def _scan_duration(
+    container: av.container.InputContainer, streams: Sequence[av.stream.Stream], label: str
+) -> tuple[float, float]:
+    """Start and end of the packets of `streams`, for files whose header carries no duration (e.g. browser webm)."""
+    start, end = math.inf, -math.inf
+    for packet in container.demux(*streams):
+        if packet.pts is None or packet.time_base is None:
+            continue
+        t0 = float(packet.pts * packet.time_base)
+        t1 = t0 + float((packet.duration or 0) * packet.time_base)
+        start, end = min(start, t0), max(end, t1)
+    _seek(container, streams[0], 0.0, label)
+    if not math.isfinite(start):
+        return 0.0, 0.0
+    return start, end
+
+
+def _probe_container(container: av.container.InputContainer, label: str, limits: MediaLimits) -> MediaInfo:
+    num_streams = len(container.streams)
+    if num_streams > limits.max_streams:
+        raise MediaError(
+            f"{label}: declares {num_streams} streams, above MediaLimits.max_streams={limits.max_streams}; "
+            "if the file is trusted, pass limits=MediaLimits(max_streams=...)"
+        )
+    video, audio = _video_stream(container), _audio_stream(container)
+    if video is None and audio is None:
+        raise MediaError(
+            f"{label}: has neither a video nor an audio stream (streams: "
+            f"{[s.type for s in container.streams] or 'none'}); pass a file with video and/or audio"
+        )
+    width = height = None
+    fps = None
+    if video is not None:
+        width, height = int(video.codec_context.width or 0), int(video.codec_context.height or 0)
+        if width <= 0 or height <= 0:
+            raise MediaError(
+                f"{label}: the video stream has no frame size ({width}x{height}); the header is corrupt, "
+                "re-encode or re-download the file"
+            )
+        if width * height > limits.max_pixels:
+            raise MediaError(
+                f"{label}: frames are {width}x{height} = {width * height} pixels, above "
+                f"MediaLimits.max_pixels={limits.max_pixels}; if the file is trusted, pass "
+                "limits=MediaLimits(max_pixels=...), or downscale it first"
+            )
+        rate = video.average_rate or video.guessed_rate
+        fps = float(rate) if rate else None
+    channels = None
+    if audio is not None:
+        channels = int(audio.codec_context.channels or 0)
+        if channels > limits.max_audio_channels:
+            raise MediaError(
+                f"{label}: the audio stream declares {channels} channels, above "
+                f"MediaLimits.max_audio_channels={limits.max_audio_channels}; if the file is trusted, pass "
+                "limits=MediaLimits(max_audio_channels=...)"
+            )
+    start_s = float(container.start_time) / av.time_base if container.start_time is not None else 0.0
+    if container.duration is not None and container.duration > 0:
+        duration_s = float(container.duration) / av.time_base
+    else:
+        ends = [e for e in (_stream_end_s(s) for s in (video, audio) if s is not None) if e is not None]
+        if ends:
+            duration_s = max(ends) - start_s
+        else:
+            start_s, end_s = _scan_duration(container, [s for s in (video, audio) if s is not None], label)
+            duration_s = end_s - start_s
+    if not duration_s > 0:
+        raise MediaError(
+            f"{label}: has zero duration (no frames or samples); the file is empty or was cut at its start, "
+            "re-export or re-download it"
+        )
+    if duration_s > limits.max_duration_s:
+        raise MediaError(
+            f"{label}: lasts {duration_s:.1f} s, above MediaLimits.max_duration_s={limits.max_duration_s:g}; "
+            "if the file is trusted, pass limits=MediaLimits(max_duration_s=...), or cut it into parts"
+        )
+    return MediaInfo(
+        path=label,
+        format_name=container.format.name,
+        start_s=start_s,
+        duration_s=duration_s,
+        num_streams=num_streams,
+        has_video=video is not None,
+        has_audio=audio is not None,
+        width=width,
+        height=height,
+        fps=fps,
+        video_codec=video.codec_context.name if video is not None else None,
+        audio_sampling_rate=int(audio.codec_context.sample_rate) if audio is not None else None,
+        audio_channels=channels,
+        audio_codec=audio.codec_context.name if audio is not None else None,
+    )
+
+
+def probe_media(source: MediaSource, limits: MediaLimits | None = None) -> MediaInfo:
+    """Read what `source` holds (streams, size, duration) and check it against `limits`, decoding nothing.
+
+    Raises:
+        MediaError: missing or empty file, not media, no audio or video stream, zero duration, or a limit exceeded.
+    """
+    limits = limits or MediaLimits()
+    container, label = _open_container(source, limits)
+    with container:
+        return _probe_container(container, label, limits)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Decoding
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _FrameReader:
+    """Decodes the frames shown at given times from one video stream, seeking only when it saves work.
+
+    Decoding forward is cheaper than seeking when the next target lies within the current group of pictures
+    (seeking would land on the same keyframe and decode the same frames again); seeking wins when a keyframe
+    lies between the current position and the target. The reader learns the keyframe interval from the frames
+    it decodes and seeks only when the gap to the next target exceeds it (or `_DEFAULT_SEEK_GAP_S` before any
+    interval is known). Dense sampling thus decodes straight through; sparse sampling of a long file decodes
+    about one GOP per frame.
+    """
+
+    container: av.container.InputContainer
+    stream: av.video.stream.VideoStream
+    label: str
+    end_of_stream_s: float
+    # Longest interval seen between consecutive keyframes of one forward run, seconds.
+    keyframe_interval_s: float | None = None
+
+    def _to_array(self, frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
+        height, width = size
+        if (frame.height, frame.width) == (height, width):
+            return frame.to_ndarray(format="rgb24")
+        # Scaling inside FFmpeg's converter costs less than converting at full size and resizing afterwards.
+        # AREA is the right filter for downscaling (it averages, like an antialiased resize).
+        return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
+
+    def read(self, times: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Frames shown at `times` (increasing seconds) as `(T, height, width, 3)` uint8, and their own times."""
+        num = len(times)
+        out = np.empty((num, size[0], size[1], 3), dtype=np.uint8)
+        out_times = np.empty(num, dtype=np.float64)
+        index = 0
+        fps = float(self.stream.average_rate or self.stream.guessed_rate or 25)
+        while index < num:
+            _seek(self.container, self.stream, float(times[index]), self.label)
+            # The seek landed on the keyframe before times[index]: seeking again makes sense only for later targets
+            # (else irregular keyframe spacing could make the reader seek to the same place forever).
+            seeked_index = index
+            # The frame on screen so far (time, frame) and its RGB array once converted (each frame converts once).
+            shown: tuple[float, av.VideoFrame] | None = None
+            shown_array: np.ndarray | None = None
+            last_keyframe: float | None = None
+            reseek = False
+            try:
+                for frame in self.container.decode(self.stream):
+                    if frame.time is not None:
+                        t = float(frame.time)
+                    else:  # no timestamp (some AVI): count frames
+                        t = shown[0] + 1.0 / fps if shown is not None else float(times[index])
+                    if frame.key_frame:
+                        if last_keyframe is not None and t > last_keyframe:
+                            self.keyframe_interval_s = max(self.keyframe_interval_s or 0.0, t - last_keyframe)
+                        last_keyframe = t
+                    if shown is None and times[index] < t - _TIME_EPS_S:
+                        # The target precedes the first frame after the seek (e.g. video starting at 27 ms).
+                        shown = (t, frame)
+                    # Every target before this frame's time is shown by the previous frame.
+                    while index < num and times[index] < t - _TIME_EPS_S:
+                        if shown_array is None:
+                            shown_array = self._to_array(shown[1], size)
+                        out[index], out_times[index] = shown_array, shown[0]
+                        index += 1
+                    if index >= num:
+                        break
+                    if shown is None or shown[1] is not frame:
+                        shown, shown_array = (t, frame), None
+                    gap = float(times[index]) - t
+                    if index > seeked_index and gap > (self.keyframe_interval_s or _DEFAULT_SEEK_GAP_S):
+                        # A keyframe lies between here and the next target: seeking skips decoding up to it.
+                        reseek = True
+                        break
+            except av.error.FFmpegError as error:
+                reached = shown[0] if shown is not None else float(times[index])
+                raise MediaError(
+                    f"{self.label}: the video stream is truncated or corrupt: decoding failed near {reached:.2f} s "
+                    f"(FFmpeg: {_ffmpeg_reason(error)}); re-encode or re-download the file"
+                ) from None
+            if reseek or index >= num:
+                continue
+            # End of stream: the last frame stays on screen until the end of the file.
+            if shown is None:
+                raise MediaError(
+                    f"{self.label}: the video stream has no decodable frame at or after {float(times[index]):.2f} s; "
+                    "the file is truncated or corrupt, re-encode or re-download it"
+                )
+            last_end = shown[0] + 1.0 / fps
+            if float(times[index]) >= last_end and last_end < self.end_of_stream_s - _TRUNCATION_TOLERANCE_S:
+                raise MediaError(
+                    f"{self.label}: the video stream is truncated: its frames end at {last_end:.2f} s but the header "
+                    f"says {self.end_of_stream_s:.2f} s; re-download or re-encode the file"
+                )
+            if shown_array is None:
+                shown_array = self._to_array(shown[1], size)
+            while index < num:
+                out[index], out_times[index] = shown_array, shown[0]
+                index += 1
+        return out, out_times
+
+
+def _read_audio(
+    container: av.container.InputContainer,
+    stream: av.audio.stream.AudioStream,
+    label: str,
+    start_s: float,
+    end_s: float,
+    sampling_rate: int,
+    end_of_stream_s: float,
+) -> np.ndarray:
+    """Audio of `[start_s, end_s)` as `(round((end_s - start_s) * sampling_rate),)` float32 mono in [-1, 1]."""
+    num_samples = int(round((end_s - start_s) * sampling_rate))
+    stream_start = float((stream.start_time or 0) * stream.time_base) if stream.time_base is not None else 0.0
+    # Always seek: the same container may just have been read to its end for the video frames.
+    _seek(container, stream, start_s, label)
+    # Resample to the target rate but keep the channels: FFmpeg's stereo-to-mono matrix sums channels at -3 dB
+    # each (0.707 * (L + R)), which can leave [-1, 1]; we average the channels ourselves instead.
+    resampler = av.AudioResampler(format="fltp", rate=sampling_rate)
+    chunks: list[np.ndarray] = []
+    first_time: float | None = None
+    decoded_end: float | None = None
+    try:
+        for frame in container.decode(stream):
+            frame_time = float(frame.time) if frame.time is not None else None
+            if frame_time is not None and frame_time >= end_s + 0.05:
+                break
+            if first_time is None:
+                # The resampler's first output sample is aligned with its first input sample; placing the output by
+                # the input frame's exact time (not the output pts, rounded to the new rate) keeps the error of the
+                # placement below half an output sample.
+                first_time = frame_time if frame_time is not None else stream_start
+            if frame_time is not None:
+                decoded_end = frame_time + frame.samples / frame.sample_rate
+            chunks.extend(out.to_ndarray() for out in resampler.resample(frame))
+        chunks.extend(out.to_ndarray() for out in resampler.resample(None))
+    except av.error.FFmpegError as error:
+        raise MediaError(
+            f"{label}: the audio stream is truncated or corrupt: decoding failed near "
+            f"{decoded_end if decoded_end is not None else start_s:.2f} s (FFmpeg: {_ffmpeg_reason(error)}); "
+            "re-encode or re-download the file"
+        ) from None
+    result = np.zeros(num_samples, dtype=np.float32)
+    if not chunks or first_time is None:
+        available_end = stream_start
+    else:
+        mono = np.concatenate(chunks, axis=1).mean(axis=0, dtype=np.float32)
+        offset = int(round((first_time - start_s) * sampling_rate))
+        src_lo = max(0, -offset)
+        dst_lo = max(0, offset)
+        count = max(0, min(num_samples - dst_lo, mono.shape[0] - src_lo))
+        result[dst_lo : dst_lo + count] = mono[src_lo : src_lo + count]
+        available_end = first_time + mono.shape[0] / sampling_rate
+    needed_end = min(end_s, end_of_stream_s)
+    if available_end < needed_end - _TRUNCATION_TOLERANCE_S and end_s > available_end:
+        raise MediaError(
+            f"{label}: the audio stream is truncated: its samples end at {available_end:.2f} s but the header says "
+            f"{end_of_stream_s:.2f} s; re-download or re-encode the file"
+        )
+    np.clip(result, -1.0, 1.0, out=result)
+    return result
+
+
+def _check_modalities(info: MediaInfo, allow_missing_audio: bool, allow_missing_video: bool) -> None:
+    if not info.has_video and not allow_missing_video:
+        raise MediaError(
+            f"{info.path}: has no video stream (an audio-only {info.format_name} file); pass "
+            "allow_missing_video=True to run the audio branch alone"
+        )
+    if not info.has_audio and not allow_missing_audio:
+        raise MediaError(
+            f"{info.path}: has no audio stream; pass allow_missing_audio=True to run the video branch alone"
+        )
+
+
+def _resolve_range(info: MediaInfo, start_s: float | None, end_s: float | None) -> tuple[float, float]:
+    start = info.start_s if start_s is None else float(start_s)
+    end = info.end_s if end_s is None else min(float(end_s), info.end_s)
+    if start < info.start_s - 1e-6 or not end > start:
+        raise MediaError(
+            f"{info.path}: the range [{start_s}, {end_s}) s is empty or outside the file, which spans "
+            f"[{info.start_s:.3f}, {info.end_s:.3f}) s; pass start_s < end_s inside it"
+        )
+    return start, end
+
+
+@dataclass
+class _OpenMedia:
+    """One open file with its probe, reused across the windows of `iter_windows`."""
+
+    container: av.container.InputContainer
+    info: MediaInfo
+    frame_reader: _FrameReader | None
+
+    @classmethod
+    def open(cls, source: MediaSource, limits: MediaLimits) -> _OpenMedia:
+        container, label = _open_container(source, limits)
+        try:
+            info = _probe_container(container, label, limits)
+        except BaseException:
+            container.close()
+            raise
+        video = _video_stream(container)
+        reader = None
+        if video is not None:
+            # Frame-level threading in FFmpeg's decoder; "AUTO" picks slice or frame threads per codec.
+            video.thread_type = "AUTO"
+            end = _stream_end_s(video)
+            reader = _FrameReader(container, video, label, end if end is not None else info.end_s)
+        return cls(container, info, reader)
+
+    def decode(
+        self,
+        num_frames: int,
+        sampling_rate: int,
+        start_s: float,
+        end_s: float,
+        frame_size: FrameSize,
+        decode_audio: bool,
+    ) -> DecodedClip:
+        info = self.info
+        frames = None
+        frame_times = np.empty(0, dtype=np.float64)
+        source_size = None
+        if self.frame_reader is not None and num_frames > 0:
+            source_size = (int(info.height), int(info.width))
+            targets = sample_frame_times(num_frames, start_s, end_s)
+            frames, frame_times = self.frame_reader.read(targets, scaled_frame_size(source_size, frame_size))
+        audio = None
+        audio_stream = _audio_stream(self.container)
+        if audio_stream is not None and decode_audio:
+            end = _stream_end_s(audio_stream)
+            audio = _read_audio(
+                self.container,
+                audio_stream,
+                info.path,
+                start_s,
+                end_s,
+                sampling_rate,
+                end if end is not None else info.end_s,
+            )
+        return DecodedClip(
+            frames=frames,
+            frame_times=frame_times,
+            audio=audio,
+            sampling_rate=int(sampling_rate),
+            start_s=float(start_s),
+            end_s=float(end_s),
+            has_video=frames is not None,
+            has_audio=audio is not None,
+            path=info.path,
+            source_size=source_size,
+        )
+
+
+def scaled_frame_size(source_size: tuple[int, int], frame_size: FrameSize) -> tuple[int, int]:
+    """Resolve `frame_size` for frames of `source_size` `(height, width)` into `(height, width)` pixels.
+
+    A tuple is taken as given, an int is the shorter side with the aspect ratio kept, None keeps the source size.
+    """
+    if frame_size is None:
+        return source_size
+    if isinstance(frame_size, int):
+        height, width = source_size
+        scale = frame_size / min(height, width)
+        return max(1, round(height * scale)), max(1, round(width * scale))
+    return int(frame_size[0]), int(frame_size[1])
+
+
+def clip_window(
+    start_s: float, end_s: float, clip_duration_s: float | None, position: str = "center"
+) -> tuple[float, float]:
+    """Return the window of `clip_duration_s` seconds at `position` (`"center"` or `"start"`) of `[start_s, end_s)`.
+
+    The whole range is returned when it is not longer than `clip_duration_s` (or when that is None).
+    """
+    if position not in ("center", "start"):
+        raise ValueError(f"clip_position must be 'center' or 'start', got {position!r}")
+    if clip_duration_s is None or end_s - start_s <= clip_duration_s:
+        return start_s, end_s
+    if clip_duration_s <= 0:
+        raise ValueError(f"clip_duration_s must be positive, got {clip_duration_s}")
+    lo = start_s if position == "start" else start_s + (end_s - start_s - clip_duration_s) / 2
+    return lo, lo + clip_duration_s
+
+
+def _check_decode_args(num_frames: int, sampling_rate: int, frame_size: FrameSize) -> None:
+    if int(num_frames) < 1:
+        raise ValueError(f"num_frames must be at least 1, got {num_frames}")
+    if int(sampling_rate) < 1:
+        raise ValueError(f"sampling_rate must be a positive number of Hz, got {sampling_rate}")
+    if isinstance(frame_size, int):
+        if frame_size < 1:
+            raise ValueError(f"frame_size as an int is the shorter side in pixels, got {frame_size}")
+    elif frame_size is not None and (len(frame_size) != 2 or min(frame_size) < 1):
+        raise ValueError(f"frame_size must be (height, width) or the shorter side in pixels, got {frame_size}")
+
+
+def decode_clip(
+    source: MediaSource,
+    num_frames: int,
+    sampling_rate: int,
+    start_s: float | None = None,
+    end_s: float | None = None,
+    limits: MediaLimits | None = None,
+    allow_missing_audio: bool = False,
+    allow_missing_video: bool = False,
+    frame_size: FrameSize = None,
+    clip_duration_s: float | None = None,
+    clip_position: str = "center",
+) -> DecodedClip:
+    """Decode `num_frames` frames sampled uniformly over `[start_s, end_s)` and the audio of the same range.
+
+    Frames are sampled by `sample_frame_times` and decoded by seeking to the keyframe before a target and decoding
+    forward to it; only the frames needed are decoded and converted to RGB. Audio is resampled with PyAV's
+    `AudioResampler` to `sampling_rate` and averaged over channels to mono.
+
+    Args:
+        source: Path to a video (mp4, mkv, avi, flv, webm) or audio (wav, flac, mp3) file, or its raw bytes.
+        num_frames: Frames to sample, `T`.
+        sampling_rate: Audio rate to resample to, Hz.
+        start_s: Start of the range, seconds (default: start of the file).
+        end_s: End of the range, seconds, exclusive (default and upper bound: end of the file).
+        limits: Safety limits (default `MediaLimits()`).
+        allow_missing_audio: Return `audio=None, has_audio=False` for a file without audio instead of raising.
+        allow_missing_video: Return `frames=None, has_video=False` for a file without video instead of raising.
+        frame_size: Size to scale frames to while converting them (FFmpeg area filter): `(height, width)`, or an
+            int giving the shorter side (aspect ratio kept); default the file's own size.
+        clip_duration_s: Keep only a window of this many seconds of the range (all of it when shorter).
+        clip_position: Where that window lies in the range: `"center"` or `"start"`.
+
+    Returns:
+        A `DecodedClip` with `(T, H, W, 3)` uint8 frames and `(round(duration * sampling_rate),)` float32 audio.
+
+    Raises:
+        MediaError: every problem with the file (see the module docstring); the message names the file and the fix.
+    """
+    _check_decode_args(num_frames, sampling_rate, frame_size)
+    media = _OpenMedia.open(source, limits or MediaLimits())
+    with media.container:
+        _check_modalities(media.info, allow_missing_audio, allow_missing_video)
+        start, end = _resolve_range(media.info, start_s, end_s)
+        start, end = clip_window(start, end, clip_duration_s, clip_position)
+        return media.decode(int(num_frames), int(sampling_rate), start, end, frame_size, decode_audio=True)
+
+
+def iter_windows(
+    source: MediaSource,
+    window_s: float,
+    stride_s: float,
+    num_frames: int,
+    sampling_rate: int,
+    limits: MediaLimits | None = None,
+    allow_missing_audio: bool = False,
+    allow_missing_video: bool = False,
+    frame_size: FrameSize = None,
+) -> Iterator[DecodedClip]:
+    """Yield one `DecodedClip` per window of a long file, decoding window by window so memory stays flat.
+
+    Windows are `window_bounds(duration, window_s, stride_s)`; each is decoded like `decode_clip` with `num_frames`
+    frames and `sampling_rate` audio, from one open file (headers are read once). Only the current window's frames
+    and audio are held.
+
+    Raises:
+        MediaError: as `decode_clip`, raised when the problem is met (a file truncated at minute 5 yields the
+            windows before it first).
+    """
+    _check_decode_args(num_frames, sampling_rate, frame_size)
+    media = _OpenMedia.open(source, limits or MediaLimits())
+    with media.container:
+        _check_modalities(media.info, allow_missing_audio, allow_missing_video)
+        for start, end in window_bounds(media.info.duration_s, window_s, stride_s, media.info.start_s):
+            yield media.decode(int(num_frames), int(sampling_rate), start, end, frame_size, decode_audio=True)

@@ -1,0 +1,352 @@
+"""Media decoding: real clips, sampling and audio checked against independent computations, every bad input."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+import torchaudio
+
+from av_emotion.processing.media import (
+    DecodedClip,
+    MediaError,
+    MediaLimits,
+    decode_clip,
+    iter_windows,
+    probe_media,
+    sample_frame_times,
+    window_bounds,
+)
+from tests.processing.media_factory import frame_index, sine, write_media
+
+MEDIA_SUFFIXES = (".mp4", ".flv", ".wav", ".mkv", ".avi", ".webm", ".flac", ".mp3")
+
+
+def shared_media_files(shared_data: Path) -> list[Path]:
+    return sorted(p for p in shared_data.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Real media
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_every_shared_clip_decodes(shared_data: Path):
+    files = shared_media_files(shared_data)
+    kinds = {p.suffix for p in files}
+    assert {".mp4", ".wav", ".flv"} <= kinds, f"expected mp4, wav and flv samples in {shared_data}"
+    assert any(p.name.startswith("02-") for p in files), "the video-only RAVDESS clip is missing"
+    for path in files:
+        info = probe_media(path)
+        clip = decode_clip(path, num_frames=4, sampling_rate=16000, allow_missing_video=True)
+        assert clip.has_audio and clip.audio is not None
+        assert clip.audio.dtype == np.float32 and clip.audio.ndim == 1
+        assert clip.audio.shape[0] == round(info.duration_s * 16000)
+        assert np.abs(clip.audio).max() <= 1.0
+        if path.suffix == ".wav":
+            assert not clip.has_video and clip.frames is None and clip.frame_times.shape == (0,)
+        else:
+            assert clip.has_video and clip.frames.shape == (4, info.height, info.width, 3)
+            assert clip.frames.dtype == np.uint8
+            assert clip.frames.std() > 5, f"{path.name}: decoded frames look blank"
+        if not path.name.startswith("02-"):  # the video-only RAVDESS clip carries a silent track
+            assert np.abs(clip.audio).max() > 0.01, f"{path.name}: decoded audio is silent"
+
+
+def test_ravdess_clip_frames_and_audio_duration(ravdess_av_clip: Path):
+    clip = decode_clip(ravdess_av_clip, num_frames=16, sampling_rate=16000)
+    assert clip.frames.shape == (16, 720, 1280, 3)
+    assert clip.source_size == (720, 1280)
+    # Independent measure of the video's duration: decode every frame with PyAV.
+    with av.open(str(ravdess_av_clip)) as container:
+        stream = container.streams.video[0]
+        times = [float(f.time) for f in container.decode(stream)]
+        frame_period = 1.0 / float(stream.average_rate)
+    video_duration = times[-1] + frame_period - times[0]
+    audio_duration = clip.audio.shape[0] / clip.sampling_rate
+    assert abs(audio_duration - video_duration) < frame_period
+    # Each returned frame is the one on screen at its target time.
+    targets = sample_frame_times(16, clip.start_s, clip.end_s)
+    all_times = np.array(times)
+    expected = all_times[np.searchsorted(all_times, targets, side="right") - 1]
+    np.testing.assert_allclose(clip.frame_times, expected)
+
+
+def test_bytes_input_matches_path_input(ravdess_av_clip: Path):
+    from_path = decode_clip(ravdess_av_clip, num_frames=4, sampling_rate=16000, frame_size=(72, 128))
+    from_bytes = decode_clip(ravdess_av_clip.read_bytes(), num_frames=4, sampling_rate=16000, frame_size=(72, 128))
+    np.testing.assert_array_equal(from_path.frames, from_bytes.frames)
+    np.testing.assert_array_equal(from_path.audio, from_bytes.audio)
+    assert from_bytes.path.startswith("<bytes:")
+
+
+def test_audio_matches_torchaudio_resampling_of_the_wav(shared_data: Path):
+    path = next(shared_data.glob("ravdess/03-*.wav"))
+    with wave.open(str(path)) as handle:
+        rate = handle.getframerate()
+        raw = np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2").astype(np.float32) / 32768
+    reference = torchaudio.functional.resample(torch.from_numpy(raw), rate, 16000).numpy()
+    clip = decode_clip(path, num_frames=1, sampling_rate=16000, allow_missing_video=True)
+    n = min(len(reference), len(clip.audio))
+    core = slice(100, n - 100)  # both resamplers differ only in their edge transients
+    assert np.corrcoef(clip.audio[core], reference[core])[0, 1] > 0.999
+    # Two different resampling filters: they agree to within 2% of the signal's energy (and exactly in phase).
+    residual = clip.audio[core] - reference[core]
+    assert np.sqrt(np.mean(residual**2)) < 0.02 * np.sqrt(np.mean(reference[core] ** 2))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Sampling and audio on generated files (known content)
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_sample_frame_times_are_segment_centres():
+    np.testing.assert_allclose(sample_frame_times(4, 1.0, 3.0), [1.25, 1.75, 2.25, 2.75])
+    with pytest.raises(ValueError, match="num_frames"):
+        sample_frame_times(0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="empty"):
+        sample_frame_times(2, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_frames_are_the_ones_on_screen_at_the_target_times(tmp_path: Path, suffix: str):
+    path = write_media(tmp_path / f"clip{suffix}", duration_s=2.0, fps=10)
+    clip = decode_clip(path, num_frames=8, sampling_rate=16000, start_s=0.3, end_s=1.9)
+    targets = sample_frame_times(8, 0.3, 1.9)
+    assert [frame_index(f) for f in clip.frames] == [int(np.floor(t * 10 + 1e-9)) for t in targets]
+    assert clip.frames.shape == (8, 48, 64, 3)
+
+
+@pytest.mark.parametrize("num_frames", [3, 16, 60])
+def test_sparse_and_dense_sampling_of_a_long_file(tmp_path: Path, num_frames: int):
+    # 30 s at 10 fps with a keyframe every second: sparse sampling seeks, dense sampling decodes forward.
+    path = write_media(tmp_path / "long.mp4", duration_s=30.0, fps=10, gop=10, audio=False)
+    clip = decode_clip(path, num_frames=num_frames, sampling_rate=16000, allow_missing_audio=True)
+    expected = [int(np.floor(t * 10 + 1e-9)) % 60 for t in sample_frame_times(num_frames, 0.0, 30.0)]
+    assert [frame_index(f) for f in clip.frames] == expected
+
+
+def test_irregular_keyframes_do_not_stall_the_reader(tmp_path: Path):
+    # Keyframes at 0 s, 1 s and 20 s only: after seeking to 5 s the reader lands 4 s early (more than the 1 s
+    # interval it learns) and must decode forward rather than seek to the same keyframe again.
+    path = write_media(tmp_path / "irregular.mp4", duration_s=30.0, fps=10, audio=False, keyframes={0, 10, 200})
+    with av.open(str(path)) as container:
+        keys = [p.pts for p in container.demux(container.streams.video[0]) if p.is_keyframe]
+    assert len(keys) == 3
+    clip = decode_clip(path, num_frames=3, sampling_rate=8000, allow_missing_audio=True)
+    assert [frame_index(f) for f in clip.frames] == [50 % 60, 150 % 60, 250 % 60]
+
+
+def test_frame_size_scales_while_converting(tmp_path: Path):
+    path = write_media(tmp_path / "clip.mp4", size=(96, 128))
+    clip = decode_clip(path, num_frames=2, sampling_rate=8000, frame_size=(24, 32))
+    assert clip.frames.shape == (2, 24, 32, 3) and clip.source_size == (96, 128)
+    full = decode_clip(path, num_frames=2, sampling_rate=8000)
+    # Flat frames stay flat at any size.
+    np.testing.assert_allclose(clip.frames.mean(axis=(1, 2, 3)), full.frames.mean(axis=(1, 2, 3)), atol=1.0)
+
+
+def sine_delay_and_amplitude(signal: np.ndarray, sampling_rate: int, frequency: float) -> tuple[float, float]:
+    """Least-squares fit of a*sin(2 pi f (t - d)) to `signal` sampled at t = n / rate: returns (d, a)."""
+    t = np.arange(signal.shape[0]) / sampling_rate
+    basis = np.stack([np.sin(2 * np.pi * frequency * t), np.cos(2 * np.pi * frequency * t)], axis=1)
+    (s, c), *_ = np.linalg.lstsq(basis, signal.astype(np.float64), rcond=None)
+    return float(-np.arctan2(c, s) / (2 * np.pi * frequency)), float(np.hypot(s, c))
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+def test_audio_range_is_resampled_and_time_aligned(tmp_path: Path, suffix: str):
+    path = write_media(tmp_path / f"tone{suffix}", duration_s=2.0, video=False, sampling_rate=44100, frequency=440.0)
+    clip = decode_clip(path, num_frames=1, sampling_rate=16000, start_s=0.5, end_s=1.5, allow_missing_video=True)
+    assert clip.audio.shape == (16000,)
+    # The decoded range starts at 0.5 s: it must be the tone's phase at 0.5 s, to within half an output sample.
+    reference_delay, _ = sine_delay_and_amplitude(sine(0.5 + np.arange(16000) / 16000)[100:-100], 16000, 440.0)
+    delay, amplitude = sine_delay_and_amplitude(clip.audio[100:-100], 16000, 440.0)
+    period = 1 / 440.0
+    error = (delay - reference_delay + period / 2) % period - period / 2
+    assert abs(error) <= 0.5 / 16000 + 1e-6
+    assert abs(amplitude - 0.5) < 0.01
+
+
+def test_stereo_is_averaged_to_mono(tmp_path: Path):
+    # Left = s(t), right = 0.5 s(t): the mean is 0.75 s(t) (FFmpeg's own downmix would give 1.06 s(t)).
+    path = write_media(tmp_path / "stereo.wav", video=False, channels=2)
+    clip = decode_clip(path, num_frames=1, sampling_rate=48000, allow_missing_video=True)
+    expected = 0.75 * sine(np.arange(clip.audio.shape[0]) / 48000)
+    np.testing.assert_allclose(clip.audio[10:-10], expected[10:-10], atol=1e-3)
+
+
+def test_mp4_audio_length_matches_the_range(tmp_path: Path):
+    path = write_media(tmp_path / "clip.mp4", duration_s=2.0)
+    clip = decode_clip(path, num_frames=4, sampling_rate=22050, start_s=0.25, end_s=1.75)
+    assert clip.audio.shape == (round(1.5 * 22050),)
+    rms = float(np.sqrt(np.mean(clip.audio**2)))
+    assert abs(rms - 0.5 / np.sqrt(2)) < 0.02  # the 0.5-amplitude sine survives AAC
+
+
+def test_window_bounds_cover_the_file_with_equal_windows():
+    assert window_bounds(10.0, 4.0, 2.0) == [(0.0, 4.0), (2.0, 6.0), (4.0, 8.0), (6.0, 10.0)]
+    assert window_bounds(9.0, 4.0, 4.0) == [(0.0, 4.0), (4.0, 8.0), (5.0, 9.0)]
+    assert window_bounds(3.0, 4.0, 2.0) == [(0.0, 3.0)]
+
+
+def test_iter_windows_streams_each_window(tmp_path: Path):
+    path = write_media(tmp_path / "long.mp4", duration_s=6.0, fps=10, gop=10)
+    clips = list(iter_windows(path, window_s=2.0, stride_s=1.5, num_frames=4, sampling_rate=8000))
+    bounds = window_bounds(6.0, 2.0, 1.5)
+    assert [(c.start_s, c.end_s) for c in clips] == bounds
+    for clip, (lo, hi) in zip(clips, bounds):
+        assert isinstance(clip, DecodedClip)
+        assert clip.frames.shape == (4, 48, 64, 3) and clip.audio.shape == (16000,)
+        expected = [int(np.floor(t * 10 + 1e-9)) for t in sample_frame_times(4, lo, hi)]
+        assert [frame_index(f) for f in clip.frames] == expected
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Bad input: each error is a MediaError naming the file and the fix
+# ------------------------------------------------------------------------------------------------------------
+
+
+def assert_media_error(excinfo: pytest.ExceptionInfo, path: object, *fragments: str) -> None:
+    assert type(excinfo.value) is MediaError
+    message = str(excinfo.value)
+    assert message.startswith(str(path)), message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+
+
+def test_missing_file(tmp_path: Path):
+    path = tmp_path / "nope.mp4"
+    with pytest.raises(MediaError) as excinfo:
+        decode_clip(path, 4, 16000)
+    assert_media_error(excinfo, path, "no such file", "check the path")
+
+
+def test_directory_and_empty_file(tmp_path: Path):
+    with pytest.raises(MediaError) as excinfo:
+        probe_media(tmp_path)
+    assert_media_error(excinfo, tmp_path, "is a directory")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(MediaError) as excinfo:
+        decode_clip(empty, 4, 16000)
+    assert_media_error(excinfo, empty, "empty")
+
+
+def test_text_renamed_mp4(tmp_path: Path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("these are my notes, not a video\n" * 50)
+    with pytest.raises(MediaError) as excinfo:
+        decode_clip(path, 4, 16000)
+    assert_media_error(excinfo, path, "not a media file", "pass a video (mp4")
+
+
+def test_random_bytes():
+    data = np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    with pytest.raises(MediaError) as excinfo:
+        decode_clip(data, 4, 16000)
+    assert_media_error(excinfo, "<bytes: 5000 bytes>", "not a media file")
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.01, 0.0005])
+def test_truncated_real_mp4(tmp_path: Path, ravdess_av_clip: Path, fraction: float):
+    data = ravdess_av_clip.read_bytes()
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(MediaError) as excinfo:
+        decode_clip(path, 16, 16000)
+    assert_media_error(excinfo, path, "truncated", "re-")
+
+
+def test_truncated_mp4_still_decodes_the_part_that_exists(tmp_path: Path, ravdess_av_clip: Path):
+    data = ravdess_av_clip.read_bytes()
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: len(data) // 2])
+    clip = decode_clip(path, 4, 16000, end_s=1.0)
+    assert clip.frames.shape == (4, 720, 1280, 3) and clip.audio.shape == (16000,)
+
+
+def test_truncated_audio_track(tmp_path: Path):
+    # An m4a with its index first (as web-ready files have) cut in half: the header still says 4 s.
+    path = write_media(tmp_path / "tone.m4a", duration_s=4.0, video=False, faststart=True)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.m4a"
+    cut.write_bytes(data[: len(data) // 2])
+    assert probe_media(cut).duration_s == pytest.approx(4.0, abs=0.05)
+    with pytest.raises(MediaError) as excinfo:
+        decode_clip(cut, 1, 16000, allow_missing_video=True)
+    assert_media_error(excinfo, cut, "audio stream is truncated", "re-download")
+
+
+def test_no_video_stream(shared_data: Path):
+    path = next(shared_data.glob("ravdess/03-*.wav"))
+    with pytest.raises(MediaError) as excinfo:
+        decode_clip(path, 4, 16000)
+    assert_media_error(excinfo, path, "no video stream", "allow_missing_video=True")
+    clip = decode_clip(path, 4, 16000, allow_missing_video=True)
+    assert clip.frames is None and not clip.has_video and clip.has_audio
+
+
+def test_no_audio_stream(tmp_path: Path):
+    path = write_media(tmp_path / "silent_film.mp4", audio=False)
+    with pytest.raises(MediaError) as excinfo:
+        decode_clip(path, 4, 16000)
+    assert_media_error(excinfo, path, "no audio stream", "allow_missing_audio=True")
+    clip = decode_clip(path, 4, 16000, allow_missing_audio=True)
+    assert clip.audio is None and not clip.has_audio and clip.frames.shape[0] == 4
+
+
+def test_zero_duration(tmp_path: Path):
+    path = tmp_path / "zero.wav"
+    container = av.open(str(path), "w")
+    container.add_stream("pcm_s16le", rate=16000)
+    container.start_encoding()
+    container.close()
+    with pytest.raises(MediaError) as excinfo:
+        decode_clip(path, 4, 16000, allow_missing_video=True)
+    assert_media_error(excinfo, path, "zero duration")
+
+
+def test_empty_or_outside_range(tmp_path: Path):
+    path = write_media(tmp_path / "clip.mp4", duration_s=2.0)
+    with pytest.raises(MediaError) as excinfo:
+        decode_clip(path, 4, 16000, start_s=3.0)
+    assert_media_error(excinfo, path, "outside the file", "start_s < end_s")
+    with pytest.raises(ValueError, match="num_frames"):
+        decode_clip(path, 0, 16000)
+
+
+@pytest.mark.parametrize(
+    ("limits", "fragments"),
+    [
+        (MediaLimits(max_pixels=640 * 480), ["1280x720", "max_pixels=307200", "MediaLimits(max_pixels="]),
+        (MediaLimits(max_duration_s=1.0), ["lasts 3.2 s", "max_duration_s=1", "MediaLimits(max_duration_s="]),
+        (MediaLimits(max_streams=1), ["2 streams", "max_streams=1"]),
+        (MediaLimits(max_audio_channels=1), ["2 channels", "max_audio_channels=1"]),
+        (MediaLimits(max_file_bytes=1000), ["exceeds MediaLimits.max_file_bytes=1000"]),
+    ],
+)
+def test_limits_refuse_oversized_input(ravdess_av_clip: Path, limits: MediaLimits, fragments: list[str]):
+    with pytest.raises(MediaError) as excinfo:
+        decode_clip(ravdess_av_clip, 4, 16000, limits=limits)
+    assert_media_error(excinfo, ravdess_av_clip, *fragments)
+
+
+def test_default_limits_refuse_a_forged_frame_size(tmp_path: Path):
+    # A real 8000x4400 stream (35 M pixels, above the 4K default); the refusal comes before any decoding.
+    path = tmp_path / "huge.mkv"
+    container = av.open(str(path), "w")
+    stream = container.add_stream("mpeg4", rate=1)
+    stream.width, stream.height, stream.pix_fmt = 8000, 4400, "yuv420p"
+    frame = av.VideoFrame(8000, 4400, "yuv420p")
+    frame.pts = 0
+    for packet in [*stream.encode(frame), *stream.encode(None)]:
+        container.mux(packet)
+    container.close()
+    with pytest.raises(MediaError) as excinfo:
+        decode_clip(path, 1, 16000, allow_missing_audio=True)
+    assert_media_error(excinfo, path, "8000x4400", "max_pixels")

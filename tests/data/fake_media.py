@@ -67,3 +67,13 @@ def write_clip(
             for packet in audio_stream.encode():
                 container.mux(packet)
     return path
+
+
+def write_small_corpus(root: Path, actors: int = 6) -> Path:
+    """`actors` x 2 emotions (neutral, angry) x 2 repetitions of 1-s RAVDESS-named clips at 64x64."""
+    for actor in range(1, actors + 1):
+        for emotion in (1, 5):
+            for repetition in (1, 2):
+                name = f"01-01-{emotion:02d}-01-01-{repetition:02d}-{actor:02d}.mp4"
+                write_clip(root / name, seed=actor * 100 + emotion * 10 + repetition, size=64, seconds=1.0)
+    return root

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.data.fake_media import write_clip
+from tests.data.fake_media import write_small_corpus
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "recipes" / "configs"
@@ -62,13 +62,7 @@ def run_recipe(command: list[str], timeout: float = 600) -> subprocess.Completed
 @pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory) -> Path:
     """6 actors x 2 emotions x 2 repetitions of 1-s RAVDESS-named clips at 64x64 (read as the synthetic corpus)."""
-    root = tmp_path_factory.mktemp("small_corpus")
-    for actor in range(1, 7):
-        for emotion in (1, 5):
-            for repetition in (1, 2):
-                name = f"01-01-{emotion:02d}-01-01-{repetition:02d}-{actor:02d}.mp4"
-                write_clip(root / name, seed=actor * 100 + emotion * 10 + repetition, size=64, seconds=1.0)
-    return root
+    return write_small_corpus(tmp_path_factory.mktemp("small_corpus"))
 
 
 def small_run_overrides(corpus: Path, output_dir: Path, cache_dir: Path, **extra: object) -> list[str]:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.data.fake_media import write_clip
+from tests.data.fake_media import write_clip, write_small_corpus
 from tests.training.tiny_components import TinyProcessor, register_tiny
 
 
@@ -16,6 +16,12 @@ def tiny_corpus(tmp_path_factory) -> Path:
                 name = f"01-01-{emotion:02d}-01-01-{rep:02d}-{actor:02d}.mp4"
                 write_clip(root / name, seed=actor * 100 + emotion * 10 + rep)
     return root
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory) -> Path:
+    """6 actors x 2 emotions x 2 repetitions of 1-s clips at 64x64, for runs with the real processor."""
+    return write_small_corpus(tmp_path_factory.mktemp("small_corpus"))
 
 
 @pytest.fixture

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from av_emotion.cli import main
 
 
-@pytest.mark.slow  # writes a corpus and trains: about a minute on 2 busy cores
 def test_quickstart_small(tmp_path, capsys):
     output_dir = tmp_path / "quickstart"
     status = main(

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import shutil
@@ -157,6 +158,12 @@ def is_improvement(value: float, best: float | None, greater_is_better: bool) ->
 # ---------------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=None)
+def _metric(name: str, config_name: str | None = None) -> Any:
+    # Loading a metric module hashes and imports its script; once per process is enough (compute() resets it).
+    return load_metric(name, config_name)
+
+
 @torch.no_grad()
 def evaluate_model(
     model: torch.nn.Module,
@@ -193,13 +200,13 @@ def evaluate_model(
     metrics: dict[str, Any] = {"loss": float(sum(losses) / max(sum(counts), 1)) if counts else float("nan")}
     if head == "regression":
         predictions = outputs_array
-        scores = load_metric("ccc", "multioutput").compute(
+        scores = _metric("ccc", "multioutput").compute(
             predictions=predictions.tolist(), references=references.tolist(), names=label_names
         )
         metrics.update(scores)
     else:
         predictions = outputs_array.argmax(axis=-1)
-        scores = load_metric("emotion_classification").compute(
+        scores = _metric("emotion_classification").compute(
             predictions=predictions.tolist(), references=references.tolist(), num_labels=len(label_names)
         )
         metrics.update(scores)

@@ -158,7 +158,7 @@ def is_improvement(value: float, best: float | None, greater_is_better: bool) ->
 # ---------------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _metric(name: str, config_name: str | None = None) -> Any:
     # Loading a metric module hashes and imports its script; once per process is enough (compute() resets it).
     return load_metric(name, config_name)

@@ -53,13 +53,18 @@ def write_media(
     container = av.open(str(path), mode="w", options=options)
     vstream = astream = None
     if video:
-        vstream = container.add_stream("libx264", rate=fps)
+        vstream = container.add_stream({".avi": "mpeg4", ".webm": "libvpx-vp9"}.get(suffix, "libx264"), rate=fps)
         vstream.height, vstream.width = size
         vstream.pix_fmt = "yuv420p"
         interval = 100_000 if keyframes is not None else gop or fps
-        vstream.options = {"g": str(interval), "keyint_min": str(interval), "crf": "10", "sc_threshold": "0"}
+        if vstream.codec_context.name == "libx264":
+            vstream.options = {"g": str(interval), "keyint_min": str(interval), "crf": "10", "sc_threshold": "0"}
+        else:
+            vstream.codec_context.gop_size = interval
+            vstream.bit_rate = 2_000_000
     if audio:
-        codec = audio_codec or {".wav": "pcm_s16le", ".flac": "flac"}.get(suffix, "aac")
+        default_codecs = {".wav": "pcm_s16le", ".flac": "flac", ".avi": "libmp3lame", ".mp3": "libmp3lame"}
+        codec = audio_codec or default_codecs.get(suffix, "libopus" if suffix == ".webm" else "aac")
         astream = container.add_stream(codec, rate=sampling_rate)
         astream.layout = "mono" if channels == 1 else "stereo"
     if vstream is not None:

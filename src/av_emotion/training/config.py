@@ -235,13 +235,11 @@ def _build_section(cls: type, values: dict[str, Any], where: str) -> Any:
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(names)}")
     kwargs = dict(values)
-    for item in dataclasses.fields(cls):
-        if item.name in kwargs and item.name in ("betas",) and kwargs[item.name] is not None:
-            kwargs[item.name] = tuple(kwargs[item.name])
+    if kwargs.get("betas") is not None:  # YAML has no tuples
+        kwargs["betas"] = tuple(kwargs["betas"])
     return cls(**kwargs)
 
 
-_SECTIONS = {item.name: item for item in dataclasses.fields(RecipeConfig)}
 _SECTION_TYPES = {
     "model": ModelSection,
     "processor": ProcessorSection,

@@ -257,7 +257,7 @@ def train(
         resume: `True` continues from the newest checkpoint in `<output_dir>/checkpoints` (starting from
             scratch when there is none), a path continues from that checkpoint, `False` starts fresh and
             refuses an output folder that already holds checkpoints.
-        log: Receives progress lines (default: `Accelerator.print`, the main process only).
+        log: Receives progress lines (default: printed above the progress bar, on the main process only).
     """
     training = config.training
     output_dir = config.resolved_output_dir()

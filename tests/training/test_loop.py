@@ -11,7 +11,7 @@ from tests.training.conftest import tiny_config_dict
 
 
 def test_train_writes_model_results_and_checkpoints(tiny_corpus, tiny_stack, tmp_path):
-    config = config_from_dict(tiny_config_dict(tiny_corpus, tmp_path / "run"))
+    config = config_from_dict(tiny_config_dict(tiny_corpus, tmp_path / "run", report_to="tensorboard"))
     result = train(config, log=lambda line: None)
     out = tmp_path / "run"
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
@@ -30,6 +30,7 @@ def test_train_writes_model_results_and_checkpoints(tiny_corpus, tiny_stack, tmp
         "checkpoint-00000012",
     ]
     assert not (out / "best_model").exists()
+    assert list((out / "logs").rglob("events.out.tfevents.*"))  # TensorBoard through Accelerate's trackers
     # The saved weights are the best validation epoch's.
     best_epoch = results["best_epoch"]
     assert results["history"][best_epoch - 1]["uar"] == results["best_validation"]

@@ -66,3 +66,25 @@ def test_without_validation_keeps_last_epoch(small_corpus, tmp_path):
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert "validation" not in results["split_sizes"] and results["best_validation"] is None
     assert results["speakers"]["train"] == [3, 4, 5, 6]
+
+
+def test_map_cache_is_reused_and_keyed_by_processor_settings(small_corpus, tmp_path):
+    from av_emotion.training.data import prepare_data
+    from av_emotion.training.factory import build_processor
+
+    def prepare(*overrides):
+        config = load_config(
+            CONFIGS / "avt_ca_synthetic.yaml",
+            small_run_overrides(small_corpus, tmp_path / "run", tmp_path / "cache") + list(overrides),
+        )
+        return prepare_data(config, build_processor(config.processor), log=lambda line: None)
+
+    first = prepare()
+    files = sorted(path.name for path in (tmp_path / "cache").iterdir())
+    assert len(files) == 3  # train, validation, test
+    again = prepare()
+    assert sorted(path.name for path in (tmp_path / "cache").iterdir()) == files  # reused, nothing new
+    assert again.splits["train"][0]["pixel_values_videos"].equal(first.splits["train"][0]["pixel_values_videos"])
+    other = prepare("processor.overrides.num_frames=4")
+    assert len(list((tmp_path / "cache").iterdir())) == 6  # new settings, new cache files
+    assert other.splits["train"][0]["pixel_values_videos"].shape[0] == 4

@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "Train a model from a YAML recipe (as `accelerate launch recipes/train.py`).",
     ),
     "evaluate": ("av_emotion.commands.evaluate", "Evaluate saved models on speaker-independent folds (mean ± std)."),
+    "synth": ("av_emotion.commands.synth", "Write a synthetic audio-video emotion corpus (mp4 + metadata.jsonl)."),
+    "push": ("av_emotion.commands.push", "Publish a saved model, its processor and card to the Hub."),
 }
 
 

@@ -60,8 +60,9 @@ def register_architecture(
     `AutoModelForAudioVideoClassification` and `AutoModelForVideoClassification` (the nearest class
     `transformers` users already know), and the regression head, if any, with
     `AutoModelForAudioVideoRegression`, and the processor classes with `AutoProcessor`, `AutoVideoProcessor` and
-    `AutoFeatureExtractor` for this config. The classes also register for `auto_map`, so a repository pushed
-    from them loads with `trust_remote_code=True` where av_emotion is not installed.
+    `AutoFeatureExtractor` for this config. Nothing here writes `auto_map`: `av_emotion.hub.push_to_hub`
+    bundles the model code with the weights, so a pushed repository also loads with `trust_remote_code=True`
+    where av_emotion is not installed (the processor and pipeline still need the package).
     """
     model_type = config_class.model_type
     if model_type in ARCHITECTURES:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.json"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
@@ -69,12 +72,14 @@ def plot_confusion_matrix(
 def write_model_card_hook(output_dir: str | Path, results: dict[str, Any], config: dict[str, Any]) -> Path | None:
     """MODEL CARD HOOK: render the model card of a finished run into `output_dir/README.md`.
 
-    Delegates to `av_emotion.hub.render_model_card(output_dir, results=..., config=...)` once the Hub work
-    provides it; until then it writes nothing and returns None. Called by the training loop on the main
-    process after `save_pretrained`, with the run's real numbers.
+    Called by the training loop on the main process after `save_pretrained`, with the run's real numbers;
+    delegates to `av_emotion.hub.render_model_card`. A card that fails to render does not fail the run (the
+    weights and results are already saved): the error is logged and None returned.
     """
+    from av_emotion.hub import render_model_card
+
     try:
-        from av_emotion.hub import render_model_card  # type: ignore[attr-defined]
-    except ImportError:
+        return render_model_card(output_dir, results=results, config=config)
+    except Exception as error:  # noqa: BLE001 - a card is documentation; never lose a finished run over it
+        logger.warning("could not render the model card in %s: %s", output_dir, error)
         return None
-    return render_model_card(output_dir, results=results, config=config)

@@ -75,12 +75,10 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     result = train(config, resume=args.resume)
     if config.training.push_to_hub:
-        try:
-            from av_emotion.hub import push_model  # type: ignore[attr-defined]
-        except ImportError:
-            print(
-                f"--push-to-hub: the Hub helpers are not available in this version; the model is in {result.output_dir}"
-            )
-            return 1
-        push_model(result.output_dir, config.training.push_to_hub)
+        from accelerate import PartialState
+
+        if PartialState().is_main_process:
+            from av_emotion.hub import push_to_hub
+
+            push_to_hub(result.output_dir, config.training.push_to_hub)
     return 0

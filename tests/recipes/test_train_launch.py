@@ -30,7 +30,14 @@ def test_accelerate_launch_trains_saves_and_evaluates(model_type, small_corpus, 
         )
     )
     assert "saved model, processor and results" in result.stdout + result.stderr
-    for name in ("model.safetensors", "config.json", "processor_config.json", "results.json", "confusion_matrix.png"):
+    for name in (
+        "model.safetensors",
+        "config.json",
+        "processor_config.json",
+        "results.json",
+        "confusion_matrix.png",
+        "README.md",
+    ):
         assert (output_dir / name).is_file(), name
     results = json.loads((output_dir / "results.json").read_text())
     assert results["model_type"] == model_type and results["corpus"] == "synthetic"

@@ -75,8 +75,24 @@ def pad_and_stack(
     return torch.stack(padded), lengths
 
 
+def _unflatten(example: dict[str, Any]) -> dict[str, Any]:
+    """Give arrays stored flat beside a `<name>_shape` column (the recipes' `map` cache) their shape back."""
+    shapes = {key[: -len("_shape")]: value for key, value in example.items() if key.endswith("_shape")}
+    if not shapes:
+        return example
+    restored = {key: value for key, value in example.items() if not key.endswith("_shape")}
+    for key, shape in shapes.items():
+        if key in restored and restored[key] is not None:
+            restored[key] = _as_tensor(restored[key]).reshape([int(size) for size in shape])
+    return restored
+
+
 def pad_processed(examples: Sequence[dict[str, Any]], *, label_key: str = "labels") -> dict[str, torch.Tensor]:
-    """Pad and stack rows that already hold processed model inputs (see `PADDED_INPUTS`)."""
+    """Pad and stack rows that already hold processed model inputs (see `PADDED_INPUTS`).
+
+    Arrays may come flat with a `<name>_shape` entry (as the recipes' preprocessing cache stores them).
+    """
+    examples = [_unflatten(example) for example in examples]
     batch: dict[str, torch.Tensor] = {}
     for key, (axis, mask_key) in PADDED_INPUTS.items():
         if key not in examples[0] or examples[0][key] is None:

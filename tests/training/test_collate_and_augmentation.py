@@ -71,3 +71,18 @@ def test_augmentation_is_deterministic_per_position():
         clip, out = batch["pixel_values_videos"][index], first["pixel_values_videos"][index]
         assert torch.equal(out, clip) or torch.equal(out, clip.flip(-1))
     assert not torch.equal(first["input_features"], batch["input_features"])
+
+
+def test_pad_processed_restores_flat_arrays():
+    video, features = torch.rand(2, 3, 4, 4), torch.rand(5, 6)
+    example = {
+        "pixel_values_videos": video.reshape(-1),
+        "pixel_values_videos_shape": torch.tensor([2, 3, 4, 4]),
+        "input_features": features.reshape(-1),
+        "input_features_shape": torch.tensor([5, 6]),
+        "has_video": torch.tensor(True),
+        "labels": torch.tensor(3),
+    }
+    batch = pad_processed([example, example])
+    assert torch.equal(batch["pixel_values_videos"][1], video) and torch.equal(batch["input_features"][0], features)
+    assert batch["labels"].tolist() == [3, 3] and "pixel_values_videos_shape" not in batch

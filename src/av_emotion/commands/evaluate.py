@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     import av_emotion  # noqa: F401  (registers every architecture and processor)
     from av_emotion.training.config import load_config
+    from av_emotion.training.data import build_corpus_of
     from av_emotion.training.evaluation import evaluate_saved_model, fold_count, format_summary, summarize_runs
 
     config = load_config(args.config, args.overrides)
@@ -55,12 +56,15 @@ def run(args: argparse.Namespace) -> int:
         folds = list(range(fold_count(config)))
     else:
         folds = [int(args.fold)]
+    corpus = build_corpus_of(config, log=lambda _line: None)  # scanned and probed once for every fold and model
     runs = []
     for template in args.model:
         for fold in folds:
             fold_config = dataclasses.replace(config, data=dataclasses.replace(config.data, fold=fold))
             model_dir = template.format(fold=fold, seed=config.training.seed)
-            result = evaluate_saved_model(model_dir, fold_config, split=args.split, log=lambda _line: None)
+            result = evaluate_saved_model(
+                model_dir, fold_config, split=args.split, log=lambda _line: None, corpus=corpus
+            )
             scores = ", ".join(
                 f"{key} {value:.4f}" for key, value in result.items() if isinstance(value, float) and key != "loss"
             )

@@ -23,7 +23,7 @@ import datasets
 from datasets.fingerprint import Hasher
 
 from av_emotion.data.collate import media_error_types, process_clips
-from av_emotion.data.corpus import BuildReport, build_corpus
+from av_emotion.data.corpus import BuildReport, CorpusBuild, build_corpus
 from av_emotion.data.folds import Fold, get_fold, speaker_independent_folds, split_by_fold
 from av_emotion.training.config import RecipeConfig
 
@@ -98,6 +98,7 @@ def prepare_data(
     *,
     main_process_first: Callable[[], contextlib.AbstractContextManager] | None = None,
     log: Callable[[str], None] = print,
+    corpus: CorpusBuild | None = None,
 ) -> PreparedData:
     """Build, split and (in `"map"` mode) preprocess the corpus of `config` with `processor`.
 
@@ -107,17 +108,17 @@ def prepare_data(
         main_process_first: `Accelerator.main_process_first` in multi-process runs, so one process writes
             the synthetic corpus and the preprocessing cache and the others read them.
         log: Where progress lines go.
+        corpus: An already built corpus (`build_corpus_of(config)`), to split it again for another fold
+            without scanning and probing the folder again.
     """
     first = main_process_first or contextlib.nullcontext
     data = config.data
-    root = Path(config.format_path(data.root)).expanduser()
-    with first():
-        if data.generate is not None:
-            if data.corpus != "synthetic":
-                raise ValueError("data.generate only applies to data.corpus: synthetic")
-            ensure_synthetic_corpus(root, data.generate, log)
-    dataset, report = build_corpus(data.corpus, root, **data.builder)
-    log(report.summary())
+    if corpus is None:
+        with first():
+            corpus = build_corpus_of(config, log=log)
+    else:
+        log(corpus.report.summary())
+    dataset, report = corpus
     fold = resolve_fold(config, dataset)
     splits = split_by_fold(dataset, fold)
     if data.max_clips_per_split:
@@ -143,6 +144,19 @@ def prepare_data(
         for path, reason in skipped:
             log(f"skipped during preprocessing: {path}: {reason}")
     return PreparedData(splits=splits, label_names=label_names, fold=fold, report=report, skipped_media=skipped)
+
+
+def build_corpus_of(config: RecipeConfig, *, log: Callable[[str], None] = print) -> CorpusBuild:
+    """Build the corpus a config names (writing the synthetic corpus first when `data.generate` asks)."""
+    data = config.data
+    root = Path(config.format_path(data.root)).expanduser()
+    if data.generate is not None:
+        if data.corpus != "synthetic":
+            raise ValueError("data.generate only applies to data.corpus: synthetic")
+        ensure_synthetic_corpus(root, data.generate, log)
+    build = build_corpus(data.corpus, root, **data.builder)
+    log(build.report.summary())
+    return build
 
 
 def _labels_of_row(row: dict[str, Any], config: RecipeConfig) -> Any:

@@ -16,6 +16,7 @@ import numpy as np
 from accelerate import Accelerator
 
 from av_emotion.data.collate import AVEmotionCollator
+from av_emotion.data.corpus import CorpusBuild
 from av_emotion.data.folds import FOLD_PROTOCOLS
 from av_emotion.modeling import AutoModelForAudioVideoClassification, AutoModelForAudioVideoRegression
 from av_emotion.training.config import RecipeConfig
@@ -45,15 +46,17 @@ def evaluate_saved_model(
     split: str = "test",
     accelerator: Accelerator | None = None,
     log: Callable[[str], None] = print,
+    corpus: CorpusBuild | None = None,
 ) -> dict[str, Any]:
     """Score the model saved in `model_dir` on `split` of fold `config.data.fold`.
 
     The clips go through the model's own saved processor (not the config's preset). Returns the metrics
     plus `model`, `fold` and `split`. Raises `ValueError` when the model's labels differ from the corpus'.
+    `corpus` reuses a corpus built once (`build_corpus_of`) across folds and models.
     """
     accelerator = accelerator or Accelerator()
     model, processor = load_saved(model_dir, config.model.head)
-    data = prepare_data(config, processor, main_process_first=accelerator.main_process_first, log=log)
+    data = prepare_data(config, processor, main_process_first=accelerator.main_process_first, log=log, corpus=corpus)
     model_labels = [model.config.id2label[index] for index in range(len(model.config.id2label))]
     if config.model.head == "classification" and model_labels != data.label_names:
         raise ValueError(

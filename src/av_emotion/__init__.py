@@ -34,6 +34,7 @@ from av_emotion.modeling.joint_cross_attention import (
     JointCrossAttentionModel,
 )
 from av_emotion.modeling.losses import CCCLoss, concordance_correlation_coefficient, per_video_ccc
+from av_emotion.pipelines import AudioVideoEmotionPipeline  # registers pipeline("audio-video-emotion")
 from av_emotion.processing import (
     PROCESSOR_PRESETS,
     AVEmotionFeatureExtractor,
@@ -64,6 +65,7 @@ __all__ = [
     "MediaError",
     "MediaLimits",
     "decode_clip",
+    "AudioVideoEmotionPipeline",
     "AutoModelForAudioVideoClassification",
     "AutoModelForAudioVideoRegression",
     "CCCLoss",

@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("av_emotion.commands.evaluate", "Evaluate saved models on speaker-independent folds (mean ± std)."),
     "synth": ("av_emotion.commands.synth", "Write a synthetic audio-video emotion corpus (mp4 + metadata.jsonl)."),
     "push": ("av_emotion.commands.push", "Publish a saved model, its processor and card to the Hub."),
+    "predict": ("av_emotion.commands.predict", "Predict the emotions of video files with a trained model."),
 }
 
 

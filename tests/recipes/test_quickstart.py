@@ -29,6 +29,7 @@ def test_quickstart_small(tmp_path, capsys):
     for step in range(1, 6):
         assert f"[{step}/5]" in printed
     assert "24 mp4 clips" in printed and "accuracy (WAR)" in printed and "truly angry" in printed
+    assert "through pipeline(" in printed
     results = json.loads((output_dir / "model" / "results.json").read_text())
     assert results["speakers"] == {"train": [3], "validation": [2], "test": [1]}
     assert (output_dir / "model" / "model.safetensors").is_file()

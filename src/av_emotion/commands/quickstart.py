@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     print(f'      load it with: pipeline("audio-video-emotion", model="{result.output_dir}")')
     _done(started)
 
-    started = _step(5, "Predicting a held-out clip with the saved model")
+    started = _step(5, 'Predicting a held-out clip with the saved model, through pipeline("audio-video-emotion")')
     test_actor = results["speakers"]["test"][0]
     clip = next(c for c in clips if c.actor == test_actor and c.emotion == "angry")
     predictions = predict_clip(result.output_dir, clip.path)
@@ -197,26 +197,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def predict_clip(model_dir: Path, clip: Path) -> list[dict[str, Any]]:
-    """Score one clip with a saved model, best first: through the pipeline when it is available."""
-    try:
-        from transformers import pipeline
+    """Score one clip with the saved model through `pipeline("audio-video-emotion")`, best first."""
+    from transformers import pipeline
 
-        import av_emotion.pipelines  # noqa: F401  (registers "audio-video-emotion")
-
-        classifier = pipeline("audio-video-emotion", model=str(model_dir), device="cpu")
-        return list(classifier(str(clip)))
-    except (ImportError, KeyError):
-        import torch
-
-        from av_emotion.modeling import AutoModelForAudioVideoClassification
-        from av_emotion.processing import AVEmotionProcessor
-
-        processor = AVEmotionProcessor.from_pretrained(str(model_dir))
-        model = AutoModelForAudioVideoClassification.from_pretrained(str(model_dir)).eval()
-        from av_emotion.training.loop import model_input_names, select_inputs
-
-        inputs = processor(videos=[str(clip)], return_tensors="pt")
-        with torch.no_grad():
-            probabilities = model(**select_inputs(inputs, model_input_names(model))).logits.softmax(-1)[0]
-        order = probabilities.argsort(descending=True).tolist()
-        return [{"label": model.config.id2label[i], "score": float(probabilities[i])} for i in order]
+    classifier = pipeline("audio-video-emotion", model=str(model_dir), device="cpu")
+    return list(classifier(str(clip)))

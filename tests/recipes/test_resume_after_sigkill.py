@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 
-import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -23,7 +22,7 @@ def train_command(output_dir, corpus, cache_dir, *extra):
     return [sys.executable, str(REPO / "recipes" / "train.py"), "--config", str(CONFIG), *overrides, *extra]
 
 
-@pytest.mark.slow  # three training processes: about 2 minutes on 2 busy cores
+# Three training processes: about 35 s on 2 cores (2 minutes when they are busy with other work).
 def test_sigkill_then_resume_matches_uninterrupted(small_corpus, tmp_path):
     # modality dropout and dropout draw from the RNG: a resume that lost the RNG state would diverge.
     dropout = ["model.config.modality_dropout_prob=0.3", "model.config.hidden_dropout=0.2"]

@@ -7,7 +7,14 @@ classes with `AutoProcessor`/`AutoVideoProcessor`/`AutoFeatureExtractor`, and th
 """
 
 from av_emotion.data.affwild2 import build_affwild2_dataset
+from av_emotion.data.collate import AVEmotionCollator
+from av_emotion.data.corpus import BuildReport, CorpusBuild, build_corpus
+from av_emotion.data.cremad import build_cremad
+from av_emotion.data.folds import FOLD_PROTOCOLS, Fold, get_fold, speaker_independent_folds, split_by_fold
+from av_emotion.data.labels import CREMAD_LABELS, RAVDESS_LABELS, label_index_map, map_label
 from av_emotion.data.manifest import ManifestDataset, ManifestError, ManifestReport, build_manifest_dataset
+from av_emotion.data.ravdess import build_ravdess, build_synthetic_corpus
+from av_emotion.metrics import load_metric
 from av_emotion.modeling import (
     ARCHITECTURES,
     AutoModelForAudioVideoClassification,
@@ -27,6 +34,7 @@ from av_emotion.modeling.joint_cross_attention import (
     JointCrossAttentionModel,
 )
 from av_emotion.modeling.losses import CCCLoss, concordance_correlation_coefficient, per_video_ccc
+from av_emotion.pipelines import AudioVideoEmotionPipeline  # registers pipeline("audio-video-emotion")
 from av_emotion.processing import (
     PROCESSOR_PRESETS,
     AVEmotionFeatureExtractor,
@@ -57,6 +65,7 @@ __all__ = [
     "MediaError",
     "MediaLimits",
     "decode_clip",
+    "AudioVideoEmotionPipeline",
     "AutoModelForAudioVideoClassification",
     "AutoModelForAudioVideoRegression",
     "CCCLoss",
@@ -71,5 +80,23 @@ __all__ = [
     "build_manifest_dataset",
     "concordance_correlation_coefficient",
     "per_video_ccc",
+    # Corpora, folds, labels, batches and metrics for training (the training loop: `av_emotion.training`).
+    "AVEmotionCollator",
+    "BuildReport",
+    "CREMAD_LABELS",
+    "CorpusBuild",
+    "FOLD_PROTOCOLS",
+    "Fold",
+    "RAVDESS_LABELS",
+    "build_corpus",
+    "build_cremad",
+    "build_ravdess",
+    "build_synthetic_corpus",
+    "get_fold",
+    "label_index_map",
+    "load_metric",
+    "map_label",
+    "speaker_independent_folds",
+    "split_by_fold",
     "__version__",
 ]

@@ -11,8 +11,18 @@ import av_emotion
 # Each entry: name -> (module path, help). The module exposes `add_arguments(parser)` and `run(args)`;
 # it is imported only when its sub-command runs, so `av-emotion --help` stays fast.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "quickstart": (
+        "av_emotion.commands.quickstart",
+        "Write a synthetic corpus, train a CPU-sized model, evaluate it on held-out actors, save it and predict a clip.",
+    ),
+    "train": (
+        "av_emotion.commands.train",
+        "Train a model from a YAML recipe (as `accelerate launch recipes/train.py`).",
+    ),
+    "evaluate": ("av_emotion.commands.evaluate", "Evaluate saved models on speaker-independent folds (mean ± std)."),
     "synth": ("av_emotion.commands.synth", "Write a synthetic audio-video emotion corpus (mp4 + metadata.jsonl)."),
     "push": ("av_emotion.commands.push", "Publish a saved model, its processor and card to the Hub."),
+    "predict": ("av_emotion.commands.predict", "Predict the emotions of video files with a trained model."),
 }
 
 

@@ -1,0 +1,62 @@
+"""Training-time augmentation of processed batches, reproducible across resumes.
+
+The random draws come from a generator seeded by (run seed, optimizer step, micro-batch), not from the
+global RNG or data-loader workers, so a run resumed from a checkpoint applies exactly the augmentation an
+uninterrupted run would have, whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from av_emotion.training.config import AugmentationSection
+
+
+def augmentation_generator(seed: int, epoch: int, micro_batch: int) -> torch.Generator:
+    """Make the CPU generator of one micro-batch, determined by the run seed, the epoch and its position."""
+    generator = torch.Generator()
+    generator.manual_seed((seed * 1_000_003 + epoch) * 1_000_033 + micro_batch)
+    return generator
+
+
+def is_active(section: AugmentationSection) -> bool:
+    """Whether any augmentation is switched on."""
+    return section.video_flip_prob > 0 or section.freq_mask_param > 0 or section.time_mask_param > 0
+
+
+def augment_batch(
+    batch: dict[str, torch.Tensor], section: AugmentationSection, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """Return a copy of `batch` with the augmentations of `section` applied.
+
+    - `pixel_values_videos` (B, T, C, H, W): each clip flipped left-right with `video_flip_prob`.
+    - `input_features` (B, F, frames): one band of up to `freq_mask_param` mel bins and one span of up to
+      `time_mask_param` frames set to the clip's mean (SpecAugment, Park et al. 2019, with a mean fill so
+      log-mel features are not pushed to an artificial floor).
+    """
+    batch = dict(batch)
+    videos = batch.get("pixel_values_videos")
+    if videos is not None and section.video_flip_prob > 0:
+        flip = torch.rand(videos.shape[0], generator=generator) < section.video_flip_prob
+        if flip.any():
+            videos = videos.clone()
+            videos[flip.to(videos.device)] = videos[flip.to(videos.device)].flip(-1)
+            batch["pixel_values_videos"] = videos
+    features = batch.get("input_features")
+    if features is not None and features.dim() == 3 and (section.freq_mask_param or section.time_mask_param):
+        features = features.clone()
+        size, bins, frames = features.shape
+        for index in range(size):
+            fill = features[index].mean()
+            for param, axis_size, axis in ((section.freq_mask_param, bins, 0), (section.time_mask_param, frames, 1)):
+                if param <= 0:
+                    continue
+                width = int(torch.randint(0, min(param, axis_size) + 1, (1,), generator=generator))
+                start = int(torch.randint(0, axis_size - width + 1, (1,), generator=generator))
+                if width:
+                    if axis == 0:
+                        features[index, start : start + width, :] = fill
+                    else:
+                        features[index, :, start : start + width] = fill
+        batch["input_features"] = features
+    return batch

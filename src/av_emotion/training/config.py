@@ -1,0 +1,324 @@
+"""Recipe configuration: dataclasses mirroring the YAML files in `recipes/configs/`, and their loader.
+
+A recipe YAML has one section per dataclass below (`model`, `processor`, `data`, `optimizer`,
+`scheduler`, `augmentation`, `training`). Unknown keys are errors that list the valid ones, so a typo
+never silently falls back to a default. `load_config(path, overrides=["training.seed=3", ...])` applies
+dotted command-line overrides (values parsed as YAML) before validation.
+
+Nothing here names an architecture: `model.model_type` selects one from the registry
+(`av_emotion.modeling.ARCHITECTURES`) and `model.config` holds its config keyword arguments.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+@dataclass
+class ModelSection:
+    """Which architecture to build, and how.
+
+    Attributes:
+        model_type: A registered architecture (`av_metric_fusion`, `joint_cross_attention`, `avt_ca`, ...).
+        head: `"classification"` (categorical emotions, labels from the corpus) or `"regression"`
+            (valence/arousal, CCC).
+        config: Keyword arguments of the architecture's config class (`AutoConfig.for_model`). `num_labels`,
+            `id2label` and `label2id` are filled from the corpus' label set.
+        pretrained: A local folder or Hub repo id to start from instead of random weights (then `config`
+            is ignored except for the label fields).
+    """
+
+    model_type: str = ""
+    head: Literal["classification", "regression"] = "classification"
+    config: dict[str, Any] = field(default_factory=dict)
+    pretrained: str | None = None
+
+
+@dataclass
+class ProcessorSection:
+    """The model's processor: the only place preprocessing happens.
+
+    Attributes:
+        preset: Name of an `AVEmotionProcessor` preset (the paper's input recipe, or `"synthetic"`,
+            `"cpu_small"`).
+        overrides: Keyword overrides of the preset's settings (for example `{"num_frames": 8}`).
+        pretrained: Load a saved processor (folder or Hub id) instead of a preset.
+    """
+
+    preset: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    pretrained: str | None = None
+
+
+@dataclass
+class DataSection:
+    """Corpus, split and preprocessing.
+
+    Attributes:
+        corpus: Builder name (`ravdess`, `cremad`, `synthetic`, `manifest`, ...).
+        root: Corpus folder. May contain `{fold}`/`{seed}` placeholders.
+        builder: Extra keyword arguments of the builder (e.g. `{"check_media": false}`).
+        generate: Synthetic corpus only: `SyntheticCorpusConfig` arguments used to write the corpus into
+            `root` when it does not exist yet.
+        fold_protocol: A protocol of `av_emotion.data.folds.FOLD_PROTOCOLS`; when None the corpus'
+            speakers are cut into `num_folds` sorted blocks (`speaker_independent_folds`).
+        num_folds: Fold count when `fold_protocol` is None.
+        fold: Which fold to train/evaluate (0-based).
+        validation_speakers: Speakers carved from training for validation when the fold has none (0: no
+            validation; then the last epoch's model is kept and early stopping is off).
+        preprocessing: `"map"` runs the processor once over the corpus in `datasets.map` (cached on disk,
+            `num_proc` workers); `"on_the_fly"` runs it in the collator on every batch (no cache; the way
+            to get fresh random sampling from a processor that augments).
+        num_proc: Worker processes for `"map"`.
+        cache_dir: Folder of the `"map"` cache files (default: `<output_dir>/../.cache/preprocessed`).
+        on_media_error: A clip that fails to decode during preprocessing is `"skip"`ped (listed in the
+            run's report and log) or makes the run `"raise"`.
+        label_column: Column holding the class index (classification).
+        target_columns: Columns holding the regression targets, in output order.
+        max_clips_per_split: Keep only the first N clips of each split (smoke tests, debugging).
+    """
+
+    corpus: str = ""
+    root: str = ""
+    builder: dict[str, Any] = field(default_factory=dict)
+    generate: dict[str, Any] | None = None
+    fold_protocol: str | None = None
+    num_folds: int = 5
+    fold: int = 0
+    validation_speakers: int = 0
+    preprocessing: Literal["map", "on_the_fly"] = "map"
+    num_proc: int = 1
+    cache_dir: str | None = None
+    on_media_error: Literal["skip", "raise"] = "skip"
+    label_column: str = "label"
+    target_columns: list[str] = field(default_factory=lambda: ["valence", "arousal"])
+    max_clips_per_split: int | None = None
+
+
+@dataclass
+class OptimizerSection:
+    """Optimizer: AdamW or SGD (`torch.optim`). Weight decay is not applied to biases and norm weights."""
+
+    name: Literal["adamw", "sgd"] = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    momentum: float = 0.9
+    nesterov: bool = False
+
+
+@dataclass
+class SchedulerSection:
+    """Learning-rate schedule through `transformers.get_scheduler` (linear, cosine, constant_with_warmup, ...).
+
+    `warmup_steps` wins over `warmup_ratio` (a fraction of the total optimizer steps) when both are set.
+    """
+
+    name: str = "cosine"
+    warmup_steps: int | None = None
+    warmup_ratio: float = 0.0
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AugmentationSection:
+    """Training-time augmentation of processed batches (off by default).
+
+    Applied in the training loop with a generator seeded from (seed, step), so a resumed run draws the
+    same augmentation as an uninterrupted one regardless of data-loader workers.
+
+    Attributes:
+        video_flip_prob: Probability of flipping a clip's frames left-right (faces are near-symmetric).
+        freq_mask_param: Largest band of mel bins zeroed (SpecAugment); 0 disables.
+        time_mask_param: Largest span of audio frames zeroed (SpecAugment); 0 disables.
+    """
+
+    video_flip_prob: float = 0.0
+    freq_mask_param: int = 0
+    time_mask_param: int = 0
+
+
+@dataclass
+class TrainingSection:
+    """The loop: length, batch, precision, evaluation, checkpoints, logging.
+
+    Attributes:
+        output_dir: Where the run writes; may contain `{fold}` and `{seed}`.
+        seed: Seeds model initialisation, data order, dropout and augmentation.
+        num_epochs: Passes over the training split (ignored when `max_steps` is set).
+        max_steps: Total optimizer steps; the run stops when reached.
+        per_device_train_batch_size / per_device_eval_batch_size: Clips per process per micro-batch.
+        gradient_accumulation_steps: Micro-batches per optimizer step.
+        max_grad_norm: Gradient clipping norm (None: no clipping).
+        mixed_precision: `"no"`, `"bf16"` or `"fp16"` (fp16 needs a GPU), through Accelerate.
+        dataloader_num_workers: Data-loader worker processes.
+        metric_for_best: Validation metric that picks the best epoch (`uar`, `accuracy`, `macro_f1`, `ccc`,
+            `loss`).
+        greater_is_better: Direction of `metric_for_best`.
+        early_stopping_patience: Stop after this many evaluations without improvement (None: never).
+        checkpoint_every_steps: `save_state` every N optimizer steps (and at every epoch end); 0 disables
+            both.
+        keep_last_checkpoints: How many checkpoints to keep (oldest deleted first).
+        log_every_steps: Tracker logging period in optimizer steps.
+        report_to: Accelerate trackers (`"tensorboard"`, ...), `"auto"` (TensorBoard when installed) or
+            `"none"`.
+        push_to_hub: Repo id to push the final model to (handled by the Hub helpers when available).
+    """
+
+    output_dir: str = "runs/{model_type}_{corpus}/fold_{fold}"
+    seed: int = 42
+    num_epochs: int = 10
+    max_steps: int | None = None
+    per_device_train_batch_size: int = 8
+    per_device_eval_batch_size: int = 16
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float | None = 1.0
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    dataloader_num_workers: int = 0
+    metric_for_best: str = "uar"
+    greater_is_better: bool = True
+    early_stopping_patience: int | None = None
+    checkpoint_every_steps: int = 100
+    keep_last_checkpoints: int = 2
+    log_every_steps: int = 10
+    report_to: str | list[str] = "auto"
+    push_to_hub: str | None = None
+
+
+@dataclass
+class RecipeConfig:
+    """A whole recipe: one field per YAML section."""
+
+    model: ModelSection = field(default_factory=ModelSection)
+    processor: ProcessorSection = field(default_factory=ProcessorSection)
+    data: DataSection = field(default_factory=DataSection)
+    optimizer: OptimizerSection = field(default_factory=OptimizerSection)
+    scheduler: SchedulerSection = field(default_factory=SchedulerSection)
+    augmentation: AugmentationSection = field(default_factory=AugmentationSection)
+    training: TrainingSection = field(default_factory=TrainingSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML/JSON-serializable)."""
+        return _plain(dataclasses.asdict(self))
+
+    def resolved_output_dir(self) -> Path:
+        """`training.output_dir` with `{fold}`, `{seed}`, `{model_type}` and `{corpus}` filled in."""
+        return Path(self.format_path(self.training.output_dir)).expanduser()
+
+    def format_path(self, template: str) -> str:
+        """Fill the `{fold}`, `{seed}`, `{model_type}`, `{corpus}` placeholders of a path template."""
+        return template.format(
+            fold=self.data.fold, seed=self.training.seed, model_type=self.model.model_type, corpus=self.data.corpus
+        )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _build_section(cls: type, values: dict[str, Any], where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
+    names = {item.name for item in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(names)}")
+    kwargs = dict(values)
+    if kwargs.get("betas") is not None:  # YAML has no tuples
+        kwargs["betas"] = tuple(kwargs["betas"])
+    return cls(**kwargs)
+
+
+_SECTION_TYPES = {
+    "model": ModelSection,
+    "processor": ProcessorSection,
+    "data": DataSection,
+    "optimizer": OptimizerSection,
+    "scheduler": SchedulerSection,
+    "augmentation": AugmentationSection,
+    "training": TrainingSection,
+}
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply `section.key=value` (or deeper `model.config.hidden_size=64`) overrides to a raw config dict.
+
+    Values are parsed as YAML (`3` is an int, `[1, 2]` a list, `null` None).
+    """
+    raw = copy.deepcopy(raw)
+    for override in overrides or []:
+        if "=" not in override:
+            raise ValueError(f"override {override!r} must look like section.key=value")
+        dotted, text = override.split("=", 1)
+        keys = dotted.strip().split(".")
+        if len(keys) < 2 or keys[0] not in _SECTION_TYPES:
+            raise ValueError(f"override {override!r}: the key must start with one of {sorted(_SECTION_TYPES)}")
+        node = raw
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {override!r}: {key!r} is not a mapping")
+        node[keys[-1]] = yaml.safe_load(text)
+    return raw
+
+
+def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> RecipeConfig:
+    """Validate a raw nested dict into a `RecipeConfig` (unknown sections or keys raise `ValueError`)."""
+    raw = raw or {}
+    unknown = sorted(set(raw) - set(_SECTION_TYPES))
+    if unknown:
+        raise ValueError(f"{source}: unknown section(s) {unknown}; valid sections are {sorted(_SECTION_TYPES)}")
+    sections = {
+        name: _build_section(cls, raw.get(name) or {}, f"{source}: {name}") for name, cls in _SECTION_TYPES.items()
+    }
+    config = RecipeConfig(**sections)
+    _validate(config, source)
+    return config
+
+
+def _validate(config: RecipeConfig, source: str) -> None:
+    if not config.model.model_type and not config.model.pretrained:
+        raise ValueError(f"{source}: model.model_type is required (or model.pretrained)")
+    if not config.data.corpus:
+        raise ValueError(f"{source}: data.corpus is required")
+    if config.data.preprocessing not in ("map", "on_the_fly"):
+        raise ValueError(
+            f"{source}: data.preprocessing must be 'map' or 'on_the_fly', not {config.data.preprocessing!r}"
+        )
+    if config.model.head not in ("classification", "regression"):
+        raise ValueError(f"{source}: model.head must be 'classification' or 'regression'")
+    if config.optimizer.name not in ("adamw", "sgd"):
+        raise ValueError(f"{source}: optimizer.name must be 'adamw' or 'sgd', not {config.optimizer.name!r}")
+    if config.training.mixed_precision not in ("no", "bf16", "fp16"):
+        raise ValueError(f"{source}: training.mixed_precision must be 'no', 'bf16' or 'fp16'")
+    if config.training.gradient_accumulation_steps < 1:
+        raise ValueError(f"{source}: training.gradient_accumulation_steps must be >= 1")
+    if config.training.max_steps is None and config.training.num_epochs < 1:
+        raise ValueError(f"{source}: set training.num_epochs >= 1 or training.max_steps")
+    if config.data.fold < 0:
+        raise ValueError(f"{source}: data.fold must be >= 0")
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RecipeConfig:
+    """Load a recipe YAML, apply dotted overrides, and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"recipe config {path} not found; the shipped ones are in recipes/configs/")
+    raw = yaml.safe_load(path.read_text()) or {}
+    return config_from_dict(apply_overrides(raw, overrides), source=str(path))
+
+
+def save_config(config: RecipeConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML (the run's record of what it did)."""
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -1,0 +1,272 @@
+"""Dataset preparation for the recipes: corpus -> speaker-independent split -> processed examples.
+
+`prepare_data` builds the corpus named in the config (writing the synthetic corpus first when asked),
+splits it by the configured fold, and, in `"map"` mode, runs the model's processor once over every clip
+with `datasets.map`, caching the result on disk under a key made of the clip list and the processor's
+settings (a changed preset or override never reuses a stale cache). In `"on_the_fly"` mode the rows
+keep their paths and the collator runs the processor per batch.
+
+A clip that fails to decode during `map` is removed from its split and listed in
+`PreparedData.skipped_media` (or raises, with `data.on_media_error: raise`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+from datasets.fingerprint import Hasher
+
+from av_emotion.data.collate import media_error_types, process_clips
+from av_emotion.data.corpus import BuildReport, CorpusBuild, build_corpus
+from av_emotion.data.folds import Fold, get_fold, speaker_independent_folds, split_by_fold
+from av_emotion.training.config import RecipeConfig
+
+logger = logging.getLogger(__name__)
+
+MEDIA_ERROR_COLUMN = "media_error"
+# Raw columns kept beside the processed arrays (to trace predictions back to clips and speakers).
+KEPT_COLUMNS = ("clip_id", "speaker")
+
+
+@dataclass
+class PreparedData:
+    """What a recipe trains and evaluates on.
+
+    Attributes:
+        splits: `train`, `test` and (when the fold has one) `validation`; processed (`"map"`) or raw rows.
+        label_names: Class names in index order, or the regression target names.
+        fold: The speakers of each split.
+        report: The corpus builder's report (files found, kept, skipped with reasons).
+        skipped_media: `(path, reason)` of clips removed because the processor could not decode them.
+    """
+
+    splits: datasets.DatasetDict
+    label_names: list[str]
+    fold: Fold
+    report: BuildReport
+    skipped_media: list[tuple[str, str]] = field(default_factory=list)
+
+
+def resolve_fold(config: RecipeConfig, dataset: datasets.Dataset) -> Fold:
+    """Return the fold the config asks for: a published protocol, or sorted speaker blocks of this corpus."""
+    data = config.data
+    if data.fold_protocol:
+        return get_fold(data.fold_protocol, data.fold, validation_speakers=data.validation_speakers)
+    folds = speaker_independent_folds(dataset["speaker"], data.num_folds, validation_speakers=data.validation_speakers)
+    if data.fold >= len(folds):
+        raise ValueError(f"data.fold={data.fold} but only {len(folds)} folds (data.num_folds)")
+    return folds[data.fold]
+
+
+def ensure_synthetic_corpus(root: Path, generate: dict[str, Any], log: Callable[[str], None] = print) -> None:
+    """Write the synthetic corpus into `root` (`SyntheticCorpusConfig(**generate)`) unless it is there already."""
+    if (root / "metadata.jsonl").is_file():
+        return
+    from av_emotion.data.synthetic import SyntheticCorpusConfig, generate_corpus
+
+    settings = dict(generate)
+    num_workers = int(settings.pop("num_workers", 1))
+    log(f"writing the synthetic corpus into {root} ({settings})")
+    generate_corpus(root, SyntheticCorpusConfig(**settings), num_workers=num_workers, overwrite=True)
+
+
+def label_names_of(config: RecipeConfig, dataset: datasets.Dataset) -> list[str]:
+    """Class names (from the label column's `ClassLabel`) or regression target names."""
+    if config.model.head == "regression":
+        missing = [column for column in config.data.target_columns if column not in dataset.column_names]
+        if missing:
+            raise ValueError(f"regression targets {missing} are not columns of the corpus ({dataset.column_names})")
+        return list(config.data.target_columns)
+    feature = dataset.features.get(config.data.label_column)
+    if not isinstance(feature, datasets.ClassLabel):
+        raise ValueError(
+            f"column {config.data.label_column!r} of {config.data.corpus} is not a ClassLabel; "
+            "a classification head needs class names"
+        )
+    return list(feature.names)
+
+
+def prepare_data(
+    config: RecipeConfig,
+    processor: Any,
+    *,
+    main_process_first: Callable[[], contextlib.AbstractContextManager] | None = None,
+    log: Callable[[str], None] = print,
+    corpus: CorpusBuild | None = None,
+) -> PreparedData:
+    """Build, split and (in `"map"` mode) preprocess the corpus of `config` with `processor`.
+
+    Args:
+        config: The recipe.
+        processor: The model's processor.
+        main_process_first: `Accelerator.main_process_first` in multi-process runs, so one process writes
+            the synthetic corpus and the preprocessing cache and the others read them.
+        log: Where progress lines go.
+        corpus: An already built corpus (`build_corpus_of(config)`), to split it again for another fold
+            without scanning and probing the folder again.
+    """
+    first = main_process_first or contextlib.nullcontext
+    data = config.data
+    if corpus is None:
+        with first():
+            corpus = build_corpus_of(config, log=log)
+    else:
+        log(corpus.report.summary())
+    dataset, report = corpus
+    fold = resolve_fold(config, dataset)
+    splits = split_by_fold(dataset, fold)
+    if data.max_clips_per_split:
+        splits = datasets.DatasetDict(
+            {
+                name: split.shuffle(seed=config.training.seed).select(range(min(data.max_clips_per_split, len(split))))
+                for name, split in splits.items()
+            }
+        )
+    label_names = label_names_of(config, dataset)
+    sizes = ", ".join(f"{name} {len(split)} clips" for name, split in splits.items())
+    log(f"fold {fold.index}: {sizes}; test speakers {list(fold.test)}, validation speakers {list(fold.validation)}")
+    skipped: list[tuple[str, str]] = []
+    if data.preprocessing == "map":
+        cache_dir = Path(data.cache_dir or config.resolved_output_dir().parent / ".cache" / "preprocessed").expanduser()
+        with first():
+            splits, skipped = preprocess_with_map(
+                splits,
+                processor,
+                config=config,
+                cache_dir=cache_dir,
+            )
+        for path, reason in skipped:
+            log(f"skipped during preprocessing: {path}: {reason}")
+    return PreparedData(splits=splits, label_names=label_names, fold=fold, report=report, skipped_media=skipped)
+
+
+def build_corpus_of(config: RecipeConfig, *, log: Callable[[str], None] = print) -> CorpusBuild:
+    """Build the corpus a config names (writing the synthetic corpus first when `data.generate` asks)."""
+    data = config.data
+    root = Path(config.format_path(data.root)).expanduser()
+    if data.generate is not None:
+        if data.corpus != "synthetic":
+            raise ValueError("data.generate only applies to data.corpus: synthetic")
+        ensure_synthetic_corpus(root, data.generate, log)
+    build = build_corpus(data.corpus, root, **data.builder)
+    log(build.report.summary())
+    return build
+
+
+def _labels_of_row(row: dict[str, Any], config: RecipeConfig) -> Any:
+    if config.model.head == "regression":
+        return [float(row[column]) for column in config.data.target_columns]
+    return int(row[config.data.label_column])
+
+
+def shape_column(name: str) -> str:
+    """Column holding the shape of the flattened array column `name` in the `"map"` cache."""
+    return f"{name}_shape"
+
+
+def _features_for(example: dict[str, Any], config: RecipeConfig) -> datasets.Features:
+    """Arrow features of processed rows, from one processed example.
+
+    Arrays are stored flat (`List(Value)`) beside their shape (`<name>_shape`): Arrow hands a flat list of
+    floats to numpy without a copy through Python objects, where nested lists cost about 50 ms per clip of
+    8 x 3 x 64 x 64 pixels. `AVEmotionCollator` reshapes them.
+    """
+    features = {}
+    for key, value in example.items():
+        dtype = "bool" if value.dtype.kind == "b" else "float32" if value.dtype.kind == "f" else "int64"
+        if value.ndim == 0:
+            features[key] = datasets.Value(dtype)
+        else:
+            features[key] = datasets.List(datasets.Value(dtype))
+            features[shape_column(key)] = datasets.List(datasets.Value("int32"))
+    features["labels"] = (
+        datasets.List(datasets.Value("float32")) if config.model.head == "regression" else datasets.Value("int64")
+    )
+    features[MEDIA_ERROR_COLUMN] = datasets.Value("string")
+    return datasets.Features(features)
+
+
+def _row_values(name: str, tensor: Any) -> dict[str, Any]:
+    """One example's processed value for Arrow: a flat array and its shape, or a Python scalar (flags)."""
+    array = tensor.numpy()
+    if array.ndim == 0:
+        return {name: array.item()}
+    return {name: array.reshape(-1), shape_column(name): list(array.shape)}
+
+
+class _RowProcessor:
+    """The `datasets.map` function: one raw row -> processed arrays (picklable for `num_proc`)."""
+
+    def __init__(self, processor: Any, config: RecipeConfig, input_names: list[str], columns: list[str]):
+        self.processor = processor
+        self.config = config
+        self.input_names = input_names
+        self.columns = columns
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        labels = _labels_of_row(row, self.config)
+        try:
+            outputs = process_clips(self.processor, [row])
+        except media_error_types() as error:
+            if self.config.data.on_media_error == "raise":
+                raise
+            return {**{name: None for name in self.columns}, "labels": labels, MEDIA_ERROR_COLUMN: str(error)}
+        row = {"labels": labels, MEDIA_ERROR_COLUMN: None}
+        for name in self.input_names:
+            row.update(_row_values(name, outputs[name][0]))
+        return row
+
+
+def preprocess_with_map(
+    splits: datasets.DatasetDict, processor: Any, *, config: RecipeConfig, cache_dir: Path
+) -> tuple[datasets.DatasetDict, list[tuple[str, str]]]:
+    """Run `processor` over every clip with `datasets.map` (cached), dropping and listing undecodable clips."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    processor_key = Hasher.hash(processor.to_json_string() if hasattr(processor, "to_json_string") else repr(processor))
+    # The arrays' names, ranks and dtypes, from the first clip that decodes.
+    probe_rows = splits["train"]
+    example = None
+    for index in range(len(probe_rows)):
+        try:
+            outputs = process_clips(processor, [probe_rows[index]])
+        except media_error_types():
+            continue
+        example = {key: value[0].numpy() for key, value in outputs.items()}
+        break
+    if example is None:
+        raise ValueError("no training clip could be processed; check the corpus and the processor settings")
+    features = _features_for(example, config)
+    input_names = list(example)
+    columns = [name for name in features if name not in ("labels", MEDIA_ERROR_COLUMN)]
+    function = _RowProcessor(processor, config, input_names, columns)
+    processed: dict[str, datasets.Dataset] = {}
+    skipped: list[tuple[str, str]] = []
+    for name, split in splits.items():
+        identity = Hasher.hash([split["video"], split["audio"], [_labels_of_row(row, config) for row in split]])
+        cache_file = cache_dir / f"{config.data.corpus}-{name}-{Hasher.hash([identity, processor_key])}.arrow"
+        kept = [column for column in KEPT_COLUMNS if column in split.column_names]
+        mapped = split.map(
+            function,
+            features=datasets.Features({**{column: split.features[column] for column in kept}, **features}),
+            remove_columns=[column for column in split.column_names if column not in kept],
+            num_proc=config.data.num_proc if config.data.num_proc > 1 else None,
+            cache_file_name=str(cache_file),
+            load_from_cache_file=True,
+            desc=f"preprocessing {name}",
+        )
+        errors = mapped[MEDIA_ERROR_COLUMN]
+        bad = [index for index, error in enumerate(errors) if error is not None]
+        for index in bad:
+            skipped.append((split[index]["video"], errors[index]))
+        if bad:
+            keep = sorted(set(range(len(mapped))) - set(bad))
+            mapped = mapped.select(keep)
+        mapped = mapped.remove_columns([MEDIA_ERROR_COLUMN])
+        processed[name] = mapped.with_format("torch", columns=[*columns, "labels"], output_all_columns=False)
+    return datasets.DatasetDict(processed), skipped

@@ -1,0 +1,574 @@
+"""The training and evaluation loops behind `recipes/train.py`, with Accelerate.
+
+`train(config)` runs one recipe from a corpus folder to a saved model:
+
+1. builds the processor and the model from the config (`factory`), and the fold's splits (`data`);
+2. trains with AdamW or SGD, a warm-up schedule from `transformers.get_scheduler`, gradient
+   accumulation and clipping, mixed precision, on one or many processes (`accelerate launch`);
+3. evaluates on the validation speakers after every epoch, keeps the best epoch's weights by
+   `metric_for_best`, and stops early after `early_stopping_patience` evaluations without improvement;
+4. checkpoints every `checkpoint_every_steps` optimizer steps and at every epoch end, atomically
+   (`checkpointing`); `resume=True` continues from the last checkpoint (data position, RNG, optimizer,
+   scheduler and loop state) to the same weights an uninterrupted run reaches;
+5. evaluates the kept weights on the test speakers and writes `save_pretrained` weights (safetensors)
+   and processor, `results.json`, `confusion_matrix.png` and (through the hook) the model card.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from av_emotion.data.collate import AVEmotionCollator
+from av_emotion.metrics import load_metric
+from av_emotion.training.augmentation import augment_batch, augmentation_generator, is_active
+from av_emotion.training.checkpointing import (
+    TEMP_PREFIX,
+    TrainerState,
+    atomic_publish,
+    latest_checkpoint,
+    link_or_copy_tree,
+    list_checkpoints,
+    save_checkpoint,
+)
+from av_emotion.training.config import OptimizerSection, RecipeConfig, save_config
+from av_emotion.training.data import PreparedData, prepare_data
+from av_emotion.training.factory import build_model, build_processor
+from av_emotion.training.reporting import (
+    CONFUSION_MATRIX_FILE,
+    plot_confusion_matrix,
+    write_model_card_hook,
+    write_results,
+)
+
+CHECKPOINTS_DIR = "checkpoints"
+BEST_MODEL_DIR = "best_model"
+
+
+@dataclass
+class EvalResult:
+    """Metrics of one evaluation pass, with the gathered predictions and references.
+
+    Attributes:
+        metrics: `loss` plus `accuracy`, `uar`, `macro_f1`, `confusion_matrix` (classification) or
+            `ccc`, `ccc_<target>` (regression).
+        predictions: (N,) predicted class indices, or (N, D) regression outputs.
+        references: (N,) class indices, or (N, D) targets.
+    """
+
+    metrics: dict[str, Any]
+    predictions: np.ndarray
+    references: np.ndarray
+
+
+@dataclass
+class TrainResult:
+    """What `train` returns: where the model went and its numbers."""
+
+    output_dir: Path
+    test_metrics: dict[str, Any]
+    best_metric: float | None
+    state: TrainerState
+
+
+# ---------------------------------------------------------------------------------------------------
+# Building blocks
+# ---------------------------------------------------------------------------------------------------
+
+
+def build_optimizer(model: torch.nn.Module, section: OptimizerSection) -> torch.optim.Optimizer:
+    """AdamW or SGD; biases and 1-D parameters (norm scales) get no weight decay (our choice, as in BERT)."""
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        (no_decay if parameter.ndim <= 1 or name.endswith(".bias") else decay).append(parameter)
+    groups = [
+        {"params": decay, "weight_decay": section.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if section.name == "adamw":
+        return torch.optim.AdamW(groups, lr=section.lr, betas=tuple(section.betas), eps=section.eps)
+    return torch.optim.SGD(groups, lr=section.lr, momentum=section.momentum, nesterov=section.nesterov)
+
+
+def model_input_names(model: torch.nn.Module) -> set[str]:
+    """Names the model's `forward` accepts (batches are filtered to them)."""
+    return set(inspect.signature(model.forward).parameters)
+
+
+def select_inputs(batch: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    """Keep the entries of `batch` that `forward` accepts."""
+    return {key: value for key, value in batch.items() if key in names}
+
+
+def resolve_trackers(report_to: str | list[str]) -> list[str] | None:
+    """Accelerate tracker names from `training.report_to` (`"auto"`: TensorBoard when installed)."""
+    if report_to in ("none", None, [], "no"):
+        return None
+    if report_to == "auto":
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            try:
+                import tensorboardX  # noqa: F401
+            except ImportError:
+                return None
+        return ["tensorboard"]
+    return [report_to] if isinstance(report_to, str) else list(report_to)
+
+
+def flatten_for_tracker(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten a nested config to scalar hyper-parameters (TensorBoard's hparams accept no lists or None)."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten_for_tracker(value, f"{name}/"))
+        elif isinstance(value, (int, float, str, bool)):
+            flat[name] = value
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def is_improvement(value: float, best: float | None, greater_is_better: bool) -> bool:
+    """Whether `value` beats `best` (strictly)."""
+    if best is None:
+        return True
+    return value > best if greater_is_better else value < best
+
+
+# ---------------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _metric(name: str, config_name: str | None = None) -> Any:
+    # Loading a metric module hashes and imports its script; once per process is enough (compute() resets it).
+    return load_metric(name, config_name)
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: torch.nn.Module,
+    dataloader: DataLoader,
+    accelerator: Accelerator,
+    *,
+    label_names: list[str],
+    head: str = "classification",
+    desc: str = "eval",
+) -> EvalResult:
+    """Run `model` over `dataloader` on every process and score the gathered outputs.
+
+    Classification scores come from the packaged `emotion_classification` metric, regression ones from
+    `ccc` (one value per target plus their mean). `loss` is the mean per-clip loss.
+    """
+    was_training = model.training
+    model.eval()
+    names = model_input_names(accelerator.unwrap_model(model))
+    all_outputs, all_labels, losses, counts = [], [], [], []
+    for batch in tqdm(dataloader, desc=desc, leave=False, disable=not accelerator.is_local_main_process):
+        outputs = model(**select_inputs(batch, names))
+        logits, labels = accelerator.gather_for_metrics((outputs.logits.float(), batch["labels"]))
+        all_outputs.append(logits.cpu())
+        all_labels.append(labels.cpu())
+        if outputs.loss is not None:
+            size = batch["labels"].shape[0]
+            loss_sum = accelerator.gather_for_metrics(outputs.loss.detach().float().reshape(1) * size)
+            losses.append(loss_sum.sum().item())
+            counts.append(accelerator.gather_for_metrics(torch.tensor([size], device=loss_sum.device)).sum().item())
+    if was_training:
+        model.train()
+    outputs_array = torch.cat(all_outputs).numpy()
+    references = torch.cat(all_labels).numpy()
+    metrics: dict[str, Any] = {"loss": float(sum(losses) / max(sum(counts), 1)) if counts else float("nan")}
+    if head == "regression":
+        predictions = outputs_array
+        scores = _metric("ccc", "multioutput").compute(
+            predictions=predictions.tolist(), references=references.tolist(), names=label_names
+        )
+        metrics.update(scores)
+    else:
+        predictions = outputs_array.argmax(axis=-1)
+        scores = _metric("emotion_classification").compute(
+            predictions=predictions.tolist(), references=references.tolist(), num_labels=len(label_names)
+        )
+        metrics.update(scores)
+    return EvalResult(metrics=metrics, predictions=predictions, references=references)
+
+
+def scalar_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    """Return the scalar entries of `metrics`, prefixed (for trackers and log lines)."""
+    return {f"{prefix}/{key}": float(value) for key, value in metrics.items() if isinstance(value, (int, float))}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------------
+
+
+def build_dataloader(
+    dataset: Any, batch_size: int, *, shuffle: bool, collator: Any, workers: int, seed: int
+) -> DataLoader:
+    """Build a `DataLoader` with its own seeded generator.
+
+    Creating an iterator draws its base seed from that generator, not from the global RNG, so evaluating
+    or resuming does not shift the dropout stream of training.
+    """
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        collate_fn=collator,
+        num_workers=workers,
+        generator=generator,
+        persistent_workers=False,
+    )
+
+
+def train(
+    config: RecipeConfig,
+    *,
+    resume: bool | str = False,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Run the recipe `config` (see the module docstring) and return where the model went and its scores.
+
+    Args:
+        config: The recipe.
+        resume: `True` continues from the newest checkpoint in `<output_dir>/checkpoints` (starting from
+            scratch when there is none), a path continues from that checkpoint, `False` starts fresh and
+            refuses an output folder that already holds checkpoints.
+        log: Receives progress lines (default: printed above the progress bar, on the main process only).
+    """
+    training = config.training
+    output_dir = config.resolved_output_dir()
+    checkpoints_dir = output_dir / CHECKPOINTS_DIR
+    trackers = resolve_trackers(training.report_to)
+    accelerator = Accelerator(
+        mixed_precision=training.mixed_precision,
+        gradient_accumulation_steps=training.gradient_accumulation_steps,
+        log_with=trackers,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=training.seed),
+    )
+    say = log or _main_process_printer(accelerator)
+
+    # Resume target, decided before anything is written.
+    checkpoint: Path | None = None
+    if resume:
+        checkpoint = Path(resume) if isinstance(resume, (str, Path)) and not isinstance(resume, bool) else None
+        if checkpoint is None:
+            checkpoint = latest_checkpoint(checkpoints_dir)
+            if checkpoint is None:
+                say(f"no checkpoint in {checkpoints_dir}; starting from scratch")
+        elif not checkpoint.is_dir():
+            raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+    elif list_checkpoints(checkpoints_dir):
+        raise FileExistsError(
+            f"{output_dir} already holds checkpoints; pass --resume to continue that run, or choose another "
+            "training.output_dir"
+        )
+
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, output_dir / "recipe.yaml")
+
+    set_seed(training.seed)
+    processor = build_processor(config.processor)
+    data: PreparedData = prepare_data(config, processor, main_process_first=accelerator.main_process_first, log=say)
+    # Seed again so the initial weights do not depend on what data preparation drew.
+    set_seed(training.seed)
+    model = build_model(config.model, data.label_names)
+    say(f"model: {model.config.model_type}, {sum(p.numel() for p in model.parameters()):,} parameters")
+
+    collator = AVEmotionCollator(
+        processor=processor if config.data.preprocessing == "on_the_fly" else None,
+        label_column=config.data.label_column,
+        target_columns=config.data.target_columns if config.model.head == "regression" else None,
+        on_media_error=config.data.on_media_error,
+    )
+    workers = training.dataloader_num_workers
+    train_loader = build_dataloader(
+        data.splits["train"],
+        training.per_device_train_batch_size,
+        shuffle=True,
+        collator=collator,
+        workers=workers,
+        seed=training.seed,
+    )
+    eval_loaders = {
+        name: build_dataloader(
+            data.splits[name],
+            training.per_device_eval_batch_size,
+            shuffle=False,
+            collator=collator,
+            workers=workers,
+            seed=training.seed,
+        )
+        for name in ("validation", "test")
+        if name in data.splits
+    }
+    optimizer = build_optimizer(model, config.optimizer)
+    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+    eval_loaders = {name: accelerator.prepare(loader) for name, loader in eval_loaders.items()}
+
+    steps_per_epoch = max(math.ceil(len(train_loader) / training.gradient_accumulation_steps), 1)
+    total_steps = training.max_steps or training.num_epochs * steps_per_epoch
+    num_epochs = math.ceil(total_steps / steps_per_epoch)
+    warmup = (
+        config.scheduler.warmup_steps
+        if config.scheduler.warmup_steps is not None
+        else int(config.scheduler.warmup_ratio * total_steps)
+    )
+    # Accelerate steps a prepared scheduler once per process per optimizer step, hence the factor.
+    scheduler = get_scheduler(
+        config.scheduler.name,
+        optimizer,
+        num_warmup_steps=warmup * accelerator.num_processes,
+        num_training_steps=total_steps * accelerator.num_processes,
+        scheduler_specific_kwargs=config.scheduler.kwargs or None,
+    )
+    scheduler = accelerator.prepare(scheduler)
+
+    state = TrainerState()
+    best_folder = {BEST_MODEL_DIR: output_dir / BEST_MODEL_DIR}
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+        state = TrainerState.load(checkpoint)
+        _restore_best(accelerator, checkpoint, output_dir)
+        say(f"resumed from {checkpoint} (epoch {state.epoch}, step {state.global_step})")
+    if trackers:
+        accelerator.init_trackers("av_emotion", config=flatten_for_tracker(config.to_dict()))
+
+    names = model_input_names(accelerator.unwrap_model(model))
+    has_validation = "validation" in eval_loaders
+    checkpointing = training.checkpoint_every_steps > 0
+    progress = tqdm(
+        total=total_steps, initial=state.global_step, desc="train", disable=not accelerator.is_local_main_process
+    )
+    window_loss, window_batches = torch.zeros((), device=accelerator.device), 0
+    done = state.global_step >= total_steps or state.stopped_early
+    model.train()
+    for epoch in range(state.epoch, num_epochs):
+        if done:
+            break
+        train_loader.set_epoch(epoch)
+        skip = state.batches_in_epoch
+        loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
+        for batch_index, batch in enumerate(loader, start=skip):
+            if is_active(config.augmentation):
+                batch = augment_batch(
+                    batch, config.augmentation, augmentation_generator(training.seed, epoch, batch_index)
+                )
+            with accelerator.accumulate(model):
+                outputs = model(**select_inputs(batch, names))
+                loss = outputs.loss
+                if loss is None:
+                    raise ValueError("the model returned no loss; does the batch carry `labels`?")
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and training.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), training.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            state.batches_in_epoch = batch_index + 1
+            window_loss += loss.detach().float()
+            window_batches += 1
+            if not accelerator.sync_gradients:
+                continue
+            state.global_step += 1
+            progress.update(1)
+            if state.global_step % training.log_every_steps == 0 or state.global_step == total_steps:
+                mean_loss = accelerator.gather(window_loss.reshape(1)).mean().item() / window_batches
+                window_loss, window_batches = torch.zeros((), device=accelerator.device), 0
+                progress.set_postfix(loss=f"{mean_loss:.4f}")
+                accelerator.log(
+                    {"train/loss": mean_loss, "train/lr": scheduler.get_last_lr()[0], "train/epoch": epoch},
+                    step=state.global_step,
+                )
+            end_of_epoch = state.batches_in_epoch == len(train_loader)
+            if state.global_step >= total_steps:
+                done = True
+                break
+            if checkpointing and not end_of_epoch and state.global_step % training.checkpoint_every_steps == 0:
+                path = save_checkpoint(
+                    accelerator, checkpoints_dir, state, keep_last=training.keep_last_checkpoints, include=best_folder
+                )
+                say(f"checkpoint saved: {path}")
+
+        # End of the epoch (or of the run): evaluate, keep the best, maybe stop, checkpoint.
+        state.epoch = epoch + 1
+        state.batches_in_epoch = 0
+        record: dict[str, Any] = {"epoch": epoch + 1, "step": state.global_step}
+        if has_validation:
+            result = evaluate_model(
+                model,
+                eval_loaders["validation"],
+                accelerator,
+                label_names=data.label_names,
+                head=config.model.head,
+                desc="validation",
+            )
+            scalars = scalar_metrics(result.metrics, "validation")
+            accelerator.log(scalars, step=state.global_step)
+            record.update({key.split("/", 1)[1]: value for key, value in scalars.items()})
+            value = result.metrics.get(training.metric_for_best)
+            if not isinstance(value, (int, float)):
+                raise ValueError(
+                    f"training.metric_for_best={training.metric_for_best!r} is not a validation metric; "
+                    f"available: {sorted(k for k, v in result.metrics.items() if isinstance(v, (int, float)))}"
+                )
+            if is_improvement(value, state.best_metric, training.greater_is_better):
+                state.best_metric, state.best_epoch, state.best_step = float(value), epoch + 1, state.global_step
+                state.evaluations_without_improvement = 0
+                _save_best(accelerator, model, output_dir)
+            else:
+                state.evaluations_without_improvement += 1
+            say(
+                f"epoch {epoch + 1}/{num_epochs} step {state.global_step}: "
+                + ", ".join(f"{key} {value:.4f}" for key, value in record.items() if isinstance(value, float))
+                + f" (best {training.metric_for_best} {state.best_metric:.4f} at epoch {state.best_epoch})"
+            )
+            patience = training.early_stopping_patience
+            if patience is not None and state.evaluations_without_improvement >= patience:
+                state.stopped_early = True
+                done = True
+                say(f"early stopping: no improvement of {training.metric_for_best} in {patience} evaluations")
+        else:
+            say(f"epoch {epoch + 1}/{num_epochs} step {state.global_step} done (no validation split)")
+        state.history.append(record)
+        if checkpointing:
+            path = save_checkpoint(
+                accelerator, checkpoints_dir, state, keep_last=training.keep_last_checkpoints, include=best_folder
+            )
+            say(f"checkpoint saved: {path}")
+    progress.close()
+
+    return _finish(accelerator, model, processor, config, data, eval_loaders, state, output_dir, say)
+
+
+def _main_process_printer(accelerator: Accelerator) -> Callable[[str], None]:
+    """Print on the local main process only, above the progress bar."""
+
+    def say(line: str) -> None:
+        if accelerator.is_local_main_process:
+            tqdm.write(line)
+
+    return say
+
+
+def _save_best(accelerator: Accelerator, model: torch.nn.Module, output_dir: Path) -> None:
+    """Save the current weights as the best so far (`best_model/`, atomically)."""
+    accelerator.wait_for_everyone()
+    state_dict = accelerator.get_state_dict(model)  # a collective call under FSDP/DeepSpeed
+    if accelerator.is_main_process:
+        final = output_dir / BEST_MODEL_DIR
+        temporary = output_dir / f"{TEMP_PREFIX}{BEST_MODEL_DIR}"
+        shutil.rmtree(temporary, ignore_errors=True)
+        accelerator.unwrap_model(model).save_pretrained(temporary, state_dict=state_dict)
+        atomic_publish(temporary, final)
+    accelerator.wait_for_everyone()
+
+
+def _restore_best(accelerator: Accelerator, checkpoint: Path, output_dir: Path) -> None:
+    """Put back the best model as it was when `checkpoint` was taken (or remove a later one)."""
+    if accelerator.is_main_process:
+        saved, current = checkpoint / BEST_MODEL_DIR, output_dir / BEST_MODEL_DIR
+        if saved.is_dir():
+            temporary = output_dir / f"{TEMP_PREFIX}{BEST_MODEL_DIR}"
+            shutil.rmtree(temporary, ignore_errors=True)
+            link_or_copy_tree(saved, temporary)
+            atomic_publish(temporary, current)
+        else:
+            shutil.rmtree(current, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def _finish(
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    processor: Any,
+    config: RecipeConfig,
+    data: PreparedData,
+    eval_loaders: dict[str, Any],
+    state: TrainerState,
+    output_dir: Path,
+    say: Callable[[str], None],
+) -> TrainResult:
+    """Load the kept weights, test them, and write the model, processor, results and pictures."""
+    accelerator.wait_for_everyone()
+    best = output_dir / BEST_MODEL_DIR
+    unwrapped = accelerator.unwrap_model(model)
+    if state.best_metric is not None and (best / "model.safetensors").is_file():
+        from safetensors.torch import load_file
+
+        loaded = unwrapped.load_state_dict(load_file(best / "model.safetensors"), strict=False)
+        if loaded.unexpected_keys:
+            raise RuntimeError(f"{best} does not match the model: unexpected keys {loaded.unexpected_keys[:5]}")
+        say(f"kept the weights of epoch {state.best_epoch} (best {config.training.metric_for_best})")
+    test = evaluate_model(
+        model, eval_loaders["test"], accelerator, label_names=data.label_names, head=config.model.head, desc="test"
+    )
+    accelerator.log(scalar_metrics(test.metrics, "test"), step=state.global_step)
+    say("test: " + ", ".join(f"{k} {v:.4f}" for k, v in test.metrics.items() if isinstance(v, float)))
+    results = {
+        "model_type": unwrapped.config.model_type,
+        "corpus": config.data.corpus,
+        "fold_protocol": config.data.fold_protocol,
+        "fold": data.fold.index,
+        "speakers": {
+            "train": list(data.fold.train),
+            "validation": list(data.fold.validation),
+            "test": list(data.fold.test),
+        },
+        "split_sizes": {name: len(split) for name, split in data.splits.items()},
+        "label_names": data.label_names,
+        "seed": config.training.seed,
+        "global_step": state.global_step,
+        "epochs": state.epoch,
+        "stopped_early": state.stopped_early,
+        "metric_for_best": config.training.metric_for_best,
+        "best_validation": state.best_metric,
+        "best_epoch": state.best_epoch,
+        "history": state.history,
+        "test": test.metrics,
+        "corpus_report": data.report.to_dict(),
+        "skipped_media": [{"path": path, "reason": reason} for path, reason in data.skipped_media],
+    }
+    state_dict = accelerator.get_state_dict(model)
+    if accelerator.is_main_process:
+        unwrapped.save_pretrained(output_dir, state_dict=state_dict)
+        processor.save_pretrained(output_dir)
+        write_results(output_dir, results)
+        if config.model.head == "classification":
+            plot_confusion_matrix(
+                test.metrics["confusion_matrix"],
+                data.label_names,
+                output_dir / CONFUSION_MATRIX_FILE,
+                title=f"{unwrapped.config.model_type} on {config.data.corpus}, fold {data.fold.index} (test)",
+            )
+        write_model_card_hook(output_dir, results, config.to_dict())
+        shutil.rmtree(best, ignore_errors=True)
+        say(f"saved model, processor and results to {output_dir}")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return TrainResult(output_dir=output_dir, test_metrics=test.metrics, best_metric=state.best_metric, state=state)

@@ -1,0 +1,48 @@
+"""`av-emotion quickstart`, shrunk: every step runs and prints, and the saved model predicts a held-out clip."""
+
+from __future__ import annotations
+
+import json
+
+from av_emotion.cli import main
+
+
+def test_quickstart_small(tmp_path, capsys):
+    output_dir = tmp_path / "quickstart"
+    status = main(
+        [
+            "quickstart",
+            "--output-dir",
+            str(output_dir),
+            "--num-actors",
+            "3",
+            "--clips-per-emotion",
+            "1",
+            "--epochs",
+            "1",
+            "--workers",
+            "1",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert status == 0
+    for step in range(1, 6):
+        assert f"[{step}/5]" in printed
+    assert "24 mp4 clips" in printed and "accuracy (WAR)" in printed and "truly angry" in printed
+    assert "through pipeline(" in printed
+    results = json.loads((output_dir / "model" / "results.json").read_text())
+    assert results["speakers"] == {"train": [3], "validation": [2], "test": [1]}
+    assert (output_dir / "model" / "model.safetensors").is_file()
+    # A second run refuses to overwrite without --overwrite.
+    assert main(["quickstart", "--output-dir", str(output_dir)]) == 2
+
+
+def test_print_config_is_a_loadable_recipe(tmp_path, capsys):
+    from av_emotion.training.config import load_config
+
+    assert main(["quickstart", "--output-dir", str(tmp_path / "q"), "--print-config"]) == 0
+    path = tmp_path / "recipe.yaml"
+    path.write_text(capsys.readouterr().out)
+    config = load_config(path)
+    assert config.model.model_type == "avt_ca" and config.data.corpus == "synthetic"
+    assert config.processor.preset == "synthetic"

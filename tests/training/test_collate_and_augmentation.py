@@ -1,0 +1,88 @@
+import pytest
+import torch
+
+from av_emotion.data.collate import AVEmotionCollator, pad_and_stack, pad_processed
+from av_emotion.training.augmentation import augment_batch, augmentation_generator
+from av_emotion.training.config import AugmentationSection
+from tests.data.fake_media import write_clip
+from tests.training.tiny_components import TinyProcessor
+
+
+def test_pad_and_stack_lengths():
+    stacked, lengths = pad_and_stack([torch.ones(2, 3), torch.ones(2, 5)], axis=-1)
+    assert stacked.shape == (2, 2, 5) and lengths.tolist() == [3, 5]
+    assert stacked[0, :, 3:].abs().sum() == 0
+
+
+def test_pad_processed_builds_masks_and_labels():
+    examples = [
+        {"pixel_values_videos": torch.rand(2, 3, 4, 4), "input_features": torch.rand(5, 7), "labels": 1},
+        {"pixel_values_videos": torch.rand(3, 3, 4, 4), "input_features": torch.rand(5, 4), "labels": 0},
+    ]
+    batch = pad_processed(examples)
+    assert batch["pixel_values_videos"].shape == (2, 3, 3, 4, 4)
+    assert batch["input_features"].shape == (2, 5, 7)
+    assert batch["video_mask"].tolist() == [[True, True, False], [True, True, True]]
+    assert batch["audio_mask"].sum(dim=1).tolist() == [7, 4]
+    assert batch["labels"].tolist() == [1, 0] and batch["labels"].dtype == torch.int64
+
+
+def test_on_the_fly_collation_and_media_errors(tmp_path, monkeypatch):
+    good = [write_clip(tmp_path / f"{i}.mp4", seed=i) for i in range(2)]
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    rows = [{"video": str(path), "audio": None, "label": index} for index, path in enumerate(good)]
+    broken = {"video": str(bad), "audio": None, "label": 1}
+    collator = AVEmotionCollator(processor=TinyProcessor())
+    batch = collator(rows)
+    assert batch["pixel_values_videos"].shape == (2, 4, 3, 8, 8) and batch["labels"].tolist() == [0, 1]
+    # The tiny processor raises PyAV's errors; count them as media errors here.
+    import av
+
+    monkeypatch.setattr("av_emotion.data.collate.media_error_types", lambda: (av.FFmpegError,))
+    batch = collator([*rows, broken])
+    assert batch["labels"].tolist() == [0, 1]  # the undecodable clip is left out of its batch...
+    assert [path for path, _ in collator.skipped] == [str(bad)]  # ...and recorded
+    with pytest.raises(av.FFmpegError):
+        AVEmotionCollator(processor=TinyProcessor(), on_media_error="raise")([*rows, broken])
+    with pytest.raises(RuntimeError, match="no clip of this batch"):
+        collator([broken, broken])
+    with pytest.raises(ValueError, match="processor"):
+        AVEmotionCollator()(rows)
+
+
+def test_regression_targets():
+    collator = AVEmotionCollator(target_columns=["valence", "arousal"])
+    labels = collator.labels_of([{"valence": 0.5, "arousal": -0.1}, {"valence": 0.0, "arousal": 1.0}])
+    assert labels.dtype == torch.float32 and torch.allclose(labels, torch.tensor([[0.5, -0.1], [0.0, 1.0]]))
+
+
+def test_augmentation_is_deterministic_per_position():
+    batch = {"pixel_values_videos": torch.rand(4, 2, 3, 5, 6), "input_features": torch.rand(4, 8, 20)}
+    section = AugmentationSection(video_flip_prob=0.5, freq_mask_param=3, time_mask_param=5)
+    first = augment_batch(batch, section, augmentation_generator(1, 0, 3))
+    again = augment_batch(batch, section, augmentation_generator(1, 0, 3))
+    other = augment_batch(batch, section, augmentation_generator(1, 0, 4))
+    for key in batch:
+        assert torch.equal(first[key], again[key])
+    assert any(not torch.equal(first[key], other[key]) for key in batch)
+    # Flipped clips are exact mirror images; the input batch is untouched.
+    for index in range(4):
+        clip, out = batch["pixel_values_videos"][index], first["pixel_values_videos"][index]
+        assert torch.equal(out, clip) or torch.equal(out, clip.flip(-1))
+    assert not torch.equal(first["input_features"], batch["input_features"])
+
+
+def test_pad_processed_restores_flat_arrays():
+    video, features = torch.rand(2, 3, 4, 4), torch.rand(5, 6)
+    example = {
+        "pixel_values_videos": video.reshape(-1),
+        "pixel_values_videos_shape": torch.tensor([2, 3, 4, 4]),
+        "input_features": features.reshape(-1),
+        "input_features_shape": torch.tensor([5, 6]),
+        "has_video": torch.tensor(True),
+        "labels": torch.tensor(3),
+    }
+    batch = pad_processed([example, example])
+    assert torch.equal(batch["pixel_values_videos"][1], video) and torch.equal(batch["input_features"][0], features)
+    assert batch["labels"].tolist() == [3, 3] and "pixel_values_videos_shape" not in batch

@@ -1,0 +1,52 @@
+import pytest
+import yaml
+
+from av_emotion.training.config import RecipeConfig, apply_overrides, config_from_dict, load_config, save_config
+
+MINIMAL = {"model": {"model_type": "x"}, "data": {"corpus": "ravdess", "root": "/data"}}
+
+
+def test_defaults_and_overrides(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(MINIMAL))
+    config = load_config(
+        path,
+        ["training.seed=3", "model.config.hidden_size=64", "optimizer.betas=[0.8, 0.9]", "data.cache_dir=null"],
+    )
+    assert isinstance(config, RecipeConfig)
+    assert config.training.seed == 3 and config.model.config == {"hidden_size": 64}
+    assert config.optimizer.betas == (0.8, 0.9) and config.data.cache_dir is None
+    assert config.data.preprocessing == "map" and config.optimizer.name == "adamw"
+
+
+def test_round_trip_through_yaml(tmp_path):
+    config = config_from_dict({**MINIMAL, "training": {"output_dir": "runs/{model_type}/{corpus}/f{fold}-s{seed}"}})
+    save_config(config, tmp_path / "saved.yaml")
+    again = load_config(tmp_path / "saved.yaml")
+    assert again == config
+    assert str(again.resolved_output_dir()) == "runs/x/ravdess/f0-s42"
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({**MINIMAL, "trainig": {}}, r"unknown section\(s\) \['trainig'\]"),
+        ({**MINIMAL, "training": {"sed": 1}}, r"unknown key\(s\) \['sed'\]; valid keys are"),
+        ({"data": {"corpus": "ravdess"}}, "model.model_type is required"),
+        ({"model": {"model_type": "x"}}, "data.corpus is required"),
+        ({**MINIMAL, "optimizer": {"name": "lamb"}}, "adamw' or 'sgd"),
+        ({**MINIMAL, "data": {"corpus": "ravdess", "preprocessing": "lazy"}}, "'map' or 'on_the_fly'"),
+    ],
+)
+def test_errors_name_the_key(raw, message):
+    with pytest.raises(ValueError, match=message):
+        config_from_dict(raw, source="recipe.yaml")
+
+
+def test_bad_override_and_missing_file(tmp_path):
+    with pytest.raises(ValueError, match="section.key=value"):
+        apply_overrides(MINIMAL, ["training.seed"])
+    with pytest.raises(ValueError, match="must start with one of"):
+        apply_overrides(MINIMAL, ["seed=1"])
+    with pytest.raises(FileNotFoundError, match="recipes/configs"):
+        load_config(tmp_path / "nope.yaml")

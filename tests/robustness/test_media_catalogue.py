@@ -1,79 +1,36 @@
 """Every catalogue case through media decoding: `probe_media`, `decode_clip` (path and bytes) and `iter_windows`.
 
-Each case runs in a forked child with a time bound (`bounded`): a crash or a hang fails that case only. A case
-expecting an error must raise `MediaError` naming the file and the problem in every entry point; a case expecting
-a result must decode to exactly what was written (see `checks.assert_clip`).
+Each case runs in a forked child with a time bound (`conftest.case_outcomes`): a crash or a hang fails that case
+only. A case expecting an error must raise `MediaError` naming the file and the problem in every entry point; a
+case expecting a result must decode to exactly what was written (see `checks.assert_clip`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from av_emotion.processing.media import decode_clip, iter_windows, probe_media
-from tests.robustness.bounded import bounded
 from tests.robustness.catalogue import CASES, Case
-from tests.robustness.checks import (
-    Outcome,
-    assert_clip,
-    assert_media_error,
-    attempt,
-    audio_timestamp_step_s,
-    decode_flags,
-)
-
-NUM_FRAMES = 5
-RATE = 16000
+from tests.robustness.checks import assert_clip, assert_media_error
+from tests.robustness.stages import NUM_FRAMES, RATE, WINDOW_FRAMES, window_of
 
 
 def params(cases: list[Case]) -> list[Any]:
     return [pytest.param(case, id=case.name, marks=[pytest.mark.slow] if case.slow else []) for case in cases]
 
 
-def windows_until_error(source: Any, window_s: float, stride_s: float, **flags: Any) -> tuple[list, Outcome]:
-    """Every window `iter_windows` yields before it stops, and how it stopped (an error, or the end)."""
-    clips = []
-    try:
-        for clip in iter_windows(source, window_s, stride_s, num_frames=2, sampling_rate=RATE, **flags):
-            clips.append(clip)
-    except Exception as error:  # noqa: BLE001 - the test decides which exceptions are acceptable
-        return clips, Outcome(error=error)
-    return clips, Outcome()
-
-
-def run_media_stages(path: Path, case: Case) -> dict[str, Any]:
-    """Each entry point on the case's file, in the child process."""
-    flags = decode_flags(case)
-    data = path.read_bytes() if path.is_file() else None
-    duration = case.expected.duration_s if case.expected is not None else 2.0
-    window_s, stride_s = duration / 2.5, duration / 3
-    return {
-        "window_s": window_s,
-        "probe": attempt(probe_media, path, limits=case.limits),
-        "decode": attempt(decode_clip, path, NUM_FRAMES, RATE, **flags),
-        "decode_bytes": None if data is None else attempt(decode_clip, data, NUM_FRAMES, RATE, **flags),
-        "windows": windows_until_error(path, window_s=window_s, stride_s=stride_s, **flags),
-        "data": data,
-        "timestamp_step_s": audio_timestamp_step_s(path),
-    }
-
-
 @pytest.mark.parametrize("case", params(CASES))
-def test_media_decoding(case: Case, case_file):
+def test_media_decoding(case: Case, case_file, case_outcomes):
     path = case_file(case)
-    stages = bounded(run_media_stages, path, case)
-    probe, decode, decode_bytes, (windows, windows_end) = (
-        stages["probe"],
-        stages["decode"],
-        stages["decode_bytes"],
-        stages["windows"],
-    )
+    outcomes = case_outcomes(case)
+    stages = outcomes["media"]
+    probe, decode, decode_bytes = stages["probe"], stages["decode"], stages["decode_bytes"]
+    windows, windows_end = stages["windows"]
     if case.error:
         assert_media_error(decode, path, case.error, "decode_clip")
         if decode_bytes is not None:
-            assert_media_error(decode_bytes, stages["data"], case.error, "decode_clip(bytes)")
+            assert_media_error(decode_bytes, outcomes["data"], case.error, "decode_clip(bytes)")
         # The windows before a problem may decode; the iteration must still end in a MediaError naming the file.
         assert_media_error(windows_end, path, (), "iter_windows")
         if probe.error is not None:
@@ -94,7 +51,7 @@ def test_media_decoding(case: Case, case_file):
     # Bytes in memory (what the pipeline gets from an upload) decode to the same arrays.
     assert decode_bytes.error is None, f"decode_clip(bytes) raised {decode_bytes.error!r}"
     from_bytes = decode_bytes.value
-    assert_clip(from_bytes, expected, NUM_FRAMES, RATE, stages["data"], "decode_clip(bytes)", step, size)
+    assert_clip(from_bytes, expected, NUM_FRAMES, RATE, outcomes["data"], "decode_clip(bytes)", step, size)
     if expected.has_video:
         assert (from_bytes.frames == clip.frames).all()
     if expected.has_audio:
@@ -104,6 +61,6 @@ def test_media_decoding(case: Case, case_file):
     assert windows, "iter_windows yielded nothing"
     assert windows[0].start_s == pytest.approx(info.start_s) and windows[-1].end_s == pytest.approx(info.end_s)
     lengths = {round(w.duration_s, 6) for w in windows}
-    assert len(lengths) == 1 and lengths.pop() == pytest.approx(min(info.duration_s, stages["window_s"]), abs=1e-6)
+    assert len(lengths) == 1 and lengths.pop() == pytest.approx(min(info.duration_s, window_of(case)[0]), abs=1e-6)
     for index, window in enumerate(windows):
-        assert_clip(window, expected, 2, RATE, path, f"window {index}", step, size)
+        assert_clip(window, expected, WINDOW_FRAMES, RATE, path, f"window {index}", step, size)

@@ -1,4 +1,4 @@
-"""Every catalogue case through `AVEmotionProcessor`: files (paths and bytes) in, model inputs out.
+"""Every catalogue case through `AVEmotionProcessor`: files in, model inputs out.
 
 Two presets: `"synthetic"` (whole clip, frames resized, no face crop) and `"cpu_small"` (3-s centred window, fixed
 audio length, face crop: the catalogue's flat grey frames hold no face, so the fallback centre crop is used). An
@@ -9,51 +9,24 @@ exactly the decoded audio.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torchaudio
 
-from av_emotion.processing import AVEmotionProcessor
-from av_emotion.processing.media import probe_media
 from av_emotion.processing.presets import PROCESSOR_PRESETS
-from tests.robustness.bounded import bounded
 from tests.robustness.catalogue import CASES, Case, Expected
-from tests.robustness.checks import assert_media_error, attempt, decode_flags, frames_on_screen, sampled_times
+from tests.robustness.checks import assert_media_error, frames_on_screen, sampled_times
+from tests.robustness.conftest import PRESETS
 from tests.robustness.factory import level
 
-PRESETS = ("synthetic", "cpu_small")
 RATE = 16000  # both presets
 HOP = 160  # 10 ms at 16 kHz, both presets
 
 
-@pytest.fixture(scope="module")
-def processors() -> dict[str, AVEmotionProcessor]:
-    return {name: AVEmotionProcessor.from_preset(name) for name in PRESETS}
-
-
 def params(cases: list[Case]) -> list[Any]:
     return [pytest.param(case, id=case.name, marks=[pytest.mark.slow] if case.slow else []) for case in cases]
-
-
-def as_numpy(batch: Any) -> dict[str, np.ndarray]:
-    return {key: value.numpy() for key, value in batch.items()}
-
-
-def run_processors(path: Path, case: Case, processors: dict[str, AVEmotionProcessor]) -> dict[str, Any]:
-    """Each preset on the case's file (and the first on its bytes), in the child process."""
-    flags = decode_flags(case)
-    flags.pop("frame_size")  # the processor decides its own decoding size
-    results = {"probe": attempt(probe_media, path, limits=case.limits)}
-    for name, processor in processors.items():
-        results[name] = attempt(lambda p=processor: as_numpy(p(paths=[path], **flags)))
-    if path.is_file():
-        data = path.read_bytes()
-        results["bytes"] = attempt(lambda: as_numpy(processors["synthetic"](videos=[data], **flags)))
-        results["data"] = data
-    return results
 
 
 def tone_band(n_mels: int, n_fft: int, frequency: float) -> int:
@@ -105,22 +78,16 @@ def assert_model_inputs(
 
 
 @pytest.mark.parametrize("case", params(CASES))
-def test_processor(case: Case, case_file, processors):
+def test_processor(case: Case, case_file, case_outcomes):
     path = case_file(case)
-    results = bounded(run_processors, path, case, processors)
+    outcomes = case_outcomes(case)
+    results = outcomes["processor"]
     if case.error:
         for name in PRESETS:
             assert_media_error(results[name], path, case.error, name)
-        if "bytes" in results:
-            assert_media_error(results["bytes"], results["data"], case.error, "synthetic(bytes)")
         return
-    info = results["probe"].value
-    assert info is not None, f"probe_media raised {results['probe'].error!r}"
+    info = outcomes["media"]["probe"].value
+    assert info is not None, f"probe_media raised {outcomes['media']['probe'].error!r}"
     for name in PRESETS:
         assert results[name].error is None, f"{name} raised {results[name].error!r}"
         assert_model_inputs(results[name].value, case.expected, name, info.start_s, info.end_s)
-    from_bytes, from_path = results["bytes"].value, results["synthetic"].value
-    assert from_bytes is not None, f"bytes raised {results['bytes'].error!r}"
-    assert from_bytes.keys() == from_path.keys()
-    for key in from_path:
-        np.testing.assert_array_equal(from_bytes[key], from_path[key], err_msg=key)

@@ -15,7 +15,7 @@
    autocast, and the bf16 speedup. `--precision-device cpu` runs the same section on the CPU (bf16 autocast there
    is usually slower; it checks the code path, not a speedup).
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/models.py                 # about 3 minutes on one core
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/models.py                 # about 1.5 minutes on one core
     PYTHONPATH=src python benchmarks/models.py --batch-size 64 --gpu-batch-size 32  # on a GPU machine
 
 Adding an architecture: a `recipes/configs/<model_type>_synthetic.yaml` (and `_ravdess.yaml` for the GPU section)

@@ -299,7 +299,7 @@ def _open_container(source: MediaSource, limits: MediaLimits) -> tuple[av.contai
     if container.format.name.startswith("mov,mp4"):
         # FFmpeg opens an mp4 whose index ('moov') was cut short and reports whatever tracks it had read (a
         # missing audio track, no streams at all): the message would then blame the wrong thing.
-        cut = _overrunning_mp4_box(source, size)
+        cut = _overrunning_mp4_box(source, size, stop_after_moov=True)
         if cut is not None and cut[0] == "moov":
             container.close()
             raise MediaError(_truncated_box_message(label, cut, size))
@@ -310,10 +310,12 @@ def _open_container(source: MediaSource, limits: MediaLimits) -> tuple[av.contai
 _MAX_TOP_LEVEL_BOXES = 100_000
 
 
-def _overrunning_mp4_box(source: MediaSource, size: int) -> tuple[str, int] | None:
+def _overrunning_mp4_box(source: MediaSource, size: int, stop_after_moov: bool = False) -> tuple[str, int] | None:
     """Return the first top-level ISO-BMFF box (type, end byte) that extends past the end of the file, if any.
 
-    Reads only the 8- or 16-byte box headers. Returns None for files that are not ISO-BMFF (no `ftyp` first).
+    A file with every box whole but no `moov` gives `("moov", size)`. Reads only the 8- or 16-byte box headers;
+    with `stop_after_moov`, stops at the first whole `moov` (a few reads even for a fragmented mp4). Returns None
+    for files that are not ISO-BMFF (no `ftyp` first).
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = memoryview(source)
@@ -321,17 +323,17 @@ def _overrunning_mp4_box(source: MediaSource, size: int) -> tuple[str, int] | No
         def read(offset: int, count: int) -> bytes:
             return bytes(data[offset : offset + count])
 
-        return _walk_mp4_boxes(read, size)
+        return _walk_mp4_boxes(read, size, stop_after_moov)
     with open(os.fspath(source), "rb") as handle:
 
         def read(offset: int, count: int) -> bytes:
             handle.seek(offset)
             return handle.read(count)
 
-        return _walk_mp4_boxes(read, size)
+        return _walk_mp4_boxes(read, size, stop_after_moov)
 
 
-def _walk_mp4_boxes(read: Callable[[int, int], bytes], size: int) -> tuple[str, int] | None:
+def _walk_mp4_boxes(read: Callable[[int, int], bytes], size: int, stop_after_moov: bool) -> tuple[str, int] | None:
     if read(4, 4) != b"ftyp":
         return None
     offset = 0
@@ -351,6 +353,8 @@ def _walk_mp4_boxes(read: Callable[[int, int], bytes], size: int) -> tuple[str, 
         if offset + box_size > size:
             return kind, offset + box_size
         seen_moov = seen_moov or kind == "moov"
+        if seen_moov and stop_after_moov:
+            return None
         offset += box_size
     return None
 

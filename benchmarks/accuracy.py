@@ -31,6 +31,7 @@ benchmark can be run piecemeal; the JSON of raw numbers merges with the one alre
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -83,15 +84,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_overrides(args: argparse.Namespace, seed: int, condition: str, run_dir: Path) -> list[str]:
+def corpus_dir(args: argparse.Namespace, config_path: Path) -> Path:
+    """One corpus folder per distinct `data.generate` setting of the recipes (shared by the runs that agree)."""
+    generate = load_config(config_path).data.generate
+    if generate is None:
+        raise ValueError(f"{config_path}: the accuracy benchmark needs a synthetic recipe with data.generate")
+    key = hashlib.sha1(json.dumps(generate, sort_keys=True).encode()).hexdigest()[:10]
+    return args.work_dir / f"corpus-{key}"
+
+
+def run_overrides(args: argparse.Namespace, config_path: Path, seed: int, condition: str, run_dir: Path) -> list[str]:
     """The dotted overrides that turn a shipped recipe into one benchmark run (nothing else is changed)."""
     dropped = CONDITIONS[condition]
     return [
         f"training.seed={seed}",
         f"training.output_dir={run_dir}",
-        # One corpus (written from the YAML's own `data.generate` settings) and one preprocessing cache for
-        # every run; the cache is keyed by the processor's settings and the split.
-        f"data.root={args.work_dir / 'corpus'}",
+        # The corpus is written from the YAML's own `data.generate` settings; one preprocessing cache for every
+        # run (keyed by the processor's settings and the split's clips).
+        f"data.root={corpus_dir(args, config_path)}",
         f"data.cache_dir={args.work_dir / 'cache'}",
         f"data.drop_modality={'null' if dropped is None else dropped}",
         # No mid-run checkpoints or TensorBoard files: they change no number, only cost time and disk.
@@ -115,7 +125,7 @@ def run_one(args: argparse.Namespace, config_path: Path, seed: int, condition: s
     from av_emotion.training import train
 
     run_dir = args.work_dir / config_path.stem / condition / f"seed_{seed}"
-    overrides = run_overrides(args, seed, condition, run_dir)
+    overrides = run_overrides(args, config_path, seed, condition, run_dir)
     config = load_config(config_path, overrides)
     results_file = run_dir / "results.json"
     wall_s = None

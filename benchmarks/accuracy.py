@@ -128,18 +128,22 @@ def run_one(args: argparse.Namespace, config_path: Path, seed: int, condition: s
     overrides = run_overrides(args, config_path, seed, condition, run_dir)
     config = load_config(config_path, overrides)
     results_file = run_dir / "results.json"
-    wall_s = None
+    wall_s, load = None, None
     if results_file.is_file():
         print(f"[accuracy] reading back {results_file}", flush=True)
         previous = run_dir / "benchmark_run.json"
         if previous.is_file():
-            wall_s = json.loads(previous.read_text()).get("wall_s")
+            saved = json.loads(previous.read_text())
+            wall_s, load = saved.get("wall_s"), saved.get("load_average_1_5_15_min_at_end")
     else:
         print(f"[accuracy] training {config_path.name} {condition} seed {seed} -> {run_dir}", flush=True)
         start = time.perf_counter()
         train(config)
         wall_s = time.perf_counter() - start
-        (run_dir / "benchmark_run.json").write_text(json.dumps({"wall_s": wall_s, "overrides": overrides}, indent=2))
+        load = os.getloadavg()
+        # The machine may be shared: the load average says how much else ran beside this run.
+        record = {"wall_s": wall_s, "load_average_1_5_15_min_at_end": load, "overrides": overrides}
+        (run_dir / "benchmark_run.json").write_text(json.dumps(record, indent=2))
     results = json.loads(results_file.read_text())
     check_speaker_independent(results, results_file)
     test = results["test"]
@@ -161,6 +165,7 @@ def run_one(args: argparse.Namespace, config_path: Path, seed: int, condition: s
         "epochs": results["epochs"],
         "best_validation_uar": results["best_validation"],
         "wall_s": wall_s,
+        "load_average_1_5_15_min_at_end": load,
         "overrides": overrides,
     }
 
@@ -181,6 +186,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
             entry["accuracy"] = mean_std([run["accuracy"] for run in group])
             entry["uar"] = mean_std([run["uar"] for run in group])
             entry["n"] = len(group)
+            entry["test_speakers"] = sorted({str(s) for run in group for s in run["speakers"]["test"]})
+            entry["train_speakers"] = sorted({str(s) for run in group for s in run["speakers"]["train"]})
+            entry["test_clips"] = sorted({run["split_sizes"]["test"] for run in group})
             entry["seeds"] = sorted(run["seed"] for run in group)
             times = [run["wall_s"] for run in group if run["wall_s"] is not None]
             entry["max_wall_s"] = max(times) if times else None
@@ -215,7 +223,8 @@ def _cell(entry: dict[str, Any] | None, metric: str) -> str:
     if entry is None:
         return "not run"
     mean, std = entry[metric]
-    return f"{100 * mean:.1f} ± {100 * std:.1f}"
+    # One seed has no spread to report.
+    return f"{100 * mean:.1f} ± {100 * std:.1f}" if entry["n"] > 1 else f"{100 * mean:.1f} (1 seed)"
 
 
 def _yes_no(value: bool | None) -> str:
@@ -225,8 +234,9 @@ def _yes_no(value: bool | None) -> str:
 def markdown_table(summary: dict[str, dict[str, dict[str, Any]]], verdicts: dict[str, dict[str, Any]]) -> str:
     """The results as Markdown: one row per architecture and condition, then the goals."""
     lines = [
-        "| architecture | input | accuracy (%) | UAR (%) | seeds | mean / max wall time per run (s) |",
-        "|---|---|---|---|---|---|",
+        "| architecture | input | accuracy (%) | UAR (%) | seeds | train / test actors (test clips) "
+        "| mean / max wall time per run (s) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for model_type, conditions in sorted(summary.items()):
         for condition in CONDITIONS:
@@ -236,8 +246,13 @@ def markdown_table(summary: dict[str, dict[str, dict[str, Any]]], verdicts: dict
             wall = "n/a" if entry["max_wall_s"] is None else f"{entry['mean_wall_s']:.0f} / {entry['max_wall_s']:.0f}"
             label = {"fusion": "audio + video", "audio": "audio only", "video": "video only"}[condition]
             seeds = " ".join(map(str, entry["seeds"]))
+            actors = (
+                f"{','.join(entry['train_speakers'])} / {','.join(entry['test_speakers'])} "
+                f"({','.join(map(str, entry['test_clips']))})"
+            )
             lines.append(
-                f"| {model_type} | {label} | {_cell(entry, 'accuracy')} | {_cell(entry, 'uar')} | {seeds} | {wall} |"
+                f"| {model_type} | {label} | {_cell(entry, 'accuracy')} | {_cell(entry, 'uar')} | {seeds} | {actors} "
+                f"| {wall} |"
             )
     lines += [
         "",
@@ -264,7 +279,7 @@ def bar_chart(summary: dict[str, dict[str, dict[str, Any]]], path: Path) -> None
     models = sorted(summary)
     width = 0.26
     colors = {"audio": "#4c72b0", "video": "#dd8452", "fusion": "#55a868"}
-    figure, axis = plt.subplots(figsize=(2.6 + 2.2 * len(models), 4.2))
+    figure, axis = plt.subplots(figsize=(max(6.5, 2.6 + 2.2 * len(models)), 4.5))
     for offset, condition in enumerate(["audio", "video", "fusion"]):
         xs, means, stds = [], [], []
         for index, model_type in enumerate(models):
@@ -274,15 +289,20 @@ def bar_chart(summary: dict[str, dict[str, dict[str, Any]]], path: Path) -> None
             xs.append(index + (offset - 1) * width)
             means.append(100 * entry["uar"][0])
             stds.append(100 * entry["uar"][1])
+        if not xs:
+            continue
         label = {"fusion": "audio + video", "audio": "audio only", "video": "video only"}[condition]
         bars = axis.bar(xs, means, width, yerr=stds, capsize=3, color=colors[condition], label=label)
         axis.bar_label(bars, fmt="%.0f", padding=2, fontsize=8)
     axis.axhline(100 * FUSION_UAR_GOAL, color="black", linestyle="--", linewidth=1, label="fusion goal (90%)")
+    axis.axhline(50, color="grey", linestyle="-.", linewidth=1, label="single-modality ceiling by design (50%)")
     axis.axhline(100 / 8, color="grey", linestyle=":", linewidth=1, label="chance (12.5%)")
     axis.set_xticks(range(len(models)), models)
     axis.set_ylabel("test UAR (%), unseen actors")
     axis.set_ylim(0, 109)
-    axis.set_title("Synthetic corpus, speaker-independent: single modality vs fusion")
+    axis.set_title(
+        "Synthetic corpus, unseen actors: single modality vs fusion (error bars: std over seeds)", fontsize=9
+    )
     axis.legend(fontsize=8, loc="upper left", ncols=2)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
@@ -329,7 +349,9 @@ def write_outputs(runs: list[dict[str, Any]], results_dir: Path, command: str) -
         "only: a separate model of the same architecture trained and tested with the other modality left out "
         "for the whole run (`data.drop_modality`), not the fusion model with a modality missing. "
         "Wall time: the whole run (preprocessing, training, validation, test) on this machine.\n\n"
-        f"Generated by `{command}` (raw numbers in `{RESULTS_NAME}.json`).\n\n{table}\n"
+        "Each run's recipe YAML and overrides are in `accuracy.json` (raw numbers); the runs may come from "
+        "several invocations (finished runs are read back). Full benchmark: `OMP_NUM_THREADS=2 PYTHONPATH=src "
+        f"python benchmarks/accuracy.py`; last command: `{command}`.\n\n{table}\n"
     )
     (results_dir / f"{RESULTS_NAME}.md").write_text(text)
     bar_chart(summary, results_dir / f"{RESULTS_NAME}.png")

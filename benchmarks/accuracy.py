@@ -86,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def corpus_dir(args: argparse.Namespace, config_path: Path) -> Path:
     """One corpus folder per distinct `data.generate` setting of the recipes (shared by the runs that agree)."""
-    generate = load_config(config_path).data.generate
+    generate = load_config(config_path, args.overrides).data.generate
     if generate is None:
         raise ValueError(f"{config_path}: the accuracy benchmark needs a synthetic recipe with data.generate")
     key = hashlib.sha1(json.dumps(generate, sort_keys=True).encode()).hexdigest()[:10]
@@ -123,6 +123,7 @@ def check_speaker_independent(results: dict[str, Any], where: Path) -> None:
 def run_one(args: argparse.Namespace, config_path: Path, seed: int, condition: str) -> dict[str, Any]:
     """Train (or read back) one run and return its record."""
     from av_emotion.training import train
+    from av_emotion.training.data import ensure_synthetic_corpus
 
     run_dir = args.work_dir / config_path.stem / condition / f"seed_{seed}"
     overrides = run_overrides(args, config_path, seed, condition, run_dir)
@@ -136,6 +137,8 @@ def run_one(args: argparse.Namespace, config_path: Path, seed: int, condition: s
             saved = json.loads(previous.read_text())
             wall_s, load = saved.get("wall_s"), saved.get("load_average_1_5_15_min_at_end")
     else:
+        # Write the corpus before the clock starts: it is shared by every run, not part of one.
+        ensure_synthetic_corpus(Path(config.data.root), config.data.generate, print)
         print(f"[accuracy] training {config_path.name} {condition} seed {seed} -> {run_dir}", flush=True)
         start = time.perf_counter()
         train(config)

@@ -34,6 +34,11 @@ PADDED_INPUTS: dict[str, tuple[int, str | None]] = {
     "input_values": (-1, "audio_mask"),  # (samples,): pad samples
 }
 MASKS: tuple[str, ...] = ("video_mask", "audio_mask")
+# What `AVEmotionCollator(drop_modality=...)` leaves out: the inputs, mask and presence flag of one modality.
+DROPPED_INPUTS: dict[str, tuple[str, ...]] = {
+    "audio": ("input_features", "input_values", "audio_mask", "has_audio"),
+    "video": ("pixel_values_videos", "video_mask", "has_video"),
+}
 
 
 def media_error_types() -> tuple[type[BaseException], ...]:
@@ -125,21 +130,33 @@ class AVEmotionCollator:
         target_columns: Columns of the regression targets; when set, labels are (B, D) float.
         on_media_error: For raw rows: a clip that fails to decode is left out of its batch and logged
             (`"skip"`, listed in `skipped`) or raises (`"raise"`). A batch with no usable clip always raises.
+        drop_modality: `"audio"` or `"video"`: leave that modality's inputs and mask out of every batch, so
+            the model runs its other branch alone (single-modality baselines); None keeps both.
     """
 
     processor: Any = None
     label_column: str = "label"
     target_columns: Sequence[str] | None = None
     on_media_error: Literal["skip", "raise"] = "skip"
+    drop_modality: Literal["audio", "video"] | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.drop_modality not in (None, *DROPPED_INPUTS):
+            raise ValueError(f"drop_modality must be None, 'audio' or 'video', not {self.drop_modality!r}")
 
     def __call__(self, examples: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         """Collate one batch (see the class docstring)."""
         if not examples:
             raise ValueError("cannot collate an empty batch")
         if any(key in examples[0] for key in PADDED_INPUTS):
-            return pad_processed(examples)
-        return self.process(examples)
+            batch = pad_processed(examples)
+        else:
+            batch = self.process(examples)
+        if self.drop_modality is not None:
+            for key in DROPPED_INPUTS[self.drop_modality]:
+                batch.pop(key, None)
+        return batch
 
     def labels_of(self, examples: Sequence[dict[str, Any]]) -> torch.Tensor | None:
         """Labels of raw rows: (B,) int64, or (B, D) float32 for regression targets."""

@@ -82,6 +82,9 @@ class DataSection:
         label_column: Column holding the class index (classification).
         target_columns: Columns holding the regression targets, in output order.
         max_clips_per_split: Keep only the first N clips of each split (smoke tests, debugging).
+        drop_modality: `"audio"` or `"video"`: that modality never reaches the model, in training, validation
+            and test (the collator leaves it out), so the run trains and scores a single-modality model of the
+            same architecture; None (default) feeds both.
     """
 
     corpus: str = ""
@@ -99,6 +102,7 @@ class DataSection:
     label_column: str = "label"
     target_columns: list[str] = field(default_factory=lambda: ["valence", "arousal"])
     max_clips_per_split: int | None = None
+    drop_modality: Literal["audio", "video"] | None = None
 
 
 @dataclass
@@ -295,6 +299,10 @@ def _validate(config: RecipeConfig, source: str) -> None:
     if config.data.preprocessing not in ("map", "on_the_fly"):
         raise ValueError(
             f"{source}: data.preprocessing must be 'map' or 'on_the_fly', not {config.data.preprocessing!r}"
+        )
+    if config.data.drop_modality not in (None, "audio", "video"):
+        raise ValueError(
+            f"{source}: data.drop_modality must be null, 'audio' or 'video', not {config.data.drop_modality!r}"
         )
     if config.model.head not in ("classification", "regression"):
         raise ValueError(f"{source}: model.head must be 'classification' or 'regression'")

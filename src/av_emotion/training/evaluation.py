@@ -70,6 +70,7 @@ def evaluate_saved_model(
         label_column=config.data.label_column,
         target_columns=config.data.target_columns if config.model.head == "regression" else None,
         on_media_error=config.data.on_media_error,
+        drop_modality=config.data.drop_modality,
     )
     loader = build_dataloader(
         data.splits[split],

@@ -305,6 +305,7 @@ def train(
         label_column=config.data.label_column,
         target_columns=config.data.target_columns if config.model.head == "regression" else None,
         on_media_error=config.data.on_media_error,
+        drop_modality=config.data.drop_modality,
     )
     workers = training.dataloader_num_workers
     train_loader = build_dataloader(

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import pytest
-import torch
+# One intra-op thread for the whole test session, set before torch starts its OpenMP pool: the robustness
+# suite forks a child per case, and a child forked from a parent whose OpenMP pool has worker threads can
+# hang in its first parallel region (libgomp is not fork-safe). On 2 cores one thread is also the faster
+# setting for these small models. An explicit OMP_NUM_THREADS from the caller wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 

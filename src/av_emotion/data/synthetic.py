@@ -85,6 +85,8 @@ import av
 import cv2
 import numpy as np
 
+from av_emotion.data.labels import RAVDESS_LABELS
+
 __all__ = [
     "EMOTIONS",
     "FACE_GROUPS",
@@ -102,7 +104,7 @@ __all__ = [
 ]
 
 # RAVDESS emotion labels in code order: code 01 is EMOTIONS[0] ... code 08 is EMOTIONS[7]; label_id = code - 1.
-EMOTIONS: tuple[str, ...] = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+EMOTIONS: tuple[str, ...] = RAVDESS_LABELS
 
 # Which expression the face shows and which prosody the voice has, per emotion (see the module docstring).
 FACE_GROUPS: dict[str, str] = {

@@ -5,11 +5,11 @@ from __future__ import annotations
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+from av_emotion.data.labels import RAVDESS_LABELS as RAVDESS_EMOTIONS  # the 8 RAVDESS emotions, code order
 from av_emotion.modeling.losses import RUSSELL_CIRCUMPLEX
 from av_emotion.modeling.modules.resnet import RESNET_STAGE_BLOCKS
 
 # The eight RAVDESS emotions in the order of their file-name codes 01-08 (Livingstone & Russo 2018).
-RAVDESS_EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 
 
 @strict

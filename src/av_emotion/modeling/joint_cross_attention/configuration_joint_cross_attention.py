@@ -11,8 +11,7 @@ from __future__ import annotations
 from huggingface_hub.dataclasses import strict
 from transformers import PretrainedConfig
 
-# The 8 RAVDESS emotions in the order of their file-name codes 01..08 (DESIGN section 3).
-RAVDESS_EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+from av_emotion.data.labels import RAVDESS_LABELS as RAVDESS_EMOTIONS  # the 8 RAVDESS emotions, code order
 
 # The regression head always predicts these two affect dimensions, in this order, in [-1, 1].
 REGRESSION_TARGETS = ("valence", "arousal")

@@ -23,8 +23,8 @@ every run within 15 minutes on 2 CPU cores.
     OMP_NUM_THREADS=2 PYTHONPATH=src python benchmarks/accuracy.py --seeds 0 \\
         --configs recipes/configs/avt_ca_synthetic.yaml --conditions fusion audio video
 
-Runs already finished in `--work-dir` (their `results.json` exists) are read back, not retrained, so the
-benchmark can be run piecemeal; the JSON of raw numbers merges with the one already in `--results-dir`. Writes
+Runs already finished in `--work-dir` (their `results.json` exists and their saved `recipe.yaml` is the recipe
+asked for now) are read back, not retrained, so the benchmark can be run piecemeal; the JSON of raw numbers merges with the one already in `--results-dir`. Writes
 `accuracy.md` (the table, also printed), `accuracy.png` (bar chart) and `accuracy.json` (every run's numbers).
 """
 
@@ -130,6 +130,10 @@ def run_one(args: argparse.Namespace, config_path: Path, seed: int, condition: s
     config = load_config(config_path, overrides)
     results_file = run_dir / "results.json"
     wall_s, load = None, None
+    if results_file.is_file() and load_config(run_dir / "recipe.yaml") != config:
+        # The YAML (or an override) changed since this run: its numbers no longer describe the recipe.
+        print(f"[accuracy] {run_dir} was trained with another recipe; training it again", flush=True)
+        results_file.unlink()
     if results_file.is_file():
         print(f"[accuracy] reading back {results_file}", flush=True)
         previous = run_dir / "benchmark_run.json"

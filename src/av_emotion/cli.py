@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-
-import av_emotion
+from importlib.metadata import PackageNotFoundError, version
 
 # Each entry: name -> (module path, help). The module exposes `add_arguments(parser)` and `run(args)`;
-# it is imported only when its sub-command runs, so `av-emotion --help` stays fast.
+# only the module of the sub-command being run is imported (its own imports can be heavy: the trainer, the
+# pipeline, the Hub client).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "quickstart": (
         "av_emotion.commands.quickstart",
@@ -33,25 +33,41 @@ def _load(module_path: str) -> tuple[Callable[[argparse.ArgumentParser], None], 
     return module.add_arguments, module.run
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser with every sub-command."""
+def _package_version() -> str:
+    try:
+        return version("av_emotion")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        import av_emotion
+
+        return av_emotion.__version__
+
+
+def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser; only the sub-commands in `commands` (default: all) get their arguments.
+
+    Every sub-command is listed in `--help`; loading one's arguments imports its module.
+    """
     parser = argparse.ArgumentParser(
         prog="av-emotion",
         description="Audio-video emotion recognition: synthesize data, train, evaluate, predict, publish.",
     )
-    parser.add_argument("--version", action="version", version=f"av-emotion {av_emotion.__version__}")
+    parser.add_argument("--version", action="version", version=f"av-emotion {_package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_path, help_text) in SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
-        add_arguments, run = _load(module_path)
-        add_arguments(sub_parser)
-        sub_parser.set_defaults(_run=run)
+        if commands is None or name in commands:
+            add_arguments, run = _load(module_path)
+            add_arguments(sub_parser)
+            sub_parser.set_defaults(_run=run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `av-emotion` console script."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # The top-level parser has no option taking a value, so its first positional argument is the sub-command.
+    command = next((argument for argument in argv if not argument.startswith("-")), None)
+    parser = build_parser([command] if command else [])
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
         parser.print_help()

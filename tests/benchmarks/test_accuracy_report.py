@@ -80,3 +80,36 @@ def test_single_modality_runs_drop_the_other_modality(accuracy, tmp_path):
     assert "data.drop_modality=null" in overrides["fusion"]
     assert "data.drop_modality=video" in overrides["audio"]
     assert "data.drop_modality=audio" in overrides["video"]
+
+
+def test_finished_runs_are_read_back_only_for_the_same_recipe(accuracy, tmp_path, monkeypatch):
+    import av_emotion.training
+    from av_emotion.training import load_config, save_config
+
+    config_path = SCRIPT.parents[1] / "recipes" / "configs" / "avt_ca_synthetic.yaml"
+    args = accuracy.parse_args(["--work-dir", str(tmp_path)])
+    trained = []
+
+    def fake_train(config):
+        # What a finished run leaves behind: the resolved recipe and the results.
+        run_dir = Path(config.training.output_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "recipe.yaml")
+        speakers = {"train": [5, 6], "validation": [3, 4], "test": [1, 2]}
+        test = {"accuracy": 0.5, "uar": 0.5, "loss": 1.0}
+        results = {"speakers": speakers, "split_sizes": {}, "test": test, "fold": 0, "best_epoch": 1}
+        (run_dir / "results.json").write_text(json.dumps({**results, "epochs": 1, "best_validation": 0.5}))
+        trained.append(config)
+
+    monkeypatch.setattr(av_emotion.training, "train", fake_train)
+    monkeypatch.setattr("av_emotion.training.data.ensure_synthetic_corpus", lambda *a, **k: None)
+    accuracy.run_one(args, config_path, 0, "fusion")
+    accuracy.run_one(args, config_path, 0, "fusion")
+    assert len(trained) == 1  # the second call read the finished run back
+
+    # The recipe changed since (here through an override): the old numbers no longer describe it.
+    changed = accuracy.parse_args(["--work-dir", str(tmp_path), "--set", "training.num_epochs=3"])
+    record = accuracy.run_one(changed, config_path, 0, "fusion")
+    assert len(trained) == 2 and trained[-1].training.num_epochs == 3
+    run_dir = tmp_path / config_path.stem / "fusion" / "seed_0"
+    assert load_config(run_dir / "recipe.yaml").training.num_epochs == 3 and record["uar"] == 0.5

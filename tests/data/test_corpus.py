@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from av_emotion.data.corpus import available_corpora, build_corpus, check_media_file
+from av_emotion.processing.media import MediaLimits
 from tests.data.fake_media import write_clip
 
 
@@ -38,8 +39,12 @@ def test_manifest_through_registry_uses_recipe_columns(tmp_path):
         (lambda p: write_clip(p.with_suffix(".mp4"), audio=False), True, "no audio stream"),
         (lambda p: write_clip(p.with_suffix(".wav"), video=False), True, "no video stream"),
         (lambda p: write_clip(p.with_suffix(".wav"), video=False), False, None),
-        (lambda p: (p.with_suffix(".mp4").write_bytes(b""), p.with_suffix(".mp4"))[1], True, "empty file"),
-        (lambda p: (p.with_suffix(".mp4").write_bytes(b"junk" * 100), p.with_suffix(".mp4"))[1], True, "not readable"),
+        (lambda p: (p.with_suffix(".mp4").write_bytes(b""), p.with_suffix(".mp4"))[1], True, "file is empty"),
+        (
+            lambda p: (p.with_suffix(".mp4").write_bytes(b"junk" * 100), p.with_suffix(".mp4"))[1],
+            True,
+            "not a media file",
+        ),
     ],
 )
 def test_check_media_file(tmp_path, make, need_video, reason):
@@ -47,3 +52,15 @@ def test_check_media_file(tmp_path, make, need_video, reason):
     result = check_media_file(path, need_video=need_video)
     assert (result is None) if reason is None else (reason in result)
     assert check_media_file(tmp_path / "nope.mp4") == "no such file"
+    if result is not None:
+        assert not result.startswith(str(path))  # the report names the file; the reason does not repeat it
+
+
+def test_check_media_file_applies_the_processor_limits(tmp_path):
+    path = write_clip(tmp_path / "clip.mp4")
+    assert check_media_file(path) is None
+    # The same bounds the processor decodes with: a file it would refuse is reported at build time.
+    reason = check_media_file(path, limits=MediaLimits(max_pixels=16 * 16))
+    assert reason is not None and "MediaLimits.max_pixels=256" in reason
+    reason = check_media_file(path, limits=MediaLimits(max_duration_s=0.1))
+    assert reason is not None and "MediaLimits.max_duration_s" in reason

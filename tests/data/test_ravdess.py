@@ -66,7 +66,7 @@ def test_builder_labels_actors_and_report(fake_ravdess):
     # Unusable matching files are reported with a reason, never silently dropped.
     skipped = {Path(item.path).name: item.reason for item in report.skipped}
     assert set(skipped) == {ravdess_name(5, 3, rep=2), ravdess_name(6, 4, rep=2)}
-    assert "not readable" in skipped[ravdess_name(5, 3, rep=2)]
+    assert "not a media file" in skipped[ravdess_name(5, 3, rep=2)]
     assert skipped[ravdess_name(6, 4, rep=2)] == "no audio stream"
     assert report.found == 26
     ignored = {Path(path).name for path in report.ignored}

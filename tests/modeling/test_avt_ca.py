@@ -337,6 +337,25 @@ def test_input_errors_name_the_input():
         model(input_features=torch.randn(2, 4, 2))
     with pytest.raises(ValueError, match=r"video_mask must be \(batch, frames\)"):
         model(**batch, video_mask=torch.ones(2, FRAMES + 1, dtype=torch.bool))
+
+
+def test_short_all_padding_audio_is_treated_as_missing():
+    # A batch whose clips all lack audio may carry a placeholder shorter than the max-pools need: with an
+    # all-False audio_mask it is no audio at all, exactly as if input_features were left out.
+    model = eval_model()
+    batch = inputs(2)
+    placeholder = torch.randn(2, 4, 2)
+    with torch.no_grad():
+        without = model(pixel_values_videos=batch["pixel_values_videos"]).logits
+        masked = model(
+            pixel_values_videos=batch["pixel_values_videos"],
+            input_features=placeholder,
+            audio_mask=torch.zeros(2, 2, dtype=torch.bool),
+        ).logits
+    torch.testing.assert_close(masked, without)
+    # One valid frame is real audio: too short to pool, so it is refused.
+    with pytest.raises(ValueError, match="fewer than the 3 the audio max-pools need"):
+        model(input_features=placeholder, audio_mask=torch.tensor([[True, False], [False, False]]))
     with pytest.raises(ValueError, match="divisible by 16"):
         model(pixel_values_videos=torch.randn(2, FRAMES, 3, 24, 24))
     with pytest.raises(ValueError, match="2 clips but input_features has 3"):

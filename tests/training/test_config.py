@@ -36,6 +36,9 @@ def test_round_trip_through_yaml(tmp_path):
         ({"model": {"model_type": "x"}}, "data.corpus is required"),
         ({**MINIMAL, "optimizer": {"name": "lamb"}}, "adamw' or 'sgd"),
         ({**MINIMAL, "data": {"corpus": "ravdess", "preprocessing": "lazy"}}, "'map' or 'on_the_fly'"),
+        ({**MINIMAL, "optimizer": {"lr": "fast"}}, r"optimizer: lr must be a number \(float\), got 'fast'"),
+        ({**MINIMAL, "training": {"num_epochs": 2.5}}, "num_epochs must be a whole number, got 2.5"),
+        ({**MINIMAL, "training": {"seed": True}}, "seed must be a number"),
     ],
 )
 def test_errors_name_the_key(raw, message):
@@ -50,3 +53,14 @@ def test_bad_override_and_missing_file(tmp_path):
         apply_overrides(MINIMAL, ["seed=1"])
     with pytest.raises(FileNotFoundError, match="recipes/configs"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_numbers_in_scientific_notation_are_floats(tmp_path):
+    # PyYAML follows YAML 1.1, where `3e-3` (no dot) is a string; recipes read it as the float anyone means.
+    path = tmp_path / "recipe.yaml"
+    path.write_text("model: {model_type: x}\ndata: {corpus: ravdess}\noptimizer: {lr: 3e-3, weight_decay: 1E-2}\n")
+    config = load_config(path, ["optimizer.eps=1e-6", "scheduler.warmup_ratio=0", "training.max_grad_norm=null"])
+    assert config.optimizer.lr == 3e-3 and config.optimizer.weight_decay == 1e-2 and config.optimizer.eps == 1e-6
+    assert isinstance(config.scheduler.warmup_ratio, float) and config.training.max_grad_norm is None
+    # Only numbers: a version-like or word value is left a string (and then refused where a number is needed).
+    assert apply_overrides({}, ["model.config.name=1e3x"])["model"]["config"]["name"] == "1e3x"

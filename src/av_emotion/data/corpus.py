@@ -15,9 +15,12 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import datasets
+
+if TYPE_CHECKING:
+    from av_emotion.processing.media import MediaLimits
 
 OnError = Literal["skip", "raise"]
 
@@ -81,31 +84,40 @@ class CorpusBuild(NamedTuple):
     report: BuildReport
 
 
-def check_media_file(path: str | Path, *, need_video: bool = True, need_audio: bool = True) -> str | None:
-    """Check that `path` opens with PyAV and decodes a first frame of each needed stream.
+def check_media_file(
+    path: str | Path, *, need_video: bool = True, need_audio: bool = True, limits: MediaLimits | None = None
+) -> str | None:
+    """Check that `path` is media within `limits`, with the needed streams, each decoding a first frame.
 
-    Returns `None` when the file is usable, else a short reason (`"no audio stream"`, the FFmpeg error of a
-    corrupt file, ...). This is a cheap open-and-peek check (tens of milliseconds for a 720p clip); a file
-    truncated in the middle can still pass and is then reported when the processor decodes it.
+    Returns `None` when the file is usable, else a short reason (`"no audio stream"`, or what `probe_media`
+    found: not media, truncated header, a `MediaLimits` bound exceeded, ...). The headers are checked first,
+    with the same limits the processor applies (default `MediaLimits()`), so a file the processor would refuse
+    is reported here rather than at its first batch; then one packet pass decodes a first frame of each
+    needed stream. A cheap check (tens of milliseconds for a 720p clip): a file truncated in the middle can
+    still pass and is then reported when the processor decodes it.
     """
     import av
+
+    from av_emotion.processing.media import MediaError, primary_audio_stream, primary_video_stream, probe_media
 
     path = Path(path)
     if not path.is_file():
         return "no such file"
-    if path.stat().st_size == 0:
-        return "empty file (0 bytes)"
+    try:
+        info = probe_media(path, limits)
+    except MediaError as error:
+        # The report names the file beside the reason: keep only the reason.
+        return str(error).removeprefix(f"{path}: ")
+    if need_video and not info.has_video:
+        return "no video stream"
+    if need_audio and not info.has_audio:
+        return "no audio stream"
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            wanted = []
-            if need_video:
-                if not container.streams.video:
-                    return "no video stream"
-                wanted.append(container.streams.video[0])
-            if need_audio:
-                if not container.streams.audio:
-                    return "no audio stream"
-                wanted.append(container.streams.audio[0])
+            # The streams the processor decodes: the first video stream that is not cover art, the first audio.
+            video = primary_video_stream(container) if need_video else None
+            audio = primary_audio_stream(container) if need_audio else None
+            wanted = [stream for stream in (video, audio) if stream is not None]
             # One pass over the packets, no seeking (FLV has no index to seek with).
             pending = {stream.index: stream for stream in wanted}
             for packet in container.demux(*wanted):
@@ -120,14 +132,16 @@ def check_media_file(path: str | Path, *, need_video: bool = True, need_audio: b
     return None
 
 
-def check_media_files(jobs: Sequence[tuple[str, bool, bool]], *, num_workers: int = 4) -> list[str | None]:
+def check_media_files(
+    jobs: Sequence[tuple[str, bool, bool]], *, num_workers: int = 4, limits: MediaLimits | None = None
+) -> list[str | None]:
     """`check_media_file` over `(path, need_video, need_audio)` jobs, in threads (PyAV releases the GIL)."""
     if not jobs:
         return []
 
     def run(job: tuple[str, bool, bool]) -> str | None:
         path, need_video, need_audio = job
-        return check_media_file(path, need_video=need_video, need_audio=need_audio)
+        return check_media_file(path, need_video=need_video, need_audio=need_audio, limits=limits)
 
     if num_workers <= 1:
         return [run(job) for job in jobs]

@@ -43,6 +43,8 @@ __all__ = [
     "MediaSource",
     "decode_clip",
     "iter_windows",
+    "primary_audio_stream",
+    "primary_video_stream",
     "probe_media",
     "sample_frame_times",
     "scaled_frame_size",
@@ -374,7 +376,8 @@ def _truncated_box_message(label: str, cut: tuple[str, int], size: int) -> str:
     )
 
 
-def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+def primary_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """Return the video stream av_emotion decodes: the first one that is not cover art (None if there is none)."""
     for stream in container.streams.video:
         # Cover art in mp3/m4a files is a one-picture "video" stream; it is not video.
         if stream.disposition & av.stream.Disposition.attached_pic:
@@ -383,7 +386,8 @@ def _video_stream(container: av.container.InputContainer) -> av.video.stream.Vid
     return None
 
 
-def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream | None:
+def primary_audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream | None:
+    """Return the audio stream av_emotion decodes: the first one (None if there is none)."""
     return container.streams.audio[0] if container.streams.audio else None
 
 
@@ -465,7 +469,7 @@ def _probe_container(container: av.container.InputContainer, label: str, limits:
             f"{label}: declares {num_streams} streams, above MediaLimits.max_streams={limits.max_streams}; "
             "if the file is trusted, pass limits=MediaLimits(max_streams=...)"
         )
-    video, audio = _video_stream(container), _audio_stream(container)
+    video, audio = primary_video_stream(container), primary_audio_stream(container)
     if video is None and audio is None:
         raise MediaError(
             f"{label}: has neither a video nor an audio stream (streams: "
@@ -766,7 +770,7 @@ class _OpenMedia:
         except BaseException:
             container.close()
             raise
-        video = _video_stream(container)
+        video = primary_video_stream(container)
         reader = None
         if video is not None:
             # Frame-level threading in FFmpeg's decoder; "AUTO" picks slice or frame threads per codec.
@@ -793,7 +797,7 @@ class _OpenMedia:
             targets = sample_frame_times(num_frames, start_s, end_s)
             frames, frame_times = self.frame_reader.read(targets, scaled_frame_size(source_size, frame_size))
         audio = None
-        audio_stream = _audio_stream(self.container)
+        audio_stream = primary_audio_stream(self.container)
         if audio_stream is not None and decode_audio:
             end = _stream_end_s(audio_stream)
             audio = _read_audio(

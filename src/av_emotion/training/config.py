@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -140,8 +141,8 @@ class AugmentationSection:
 
     Attributes:
         video_flip_prob: Probability of flipping a clip's frames left-right (faces are near-symmetric).
-        freq_mask_param: Largest band of mel bins zeroed (SpecAugment); 0 disables.
-        time_mask_param: Largest span of audio frames zeroed (SpecAugment); 0 disables.
+        freq_mask_param: Largest band of mel bins masked (SpecAugment, filled with the clip mean); 0 disables.
+        time_mask_param: Largest span of audio frames masked (SpecAugment, filled with the clip mean); 0 disables.
     """
 
     video_flip_prob: float = 0.0
@@ -231,6 +232,35 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class _RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading `3e-3` as a float (YAML 1.2) rather than a string (YAML 1.1 needs `3.0e-3`)."""
+
+
+_RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_RecipeLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _check_number(value: Any, annotation: str, where: str, key: str) -> Any:
+    """Return `value` as the number its field's annotation asks for, or raise naming the key."""
+    kinds = set(annotation.replace(" ", "").split("|"))
+    if value is None and "None" in kinds:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where}: {key} must be a number ({annotation}), got {value!r}")
+    if "float" in kinds:
+        return float(value)
+    if not float(value).is_integer():
+        raise ValueError(f"{where}: {key} must be a whole number, got {value!r}")
+    return int(value)
+
+
 def _build_section(cls: type, values: dict[str, Any], where: str) -> Any:
     if not isinstance(values, dict):
         raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
@@ -239,6 +269,11 @@ def _build_section(cls: type, values: dict[str, Any], where: str) -> Any:
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(names)}")
     kwargs = dict(values)
+    # Numeric fields are checked here, so `lr: "1e-3"` fails naming the key, not deep inside the optimizer.
+    for item in dataclasses.fields(cls):
+        kinds = set(str(item.type).replace(" ", "").split("|"))
+        if item.name in kwargs and kinds and kinds <= {"int", "float", "None"}:
+            kwargs[item.name] = _check_number(kwargs[item.name], str(item.type), where, item.name)
     if kwargs.get("betas") is not None:  # YAML has no tuples
         kwargs["betas"] = tuple(kwargs["betas"])
     return cls(**kwargs)
@@ -273,7 +308,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[st
             node = node.setdefault(key, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override {override!r}: {key!r} is not a mapping")
-        node[keys[-1]] = yaml.safe_load(text)
+        node[keys[-1]] = _load_yaml(text)
     return raw
 
 
@@ -323,7 +358,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RecipeC
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"recipe config {path} not found; the shipped ones are in recipes/configs/")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = _load_yaml(path.read_text()) or {}
     return config_from_dict(apply_overrides(raw, overrides), source=str(path))
 
 

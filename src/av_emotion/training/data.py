@@ -13,9 +13,10 @@ A clip that fails to decode during `map` is removed from its split and listed in
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +66,30 @@ def resolve_fold(config: RecipeConfig, dataset: datasets.Dataset) -> Fold:
 
 
 def ensure_synthetic_corpus(root: Path, generate: dict[str, Any], log: Callable[[str], None] = print) -> None:
-    """Write the synthetic corpus into `root` (`SyntheticCorpusConfig(**generate)`) unless it is there already."""
-    if (root / "metadata.jsonl").is_file():
-        return
+    """Write the synthetic corpus into `root` (`SyntheticCorpusConfig(**generate)`) unless it is there already.
+
+    A corpus already in `root` is used only if it was written with the same settings: a folder written by
+    another recipe (say 6 actors where this one asks for 16) raises a `ValueError` naming the differences,
+    instead of silently training on a corpus the recipe's folds were not made for.
+    """
     from av_emotion.data.synthetic import SyntheticCorpusConfig, generate_corpus
 
     settings = dict(generate)
     num_workers = int(settings.pop("num_workers", 1))
+    metadata = root / "metadata.jsonl"
+    if metadata.is_file():
+        wanted = asdict(SyntheticCorpusConfig(**settings))
+        with metadata.open() as rows:
+            first = rows.readline()
+        written = json.loads(first).get("config", {}) if first.strip() else {}
+        differences = {key: (written.get(key), value) for key, value in wanted.items() if written.get(key) != value}
+        if differences:
+            listed = ", ".join(f"{key}: {old!r} there, {new!r} asked" for key, (old, new) in differences.items())
+            raise ValueError(
+                f"{root} holds a synthetic corpus written with other settings ({listed}); point data.root at "
+                "another folder or delete this one so the recipe can write its own"
+            )
+        return
     log(f"writing the synthetic corpus into {root} ({settings})")
     generate_corpus(root, SyntheticCorpusConfig(**settings), num_workers=num_workers, overwrite=True)
 

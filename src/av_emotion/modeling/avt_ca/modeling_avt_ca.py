@@ -343,18 +343,21 @@ class AVTCAModel(AVTCAPreTrainedModel):
                 f"(config.num_audio_features), got {tuple(input_features.shape)}"
             )
         length = input_features.shape[-1]
+        expected = (input_features.shape[0], length)
+        if audio_mask is None:
+            audio_mask = torch.ones(expected, dtype=torch.bool, device=input_features.device)
+        elif audio_mask.shape != expected:
+            raise ValueError(f"audio_mask must be (batch, frames) = {expected}, got {tuple(audio_mask.shape)}")
         if length < self.minimum_audio_frames():
+            if not audio_mask.any():
+                # Only padding (a batch whose clips all lack audio): nothing to encode, as if no audio was given.
+                return None, torch.zeros(batch_size, 1, dtype=torch.bool, device=input_features.device)
             raise ValueError(
                 f"input_features has {length} frames, fewer than the {self.minimum_audio_frames()} the audio "
                 "max-pools need "
                 f"(kernel {self.config.audio_pool_kernel_size}, stride {self.config.audio_pool_stride}); "
                 "pass a longer clip or pad it and mark the padding in audio_mask"
             )
-        expected = (input_features.shape[0], length)
-        if audio_mask is None:
-            audio_mask = torch.ones(expected, dtype=torch.bool, device=input_features.device)
-        elif audio_mask.shape != expected:
-            raise ValueError(f"audio_mask must be (batch, frames) = {expected}, got {tuple(audio_mask.shape)}")
         return input_features, audio_mask.bool()
 
     def minimum_audio_frames(self) -> int:

@@ -46,3 +46,15 @@ def test_print_config_is_a_loadable_recipe(tmp_path, capsys):
     config = load_config(path)
     assert config.model.model_type == "avt_ca" and config.data.corpus == "synthetic"
     assert config.processor.preset == "synthetic"
+
+
+def test_quickstart_trains_the_model_of_the_avt_ca_synthetic_recipe():
+    # The quickstart's comment promises the same model as the YAML (on a smaller corpus): keep them together.
+    import yaml
+
+    from av_emotion.commands.quickstart import QUICKSTART_MODEL_CONFIG, QUICKSTART_MODEL_TYPE
+    from tests.recipes.conftest import CONFIGS
+
+    recipe = yaml.safe_load((CONFIGS / f"{QUICKSTART_MODEL_TYPE}_synthetic.yaml").read_text())
+    assert recipe["model"]["model_type"] == QUICKSTART_MODEL_TYPE
+    assert recipe["model"]["config"] == QUICKSTART_MODEL_CONFIG

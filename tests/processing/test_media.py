@@ -366,3 +366,41 @@ def test_default_limits_refuse_a_forged_frame_size(tmp_path: Path):
     with pytest.raises(MediaError) as excinfo:
         decode_clip(path, 1, 16000, allow_missing_audio=True)
     assert_media_error(excinfo, path, "8000x4400", "max_pixels")
+
+
+def write_rotated_clip(path: Path, degrees: int, frames: int = 4) -> np.ndarray:
+    """A 64x32 (width x height) h264 clip stored with a display rotation; returns the coded RGB picture."""
+    picture = np.zeros((32, 64, 3), dtype=np.uint8)
+    picture[:, :, 2] = 40
+    picture[:12, :12] = (255, 255, 255)  # white corner, top left as coded
+    picture[20:, 48:] = (255, 0, 0)  # red corner, bottom right as coded
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        stream.set_display_rotation(degrees)
+        for _ in range(frames):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return picture
+
+
+@pytest.mark.parametrize("degrees", [0, 90, 180, 270])
+def test_display_rotation_is_applied(tmp_path: Path, degrees: int):
+    # Phone videos store the picture sideways plus how to turn it; frames must come out as a player shows them.
+    path = tmp_path / f"rotated_{degrees}.mp4"
+    picture = write_rotated_clip(path, degrees)
+    with av.open(str(path)) as container:
+        assert next(container.decode(video=0)).rotation % 360 == degrees  # the file says what the test means
+    # FFmpeg's display matrix turns the picture counter-clockwise; np.rot90 turns arrays counter-clockwise too.
+    shown = np.rot90(picture, degrees // 90)
+    clip = decode_clip(path, num_frames=2, sampling_rate=16000, allow_missing_audio=True)
+    assert clip.frames.shape == (2, *shown.shape) and clip.source_size == shown.shape[:2]
+    assert np.abs(clip.frames.astype(int) - shown).mean() < 8  # h264 loses a little
+    # frame_size is the size as shown: an int is the shorter displayed side.
+    scaled = decode_clip(path, num_frames=1, sampling_rate=16000, allow_missing_audio=True, frame_size=16)
+    assert scaled.frames.shape[1:3] == ((16, 32) if degrees % 180 == 0 else (32, 16))
+    white = np.argwhere(scaled.frames[0].min(axis=-1) > 200).mean(axis=0) / scaled.frames.shape[1:3]
+    expected = np.argwhere(shown.min(axis=-1) > 200).mean(axis=0) / shown.shape[:2]
+    np.testing.assert_allclose(white, expected, atol=0.1)  # the white corner is where a player shows it

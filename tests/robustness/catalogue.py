@@ -41,7 +41,8 @@ class Expected:
     Attributes:
         duration_s: Length `probe_media` must report, seconds (within `duration_tolerance_s`).
         has_video, has_audio: Which streams the file has.
-        size: Coded frame size `(height, width)`.
+        size: Coded frame size `(height, width)` (what `probe_media` reports).
+        rotation: Display rotation the file declares, degrees; frames decode turned upright, as a player shows them.
         frame_times_s: Start time of each written frame; frame `k` is a flat grey of `factory.level(k)`.
         audio_frequency: The tone of the first audio stream, Hz.
         audio_amplitude: Amplitude of that tone after averaging the channels to mono (None: not checked).
@@ -59,6 +60,12 @@ class Expected:
     audio_end_s: float | None = None
     lossless_audio: bool = False
     duration_tolerance_s: float = 0.07
+    rotation: int = 0
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """`(height, width)` of the frames as shown: the coded size, turned by a quarter-turn rotation."""
+        return self.size[::-1] if self.rotation % 180 == 90 else self.size
 
 
 @dataclass(frozen=True)
@@ -539,8 +546,8 @@ RESULT_CASES = [
         "rotated_90_metadata",
         "rotated.mp4",
         av_file(video=VideoTrack(rotation=90)),
-        expected=Expected(1.0),
-        notes="frames come back as stored (display rotation is not applied), like torchvision and decord",
+        expected=Expected(1.0, rotation=90),
+        notes="frames come back turned upright (48x32 from a 32x48 coded picture), as a player shows them",
     ),
     Case(
         "two_audio_streams_first_used",

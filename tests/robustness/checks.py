@@ -121,10 +121,10 @@ def assert_clip(
     assert end > start
     assert clip.has_video == expected.has_video and clip.has_audio == expected.has_audio, what
     if expected.has_video:
-        height, width = scaled_size(expected.size, frame_size)
+        height, width = scaled_size(expected.display_size, frame_size)
         assert clip.frames.shape == (num_frames, height, width, 3), f"{what}: frames {clip.frames.shape}"
         assert clip.frames.dtype == np.uint8
-        assert clip.source_size == expected.size
+        assert clip.source_size == expected.display_size
         want = frames_on_screen(expected.frame_times_s, sampled_times(num_frames, start, end))
         got = [frame_number(frame) for frame in clip.frames]
         assert got == (want % LEVELS).tolist(), f"{what}: frames {got}, expected the written frames {want.tolist()}"

@@ -157,8 +157,8 @@ class DecodedClip:
         has_video: Whether `frames` holds real frames.
         has_audio: Whether `audio` holds the real audio track.
         path: The file as shown in messages.
-        source_size: `(height, width)` of the frames in the file, before any `frame_size` scaling (None without
-            video).
+        source_size: `(height, width)` of the frames as a player shows them (display rotation applied), before any
+            `frame_size` scaling (None without video).
     """
 
     frames: np.ndarray | None
@@ -575,18 +575,39 @@ class _FrameReader:
     # Longest interval seen between consecutive keyframes of one forward run, seconds.
     keyframe_interval_s: float | None = None
 
-    def _to_array(self, frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
-        height, width = size
-        if (frame.height, frame.width) == (height, width):
-            return frame.to_ndarray(format="rgb24")
-        # Scaling inside FFmpeg's converter costs less than converting at full size and resizing afterwards.
-        # AREA is the right filter for downscaling (it averages, like an antialiased resize).
-        return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
+    # (height, width) of the frames as displayed (rotation applied), and of the arrays `read` returns; both set
+    # from the first frame converted, so every frame of one read has the same size.
+    display_size: tuple[int, int] | None = None
+    output_size: tuple[int, int] | None = None
+    requested_size: FrameSize = None
 
-    def read(self, times: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """Frames shown at `times` (increasing seconds) as `(T, height, width, 3)` uint8, and their own times."""
+    def _to_array(self, frame: av.VideoFrame, frame_size: FrameSize) -> np.ndarray:
+        # Phone videos are often stored sideways with a display matrix saying how to turn them (PyAV's
+        # `rotation`: degrees counter-clockwise); faces must reach the model upright, as a player shows them.
+        turns = round((frame.rotation or 0) / 90) % 4
+        if self.display_size is None:
+            coded = (frame.height, frame.width)
+            self.display_size = coded[::-1] if turns % 2 else coded
+        if self.output_size is None:
+            self.output_size = scaled_frame_size(self.display_size, frame_size)
+        height, width = self.output_size[::-1] if turns % 2 else self.output_size
+        if (frame.height, frame.width) == (height, width):
+            array = frame.to_ndarray(format="rgb24")
+        else:
+            # Scaling inside FFmpeg's converter costs less than converting at full size and resizing afterwards.
+            # AREA is the right filter for downscaling (it averages, like an antialiased resize).
+            array = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
+        return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
+
+    def read(self, times: np.ndarray, frame_size: FrameSize) -> tuple[np.ndarray, np.ndarray]:
+        """Frames shown at `times` (increasing seconds) as `(T, height, width, 3)` uint8, and their own times.
+
+        `frame_size` applies to the frames as displayed: rotation metadata is applied first.
+        """
+        if frame_size != self.requested_size:
+            self.requested_size, self.output_size = frame_size, None
         num = len(times)
-        out = np.empty((num, size[0], size[1], 3), dtype=np.uint8)
+        out: list[np.ndarray | None] = [None] * num
         out_times = np.empty(num, dtype=np.float64)
         index = 0
         fps = float(self.stream.average_rate or self.stream.guessed_rate or 25)
@@ -616,7 +637,7 @@ class _FrameReader:
                     # Every target before this frame's time is shown by the previous frame.
                     while index < num and times[index] < t - _TIME_EPS_S:
                         if shown_array is None:
-                            shown_array = self._to_array(shown[1], size)
+                            shown_array = self._to_array(shown[1], frame_size)
                         out[index], out_times[index] = shown_array, shown[0]
                         index += 1
                     if index >= num:
@@ -650,11 +671,11 @@ class _FrameReader:
                     f"says {self.end_of_stream_s:.2f} s; re-download or re-encode the file"
                 )
             if shown_array is None:
-                shown_array = self._to_array(shown[1], size)
+                shown_array = self._to_array(shown[1], frame_size)
             while index < num:
                 out[index], out_times[index] = shown_array, shown[0]
                 index += 1
-        return out, out_times
+        return np.stack(out), out_times
 
 
 def _read_audio(
@@ -793,9 +814,9 @@ class _OpenMedia:
         frame_times = np.empty(0, dtype=np.float64)
         source_size = None
         if self.frame_reader is not None and num_frames > 0:
-            source_size = (int(info.height), int(info.width))
             targets = sample_frame_times(num_frames, start_s, end_s)
-            frames, frame_times = self.frame_reader.read(targets, scaled_frame_size(source_size, frame_size))
+            frames, frame_times = self.frame_reader.read(targets, frame_size)
+            source_size = self.frame_reader.display_size
         audio = None
         audio_stream = primary_audio_stream(self.container)
         if audio_stream is not None and decode_audio:

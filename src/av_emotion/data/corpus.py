@@ -98,22 +98,17 @@ def check_media_file(
     """
     import av
 
-    from av_emotion.processing.media import MediaError, primary_audio_stream, primary_video_stream, probe_media
+    from av_emotion.processing.media import MediaError, open_media, primary_audio_stream, primary_video_stream
 
     path = Path(path)
     if not path.is_file():
         return "no such file"
     try:
-        info = probe_media(path, limits)
-    except MediaError as error:
-        # The report names the file beside the reason: keep only the reason.
-        return str(error).removeprefix(f"{path}: ")
-    if need_video and not info.has_video:
-        return "no video stream"
-    if need_audio and not info.has_audio:
-        return "no audio stream"
-    try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_media(path, limits) as (container, info):
+            if need_video and not info.has_video:
+                return "no video stream"
+            if need_audio and not info.has_audio:
+                return "no audio stream"
             # The streams the processor decodes: the first video stream that is not cover art, the first audio.
             video = primary_video_stream(container) if need_video else None
             audio = primary_audio_stream(container) if need_audio else None
@@ -127,6 +122,9 @@ def check_media_file(
                         break
             if pending:
                 return f"{next(iter(pending.values())).type} stream has no decodable frame"
+    except MediaError as error:
+        # The report names the file beside the reason: keep only the reason.
+        return str(error).removeprefix(f"{path}: ")
     except (av.FFmpegError, OSError, ValueError) as error:
         return f"not readable as media ({type(error).__name__}: {error})"
     return None

@@ -16,6 +16,7 @@ and wav/flac/mp3 all decode on a fresh machine.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -43,6 +44,7 @@ __all__ = [
     "MediaSource",
     "decode_clip",
     "iter_windows",
+    "open_media",
     "primary_audio_stream",
     "primary_video_stream",
     "probe_media",
@@ -539,16 +541,41 @@ def _probe_container(container: av.container.InputContainer, label: str, limits:
     )
 
 
+def _open_probed(source: MediaSource, limits: MediaLimits) -> tuple[av.container.InputContainer, MediaInfo]:
+    """Open `source` and probe it against `limits`; the container is closed if the probe fails."""
+    container, label = _open_container(source, limits)
+    try:
+        return container, _probe_container(container, label, limits)
+    except BaseException:
+        container.close()
+        raise
+
+
+@contextlib.contextmanager
+def open_media(
+    source: MediaSource, limits: MediaLimits | None = None
+) -> Iterator[tuple[av.container.InputContainer, MediaInfo]]:
+    """Open and probe `source` once: yield its PyAV container (at the start of the file) and its `MediaInfo`.
+
+    For callers that read the file themselves after the checks `probe_media` makes (the corpus builders' peek
+    decode); the container is closed on exit.
+
+    Raises:
+        MediaError: as `probe_media`.
+    """
+    container, info = _open_probed(source, limits or MediaLimits())
+    with container:
+        yield container, info
+
+
 def probe_media(source: MediaSource, limits: MediaLimits | None = None) -> MediaInfo:
     """Read what `source` holds (streams, size, duration) and check it against `limits`, decoding nothing.
 
     Raises:
         MediaError: missing or empty file, not media, no audio or video stream, zero duration, or a limit exceeded.
     """
-    limits = limits or MediaLimits()
-    container, label = _open_container(source, limits)
-    with container:
-        return _probe_container(container, label, limits)
+    with open_media(source, limits) as (_, info):
+        return info
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -575,11 +602,10 @@ class _FrameReader:
     # Longest interval seen between consecutive keyframes of one forward run, seconds.
     keyframe_interval_s: float | None = None
 
-    # (height, width) of the frames as displayed (rotation applied), and of the arrays `read` returns; both set
-    # from the first frame converted, so every frame of one read has the same size.
+    # (height, width) of the frames as displayed (rotation applied), and of the arrays the current `read` returns;
+    # both set from the first frame converted, so every frame of one read has the same size.
     display_size: tuple[int, int] | None = None
     output_size: tuple[int, int] | None = None
-    requested_size: FrameSize = None
 
     def _to_array(self, frame: av.VideoFrame, frame_size: FrameSize) -> np.ndarray:
         # Phone videos are often stored sideways with a display matrix saying how to turn them (PyAV's
@@ -604,8 +630,7 @@ class _FrameReader:
 
         `frame_size` applies to the frames as displayed: rotation metadata is applied first.
         """
-        if frame_size != self.requested_size:
-            self.requested_size, self.output_size = frame_size, None
+        self.output_size = None
         num = len(times)
         out: list[np.ndarray | None] = [None] * num
         out_times = np.empty(num, dtype=np.float64)
@@ -785,19 +810,14 @@ class _OpenMedia:
 
     @classmethod
     def open(cls, source: MediaSource, limits: MediaLimits) -> _OpenMedia:
-        container, label = _open_container(source, limits)
-        try:
-            info = _probe_container(container, label, limits)
-        except BaseException:
-            container.close()
-            raise
+        container, info = _open_probed(source, limits)
         video = primary_video_stream(container)
         reader = None
         if video is not None:
             # Frame-level threading in FFmpeg's decoder; "AUTO" picks slice or frame threads per codec.
             video.thread_type = "AUTO"
             end = _stream_end_s(video)
-            reader = _FrameReader(container, video, label, end if end is not None else info.end_s)
+            reader = _FrameReader(container, video, info.path, end if end is not None else info.end_s)
         return cls(container, info, reader)
 
     def decode(

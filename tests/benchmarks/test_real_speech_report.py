@@ -136,6 +136,7 @@ def test_runs_are_read_back_only_for_the_same_recipe(real_speech, tmp_path, monk
 
 
 def test_egemaps_baseline_chooses_c_on_validation_and_tests_unseen_actors(real_speech, tmp_path, monkeypatch):
+    pytest.importorskip("sklearn", reason="the baseline needs the benchmarks extra: pip install -e .[benchmarks]")
     import datasets
 
     rng = np.random.default_rng(0)

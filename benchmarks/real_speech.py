@@ -381,6 +381,25 @@ def goals(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return verdicts
 
 
+def ablation_on_shared_folds(summary: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """av_metric_fusion with vs without the metric loss on the (fold, seed) pairs both ran; None if none."""
+    shipped = summary.get("av_metric_fusion/shipped")
+    ablated = summary.get("av_metric_fusion/no_metric_loss")
+    if shipped is None or ablated is None:
+        return None
+    with_metric = {(run["fold"], run["seed"]): run["uar"] for run in shipped["per_fold"]}
+    without = {(run["fold"], run["seed"]): run["uar"] for run in ablated["per_fold"]}
+    shared = sorted(set(with_metric) & set(without))
+    if not shared:
+        return None
+    return {
+        "folds": sorted({fold for fold, _ in shared}),
+        "with_metric": statistics.fmean(with_metric[key] for key in shared),
+        "without_metric": statistics.fmean(without[key] for key in shared),
+        "difference": mean_std([with_metric[key] - without[key] for key in shared]),
+    }
+
+
 def _pm(pair: tuple[float, float] | list[float]) -> str:
     return f"{100 * pair[0]:.1f} ± {100 * pair[1]:.1f}"
 
@@ -433,6 +452,15 @@ def markdown(summary: dict[str, dict[str, Any]], verdicts: dict[str, Any]) -> st
             f"| {_yes_no(verdict['beats_egemaps_by_5_points'])}{margin_text} "
             f"| {_yes_no(verdict['six_fold_within_60_min'])}{wall_text} |"
         )
+    ablation = ablation_on_shared_folds(summary)
+    if ablation is not None:
+        lines += [
+            "",
+            f"Emotional-metric loss ablation (av_metric_fusion), on the folds both variants ran "
+            f"({','.join(map(str, ablation['folds']))}): UAR {100 * ablation['with_metric']:.1f}% with the loss, "
+            f"{100 * ablation['without_metric']:.1f}% without (paired difference "
+            f"{100 * ablation['difference'][0]:+.1f} ± {100 * ablation['difference'][1]:.1f} points).",
+        ]
     best = verdicts["best"]
     lines += [
         "",
@@ -512,6 +540,7 @@ def write_outputs(results_dir: Path, command: str) -> str:
         "protocol": PROTOCOL,
         "goals": {"margin_points": MARGIN_GOAL_POINTS, "best_uar": BEST_UAR_GOAL, "six_fold_time_s": TIME_GOAL_S},
         "verdicts": verdicts,
+        "metric_loss_ablation": ablation_on_shared_folds(summary),
         "summary": summary,
         "runs": [{key: value for key, value in run.items() if key != "recipe"} for run in runs],
         "last_command": command,

@@ -91,6 +91,7 @@ def test_summary_goals_tables_and_chart(real_speech, tmp_path):
     assert "| arch_a | no_metric_loss | 55.0 ± 0.0 |" in text
     assert "| arch_b | yes | **no** (+3.0) | **no** (70 min) |" in text
     assert "| arch_c | **no** | not run (+30.0) | not run (15 min) |" in text
+    assert "Emotional-metric loss ablation" not in text  # no av_metric_fusion runs here
     assert "| arch_c | shipped | 70.0 (ep 7) | 70.0 (ep 7) | 70.0 (ep 7) | not run | not run | not run |" in text
     saved = json.loads((tmp_path / "real_speech.json").read_text())
     assert len(saved["runs"]) == len(records) and saved["verdicts"]["best"] == "arch_a"
@@ -163,3 +164,17 @@ def test_egemaps_baseline_chooses_c_on_validation_and_tests_unseen_actors(real_s
     assert record["best_validation_uar"] == max(record["validation_uar_by_c"].values())
     assert record["uar"] > 0.8 and np.sum(record["confusion_matrix"]) == 64
     assert real_speech.record_path(args, "egemaps_linear", "shipped", 3, 0).is_file()
+
+
+def test_metric_loss_ablation_is_compared_on_shared_folds(real_speech, tmp_path):
+    with_metric = [0.30, 0.40, 0.35, 0.50, 0.45, 0.40]
+    records = [_record("av_metric_fusion", fold, uar) for fold, uar in enumerate(with_metric)]
+    records += [_record("av_metric_fusion", fold, 0.30, variant="no_metric_loss") for fold in (1, 3)]
+    _write(real_speech, tmp_path, records)
+    ablation = real_speech.ablation_on_shared_folds(real_speech.summarize(real_speech.load_records(tmp_path)))
+    # Only folds 1 and 3 are compared: 0.40 and 0.50 against 0.30 and 0.30.
+    assert ablation["folds"] == [1, 3]
+    assert ablation["with_metric"] == pytest.approx(0.45) and ablation["without_metric"] == pytest.approx(0.30)
+    assert ablation["difference"][0] == pytest.approx(0.15)
+    text = real_speech.write_outputs(tmp_path, "python benchmarks/real_speech.py")
+    assert "on the folds both variants ran (1,3): UAR 45.0% with the loss, 30.0% without" in text

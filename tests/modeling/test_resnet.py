@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from av_emotion.modeling.modules.resnet import Conv2Plus1d, ResNet2dEncoder, ResNet3dEncoder
+from av_emotion.modeling.modules.resnet import Conv2Plus1d, ResNet2dEncoder, ResNet3dEncoder, masked_feature_mean
 
 
 @pytest.mark.parametrize("conv_type", ["3d", "2plus1d"])
@@ -35,3 +35,33 @@ def test_bad_shapes_and_depth_raise():
         ResNet3dEncoder(depth=50)
     with pytest.raises(ValueError, match=r"\(batch, channels, frames, height, width\)"):
         ResNet3dEncoder(depth=10, widths=(4, 4, 4, 4))(torch.randn(3, 8, 16, 16))
+
+
+@pytest.mark.parametrize("stem_pool", [True, False])
+def test_resnet2d_with_lengths_matches_each_input_cut_and_run_alone(stem_pool):
+    torch.manual_seed(0)
+    enc = ResNet2dEncoder(depth=18, widths=(4, 8, 8, 16), stem_pool=stem_pool)
+    # Non-trivial eval batch-norm (a running mean and bias that would turn zero padding into signal).
+    for module in enc.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.bias.data.uniform_(-0.5, 0.5)
+    enc.eval()
+    lengths = torch.tensor([37, 20, 1, 0])
+    spectrogram = 10.0 * torch.randn(4, 1, 16, 40)  # noise past each length must be ignored
+    with torch.no_grad():
+        padded = enc(spectrogram, lengths)
+        out_lengths = enc.output_lengths(lengths)
+        for index, length in enumerate(lengths.tolist()[:3]):
+            alone = enc(spectrogram[index : index + 1, :, :, :length])
+            assert alone.shape[-1] == out_lengths[index]
+            torch.testing.assert_close(padded[index : index + 1, ..., : alone.shape[-1]], alone, rtol=0, atol=1e-5)
+            assert not padded[index, ..., alone.shape[-1] :].any()
+        assert not padded[3].any()
+        # Masked mean pooling: the mean of the valid output only; zeros for an empty input.
+        pooled = masked_feature_mean(padded, out_lengths)
+        torch.testing.assert_close(pooled[0], enc(spectrogram[:1, :, :, :37]).mean(dim=(2, 3))[0], rtol=0, atol=1e-5)
+        assert not pooled[3].any()
+        # Without lengths nothing changes from the plain forward.
+        torch.testing.assert_close(enc(spectrogram), enc(spectrogram, torch.full((4,), 40)))

@@ -45,7 +45,7 @@ from av_emotion.training.checkpointing import (
     list_checkpoints,
     save_checkpoint,
 )
-from av_emotion.training.config import OptimizerSection, RecipeConfig, save_config
+from av_emotion.training.config import OptimizerSection, RecipeConfig, SchedulerSection, save_config
 from av_emotion.training.data import PreparedData, prepare_data
 from av_emotion.training.factory import build_model, build_processor
 from av_emotion.training.reporting import (
@@ -91,19 +91,61 @@ class TrainResult:
 
 
 def build_optimizer(model: torch.nn.Module, section: OptimizerSection) -> torch.optim.Optimizer:
-    """AdamW or SGD; biases and 1-D parameters (norm scales) get no weight decay (our choice, as in BERT)."""
+    """AdamW or SGD.
+
+    Biases and 1-D parameters (norm scales) get no weight decay (our choice, as in BERT) unless
+    `section.decay_all_parameters`, which decays every parameter (torch's default; Chumachenko et al. 2022).
+    """
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
-        (no_decay if parameter.ndim <= 1 or name.endswith(".bias") else decay).append(parameter)
+        exempt = not section.decay_all_parameters and (parameter.ndim <= 1 or name.endswith(".bias"))
+        (no_decay if exempt else decay).append(parameter)
     groups = [
         {"params": decay, "weight_decay": section.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+    groups = [group for group in groups if group["params"]]
     if section.name == "adamw":
         return torch.optim.AdamW(groups, lr=section.lr, betas=tuple(section.betas), eps=section.eps)
-    return torch.optim.SGD(groups, lr=section.lr, momentum=section.momentum, nesterov=section.nesterov)
+    return torch.optim.SGD(
+        groups, lr=section.lr, momentum=section.momentum, dampening=section.dampening, nesterov=section.nesterov
+    )
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer,
+    section: SchedulerSection,
+    *,
+    total_steps: int,
+    warmup_steps: int,
+    num_processes: int = 1,
+    greater_is_better: bool = True,
+):
+    """Build the learning-rate schedule of `section`; returns `(scheduler, stepped_by_epoch)`.
+
+    Per-step schedules come from `transformers.get_scheduler` (its step counts are multiplied by
+    `num_processes`: Accelerate steps a prepared scheduler once per process per optimizer step). The
+    `SCHEDULERS_STEPPED_BY_EPOCH` are stepped by the loop once per epoch, unprepared: `multistep` with
+    `step()`, `reduce_on_plateau` with `step(validation_metric)`.
+    """
+    if section.name == "multistep":
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, milestones=list(section.milestones), gamma=section.gamma
+        )
+        return scheduler, True
+    if section.name == "reduce_on_plateau":
+        mode = "max" if greater_is_better else "min"
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, **(section.kwargs or {})), True
+    scheduler = get_scheduler(
+        section.name,
+        optimizer,
+        num_warmup_steps=warmup_steps * num_processes,
+        num_training_steps=total_steps * num_processes,
+        scheduler_specific_kwargs=section.kwargs or None,
+    )
+    return scheduler, False
 
 
 def model_input_names(model: torch.nn.Module) -> set[str]:
@@ -340,15 +382,23 @@ def train(
         if config.scheduler.warmup_steps is not None
         else int(config.scheduler.warmup_ratio * total_steps)
     )
-    # Accelerate steps a prepared scheduler once per process per optimizer step, hence the factor.
-    scheduler = get_scheduler(
-        config.scheduler.name,
+    scheduler, stepped_by_epoch = build_scheduler(
         optimizer,
-        num_warmup_steps=warmup * accelerator.num_processes,
-        num_training_steps=total_steps * accelerator.num_processes,
-        scheduler_specific_kwargs=config.scheduler.kwargs or None,
+        config.scheduler,
+        total_steps=total_steps,
+        warmup_steps=warmup,
+        num_processes=accelerator.num_processes,
+        greater_is_better=training.greater_is_better,
     )
-    scheduler = accelerator.prepare(scheduler)
+    if stepped_by_epoch:
+        if config.scheduler.name == "reduce_on_plateau" and "validation" not in eval_loaders:
+            raise ValueError(
+                "scheduler 'reduce_on_plateau' steps on the validation metric; this run has no validation split"
+            )
+        # Stepped by the loop once per epoch (not per process); saved and restored with the checkpoints.
+        accelerator.register_for_checkpointing(scheduler)
+    else:
+        scheduler = accelerator.prepare(scheduler)
 
     state = TrainerState()
     best_folder = {BEST_MODEL_DIR: output_dir / BEST_MODEL_DIR}
@@ -389,7 +439,8 @@ def train(
                 if accelerator.sync_gradients and training.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), training.max_grad_norm)
                 optimizer.step()
-                scheduler.step()
+                if not stepped_by_epoch:
+                    scheduler.step()
                 optimizer.zero_grad()
             state.batches_in_epoch = batch_index + 1
             window_loss += loss.detach().float()
@@ -403,7 +454,7 @@ def train(
                 window_loss, window_batches = torch.zeros((), device=accelerator.device), 0
                 progress.set_postfix(loss=f"{mean_loss:.4f}")
                 accelerator.log(
-                    {"train/loss": mean_loss, "train/lr": scheduler.get_last_lr()[0], "train/epoch": epoch},
+                    {"train/loss": mean_loss, "train/lr": optimizer.param_groups[0]["lr"], "train/epoch": epoch},
                     step=state.global_step,
                 )
             end_of_epoch = state.batches_in_epoch == len(train_loader)
@@ -456,6 +507,12 @@ def train(
                 say(f"early stopping: no improvement of {training.metric_for_best} in {patience} evaluations")
         else:
             say(f"epoch {epoch + 1}/{num_epochs} step {state.global_step} done (no validation split)")
+        if stepped_by_epoch:
+            if config.scheduler.name == "reduce_on_plateau":
+                scheduler.step(value)
+            else:
+                scheduler.step()
+            record["lr"] = optimizer.param_groups[0]["lr"]
         state.history.append(record)
         if checkpointing:
             path = save_checkpoint(

@@ -377,7 +377,10 @@ class JointCrossAttentionHead(nn.Sequential):
 
 
 class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel):
-    """Joint Cross-Attention with separate valence and arousal heads, outputs in [-1, 1] (tanh), CCC loss.
+    """Joint Cross-Attention with separate valence and arousal heads and the CCC loss.
+
+    Outputs pass `config.regression_output_activation` (tanh by default: in [-1, 1]); the loss trains the
+    dimensions in `config.regression_loss_targets` (both by default).
 
     `logits` (B, 2) holds the clip-level (valence, arousal): the mean over valid sub-clips of `step_logits`
     (B, L, 2), the per-sub-clip predictions of the paper. `labels` may be clip-level (B, 2) or per sub-clip
@@ -411,7 +414,9 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
             pixel_values_videos, input_features, video_mask, audio_mask, output_attentions=output_attentions
         )
         hidden = base.last_hidden_state
-        step_logits = torch.tanh(torch.cat([self.valence_head(hidden), self.arousal_head(hidden)], dim=-1))
+        step_logits = torch.cat([self.valence_head(hidden), self.arousal_head(hidden)], dim=-1)
+        if self.config.regression_output_activation == "tanh":
+            step_logits = torch.tanh(step_logits)
         logits = masked_mean(step_logits, base.step_mask)
         loss = None
         if labels is not None:
@@ -431,10 +436,12 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
         self, logits: torch.Tensor, step_logits: torch.Tensor, step_mask: torch.Tensor, labels: torch.Tensor
     ) -> torch.Tensor:
         labels = labels.to(logits.dtype)
+        # Only the dimensions in `regression_loss_targets` are trained (the authors train one per model).
+        columns = [REGRESSION_TARGETS.index(name) for name in self.config.regression_loss_targets]
         if labels.shape == logits.shape:
-            return self.ccc_loss(logits, labels, mask=step_mask.any(dim=1))
+            return self.ccc_loss(logits[..., columns], labels[..., columns], mask=step_mask.any(dim=1))
         if labels.shape == step_logits.shape:
-            return self.ccc_loss(step_logits, labels, mask=step_mask)
+            return self.ccc_loss(step_logits[..., columns], labels[..., columns], mask=step_mask)
         raise ValueError(
             f"labels must be (batch, 2) clip-level or (batch, {self.config.num_subclips}, 2) per sub-clip "
             f"[{', '.join(REGRESSION_TARGETS)}], got {tuple(labels.shape)}"

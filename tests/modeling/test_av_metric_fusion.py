@@ -222,7 +222,7 @@ def test_loss_is_cross_entropy_plus_weighted_metric_plus_probes():
     model = AVMetricFusionForEmotionClassification(config).eval()
     labels = torch.tensor([2, 2, 5])
     with torch.no_grad():
-        output = model(**clips(3), labels=labels)
+        output = model(**clips(3), labels=labels, output_embeddings=True)
         ce = torch.nn.functional.cross_entropy(output.logits, labels)
         metric = model.emotion_metric(output.embeddings, labels)
         probes = torch.nn.functional.cross_entropy(output.audio_logits, labels) + torch.nn.functional.cross_entropy(

@@ -126,7 +126,7 @@ def test_regression_forward_backward(batch):
     model = JointCrossAttentionForEmotionRegression(config).train()
     inputs = make_inputs(config, batch)
     labels = torch.rand(batch, config.num_subclips, 2) * 2 - 1
-    out = model(**inputs, labels=labels, output_attentions=True)
+    out = model(**inputs, labels=labels, output_attentions=True, output_embeddings=True)
     assert out.logits.shape == (batch, 2)
     assert out.step_logits.shape == (batch, config.num_subclips, 2)
     assert out.embeddings.shape == (batch, 2 * config.fusion_hidden_size)

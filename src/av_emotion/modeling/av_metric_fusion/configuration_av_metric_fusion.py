@@ -8,6 +8,7 @@ from transformers import PreTrainedConfig
 from av_emotion.data.labels import RAVDESS_LABELS as RAVDESS_EMOTIONS  # the 8 RAVDESS emotions, code order
 from av_emotion.modeling.losses import RUSSELL_CIRCUMPLEX
 from av_emotion.modeling.modules.resnet import RESNET_STAGE_BLOCKS
+from av_emotion.modeling.outputs import KEYS_TO_IGNORE_AT_INFERENCE
 
 # The eight RAVDESS emotions in the order of their file-name codes 01-08 (Livingstone & Russo 2018).
 
@@ -126,6 +127,8 @@ class AVMetricFusionConfig(PreTrainedConfig):
     """
 
     model_type = "av_metric_fusion"
+    # Trainer passes `compute_metrics` the logits alone (branch logits, embeddings, maps are for analysis).
+    keys_to_ignore_at_inference = KEYS_TO_IGNORE_AT_INFERENCE
 
     # Clip layout
     num_snippets: int = 4

@@ -36,6 +36,7 @@ from av_emotion.modeling.modules.pooling import masked_mean
 from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder, masked_feature_mean
 from av_emotion.modeling.modules.subclips import split_audio_into_subclips
 from av_emotion.modeling.outputs import AVEmotionOutput
+from av_emotion.modeling.presence import fold_presence_flags
 
 
 @dataclass
@@ -329,6 +330,9 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
         audio_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
     ) -> AVMetricFusionModelOutput | tuple:
         r"""Encode a batch of clips into fused embeddings.
 
@@ -357,8 +361,16 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
                   snippets (columns); `"cross_video_to_audio"` the reverse. A row is all zeros where the
                   other modality is missing.
             return_dict (`bool`, *optional*): Return an `AVMetricFusionModelOutput` (else a tuple).
+            has_video (`torch.BoolTensor` of shape `(batch,)`, *optional*): The processor's presence flag;
+                False clears that sample's `video_mask` row.
+            has_audio (`torch.BoolTensor` of shape `(batch,)`, *optional*): The same for `audio_mask`.
+            face_found (`torch.BoolTensor` of shape `(batch,)`, *optional*): The processor's face flag; accepted
+                so that the processor's output feeds the model, not read.
         """
         batch = self._batch_size(pixel_values_videos, input_features)
+        video_mask, audio_mask = fold_presence_flags(
+            pixel_values_videos, input_features, video_mask, audio_mask, has_video, has_audio
+        )
         reference = pixel_values_videos if pixel_values_videos is not None else input_features
         device, dtype = reference.device, self.fusion.weight.dtype
 
@@ -467,6 +479,10 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
+        output_embeddings: bool = False,
     ) -> AVEmotionOutput | tuple:
         r"""Classify a batch of clips.
 
@@ -480,11 +496,16 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
             labels (`torch.LongTensor` of shape `(batch,)`, *optional*): Class indices in
                 `[0, num_labels)`; when given, `loss` is returned.
             return_dict (`bool`, *optional*): Return an `AVEmotionOutput` (else a tuple).
+            has_video (`torch.BoolTensor`, *optional*): As in [`AVMetricFusionModel.forward`].
+            has_audio (`torch.BoolTensor`, *optional*): As in [`AVMetricFusionModel.forward`].
+            face_found (`torch.BoolTensor`, *optional*): As in [`AVMetricFusionModel.forward`].
+            output_embeddings (`bool`, *optional*): Also return the fused `embeddings`.
 
         Returns:
             `AVEmotionOutput` with `logits (batch, num_labels)`, `audio_logits` and `video_logits`
             `(batch, num_labels)` from each branch alone (before cross-attention), `embeddings (batch,
-            fusion_hidden_size)`, `attentions` when asked, and `loss` when `labels` are given.
+            fusion_hidden_size)` when asked, `attentions` when asked, and `loss` when `labels` are given. As a
+            tuple: `(loss, logits, ...)`, or `(logits, ...)` without labels.
         """
         outputs = self.av_metric_fusion(
             pixel_values_videos=pixel_values_videos,
@@ -492,6 +513,8 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
             video_mask=video_mask,
             audio_mask=audio_mask,
             output_attentions=output_attentions,
+            has_video=has_video,
+            has_audio=has_audio,
         )
         logits = self.classifier(self.dropout(outputs.embeddings))
         audio_logits = self.audio_classifier(outputs.audio_embeddings)
@@ -519,7 +542,7 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
             logits=logits,
             audio_logits=audio_logits,
             video_logits=video_logits,
-            embeddings=outputs.embeddings,
+            embeddings=outputs.embeddings if output_embeddings else None,
             attentions=outputs.attentions,
         )
         return output if return_dict else output.to_tuple()

@@ -48,6 +48,7 @@ from av_emotion.modeling.losses import CCCLoss
 from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder, masked_feature_mean
 from av_emotion.modeling.modules.subclips import split_audio_into_subclips
 from av_emotion.modeling.outputs import AVEmotionOutput
+from av_emotion.modeling.presence import fold_presence_flags
 
 from .configuration_joint_cross_attention import REGRESSION_TARGETS, JointCrossAttentionConfig
 
@@ -303,9 +304,19 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
     ) -> JointCrossAttentionOutput | tuple:
-        """Encode both modalities per sub-clip and fuse them; `labels` is accepted and ignored here."""
+        """Encode both modalities per sub-clip and fuse them; `labels` is accepted and ignored here.
+
+        `has_video` / `has_audio` `(batch,)` bool (the processor's flags): False clears that clip's mask row.
+        `face_found` is accepted so that the processor's output feeds the model, and not read.
+        """
         config = self.config
+        video_mask, audio_mask = fold_presence_flags(
+            pixel_values_videos, input_features, video_mask, audio_mask, has_video, has_audio
+        )
         if pixel_values_videos is None and input_features is None:
             raise ValueError("pass pixel_values_videos, input_features or both")
         reference = pixel_values_videos if pixel_values_videos is not None else input_features
@@ -408,10 +419,25 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
+        output_embeddings: bool = False,
     ) -> JointCrossAttentionOutput | tuple:
-        """Predict valence and arousal per sub-clip and per clip; the CCC loss when `labels` are given."""
+        """Predict valence and arousal per sub-clip and per clip; the CCC loss when `labels` are given.
+
+        `has_video`, `has_audio`, `face_found`: the processor's flags, as in `JointCrossAttentionModel.forward`.
+        `embeddings` is returned with `output_embeddings=True`. As a tuple: `(loss, logits, ...)`, or
+        `(logits, ...)` without labels.
+        """
         base = self.joint_cross_attention(
-            pixel_values_videos, input_features, video_mask, audio_mask, output_attentions=output_attentions
+            pixel_values_videos,
+            input_features,
+            video_mask,
+            audio_mask,
+            output_attentions=output_attentions,
+            has_video=has_video,
+            has_audio=has_audio,
         )
         hidden = base.last_hidden_state
         step_logits = torch.cat([self.valence_head(hidden), self.arousal_head(hidden)], dim=-1)
@@ -424,7 +450,7 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
         output = JointCrossAttentionOutput(
             loss=loss,
             logits=logits,
-            embeddings=base.embeddings,
+            embeddings=base.embeddings if output_embeddings else None,
             attentions=base.attentions,
             step_logits=step_logits,
             last_hidden_state=hidden,
@@ -481,10 +507,25 @@ class JointCrossAttentionForEmotionClassification(JointCrossAttentionPreTrainedM
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
+        output_embeddings: bool = False,
     ) -> JointCrossAttentionOutput | tuple:
-        """Score the emotions per sub-clip and per clip; cross-entropy when `labels` (B,) are given."""
+        """Score the emotions per sub-clip and per clip; cross-entropy when `labels` (B,) are given.
+
+        `has_video`, `has_audio`, `face_found`: the processor's flags, as in `JointCrossAttentionModel.forward`.
+        `embeddings` is returned with `output_embeddings=True`. As a tuple: `(loss, logits, ...)`, or
+        `(logits, ...)` without labels.
+        """
         base = self.joint_cross_attention(
-            pixel_values_videos, input_features, video_mask, audio_mask, output_attentions=output_attentions
+            pixel_values_videos,
+            input_features,
+            video_mask,
+            audio_mask,
+            output_attentions=output_attentions,
+            has_video=has_video,
+            has_audio=has_audio,
         )
         step_logits = self.classifier(base.last_hidden_state)
         logits = masked_mean(step_logits, base.step_mask)
@@ -496,7 +537,7 @@ class JointCrossAttentionForEmotionClassification(JointCrossAttentionPreTrainedM
         output = JointCrossAttentionOutput(
             loss=loss,
             logits=logits,
-            embeddings=base.embeddings,
+            embeddings=base.embeddings if output_embeddings else None,
             attentions=base.attentions,
             step_logits=step_logits,
             last_hidden_state=base.last_hidden_state,

@@ -67,7 +67,8 @@ class DataSection:
         builder: Extra keyword arguments of the builder (e.g. `{"check_media": false}`).
         generate: Synthetic corpus only: `SyntheticCorpusConfig` arguments used to write the corpus into
             `root` when it does not exist yet.
-        fold_protocol: A protocol of `av_emotion.data.folds.FOLD_PROTOCOLS`; when None the corpus'
+        fold_protocol: A protocol of `av_emotion.data.folds.FOLD_PROTOCOLS`, or `"affwild2_official"` (the
+            official Aff-Wild2 split, see `av_emotion.data.affwild2.official_split_fold`); when None the corpus'
             speakers are cut into `num_folds` sorted blocks (`speaker_independent_folds`).
         num_folds: Fold count when `fold_protocol` is None.
         fold: Which fold to train/evaluate (0-based).

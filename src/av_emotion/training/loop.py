@@ -227,7 +227,10 @@ def evaluate_model(
     all_outputs, all_labels, losses, counts = [], [], [], []
     for batch in tqdm(dataloader, desc=desc, leave=False, disable=not accelerator.is_local_main_process):
         outputs = model(**select_inputs(batch, names))
-        logits, labels = accelerator.gather_for_metrics((outputs.logits.float(), batch["labels"]))
+        # Per-sub-clip labels (B, L, D) are scored against the per-sub-clip outputs.
+        per_step = batch["labels"].ndim == 3 and getattr(outputs, "step_logits", None) is not None
+        scored = outputs.step_logits if per_step else outputs.logits
+        logits, labels = accelerator.gather_for_metrics((scored.float(), batch["labels"]))
         all_outputs.append(logits.cpu())
         all_labels.append(labels.cpu())
         if outputs.loss is not None:
@@ -242,10 +245,17 @@ def evaluate_model(
     metrics: dict[str, Any] = {"loss": float(sum(losses) / max(sum(counts), 1)) if counts else float("nan")}
     if head == "regression":
         predictions = outputs_array
+        # Sub-clips (or clips) without an annotation (NaN) are left out of the CCC.
+        flat_predictions = predictions.reshape(-1, predictions.shape[-1])
+        flat_references = references.reshape(-1, references.shape[-1])
+        annotated = ~np.isnan(flat_references).any(axis=-1)
         scores = _metric("ccc", "multioutput").compute(
-            predictions=predictions.tolist(), references=references.tolist(), names=label_names
+            predictions=flat_predictions[annotated].tolist(),
+            references=flat_references[annotated].tolist(),
+            names=label_names,
         )
         metrics.update(scores)
+        metrics.update(_per_video_scores(predictions, getattr(dataloader, "dataset", None)))
     else:
         predictions = outputs_array.argmax(axis=-1)
         scores = _metric("emotion_classification").compute(
@@ -253,6 +263,30 @@ def evaluate_model(
         )
         metrics.update(scores)
     return EvalResult(metrics=metrics, predictions=predictions, references=references)
+
+
+PER_VIDEO_COLUMNS = ("video_id", "start_frame", "end_frame", "frame_index", "frame_valence", "frame_arousal")
+
+
+def _per_video_scores(predictions: np.ndarray, dataset: Any) -> dict[str, float]:
+    """Per-video CCC (Praveen et al. 2022's protocol) when the rows are windows of videos (Aff-Wild2).
+
+    Needs per-sub-clip predictions (N, L, 2) in dataset order (evaluation loaders do not shuffle) and the
+    rows' `PER_VIDEO_COLUMNS`; returns `per_video_ccc_valence`, `per_video_ccc_arousal`, `per_video_ccc`, or
+    nothing for other corpora.
+    """
+    columns = getattr(dataset, "column_names", None) or []
+    if predictions.ndim != 3 or not all(column in columns for column in PER_VIDEO_COLUMNS):
+        return {}
+    from av_emotion.data.affwild2 import affwild2_per_video_ccc
+
+    rows = dataset.with_format(None).select_columns(list(PER_VIDEO_COLUMNS))
+    scores = affwild2_per_video_ccc(predictions, rows)
+    return {
+        "per_video_ccc_valence": scores["ccc_valence"],
+        "per_video_ccc_arousal": scores["ccc_arousal"],
+        "per_video_ccc": scores["ccc_mean"],
+    }
 
 
 def scalar_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:

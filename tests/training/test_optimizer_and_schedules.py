@@ -111,3 +111,29 @@ def test_training_steps_a_multistep_schedule_once_per_epoch(tiny_corpus, tiny_st
     history = json.loads((tmp_path / "run" / "results.json").read_text())["history"]
     # The rate after each epoch's step: 0.1 -> 0.01 (milestone 1) -> 0.001 (milestone 2) -> stays.
     assert [entry["lr"] for entry in history] == pytest.approx([0.01, 0.001, 0.001])
+
+
+def test_resuming_restores_a_per_epoch_schedule(tiny_corpus, tiny_stack, tmp_path):
+    from safetensors.torch import load_file
+
+    def run_config(name):
+        raw = tiny_config_dict(tiny_corpus, tmp_path / name, num_epochs=4, keep_last_checkpoints=10)
+        raw["optimizer"] = {"name": "sgd", "lr": 0.1, "momentum": 0.9, "dampening": 0.9}
+        raw["scheduler"] = {"name": "multistep", "milestones": [1, 2], "gamma": 0.1}
+        return config_from_dict(raw)
+
+    train(run_config("full"), log=lambda line: None)
+    partial = run_config("resumed")
+    train(partial, log=lambda line: None)
+    # Checkpoint at step 9: epoch 3 of 4, after the schedule's two end-of-epoch steps (rate 0.001). A schedule
+    # restarted from scratch would count its milestones again and train epoch 4 at 0.0001.
+    train(partial, resume=str(tmp_path / "resumed" / "checkpoints" / "checkpoint-00000009"), log=lambda line: None)
+    history = [json.loads((tmp_path / name / "results.json").read_text())["history"] for name in ("full", "resumed")]
+    assert [entry["lr"] for entry in history[0]] == pytest.approx([0.01, 0.001, 0.001, 0.001])
+    assert [entry["lr"] for entry in history[1]] == pytest.approx([entry["lr"] for entry in history[0]])
+    full, resumed = (
+        load_file(tmp_path / "full" / "model.safetensors"),
+        load_file(tmp_path / "resumed" / "model.safetensors"),
+    )
+    for key in full:
+        assert torch.equal(full[key], resumed[key]), key

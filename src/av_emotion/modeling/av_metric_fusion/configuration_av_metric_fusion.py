@@ -95,7 +95,9 @@ class AVMetricFusionConfig(PreTrainedConfig):
             L2-normalise the fused embeddings before measuring triplet distances.
         metric_prior_weight (`float`, *optional*, defaults to 1.0):
             Weight, inside the metric loss, of the term that keeps the learned class relations near their
-            valence-arousal initialisation. Our choice (see `EmotionRelationMetric`).
+            valence-arousal initialisation. Our choice (see `EmotionRelationMetric`): the relations are
+            learned against the triplet term (margin moves toward the class pairs the model confuses, never
+            away from them), and this term is what bounds how far they move.
         emotion_circumplex (`dict[str, list[float]]`, *optional*):
             (valence, arousal) position of each emotion name, used to initialise the learnable class
             relations. Defaults to `RUSSELL_CIRCUMPLEX` (Russell 1980; the coordinates and the choices for

@@ -4,8 +4,8 @@ Data flow for a batch of B clips, S snippets, hidden size D (see `AVMetricFusion
 
     video (B, S·F, C, H, W) -> S snippets (B·S, C, F, H, W) -> 3D ResNet -> channel attention (SE)
         -> mean over the snippet's time -> spatial attention pooling -> Linear -> (B, S, D)
-    log-mel (B, n_mels, frames) -> S snippets (B·S, 1, n_mels, frames/S) -> 2D ResNet -> mean -> Linear
-        -> (B, S, D)
+    log-mel (B, n_mels, frames) -> each clip's own frames cut into S spans (B·S, 1, n_mels, ceil(frames/S))
+        -> 2D ResNet (padding ignored) -> mean -> Linear -> (B, S, D)
     each sequence: + snippet position embedding -> temporal self-attention (masked)
     bidirectional cross-attention (audio <-> video, masked) -> masked mean per modality
     -> concatenate (B, 2D) -> Linear + GELU -> fused embedding (B, fusion_hidden_size) -> classifier
@@ -33,7 +33,8 @@ from av_emotion.modeling.modules.attention import (
     TemporalAttention,
 )
 from av_emotion.modeling.modules.pooling import masked_mean
-from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder
+from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder, masked_feature_mean
+from av_emotion.modeling.modules.subclips import split_audio_into_subclips
 from av_emotion.modeling.outputs import AVEmotionOutput
 from av_emotion.modeling.presence import fold_presence_flags
 
@@ -122,9 +123,14 @@ class AVMetricFusionAudioEncoder(nn.Module):
         )
         self.projection = nn.Linear(self.backbone.out_channels, config.hidden_size)
 
-    def forward(self, snippets: torch.Tensor) -> torch.Tensor:
-        """Encode `(N, 1, n_mels, frames)` snippets to `(N, hidden_size)`."""
-        return self.projection(self.backbone(snippets).mean(dim=(2, 3)))
+    def forward(self, snippets: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Encode `(N, 1, n_mels, frames)` snippets to `(N, hidden_size)`.
+
+        `lengths` `(N,)`: valid frames of each snippet (the rest is padding, ignored); None: all valid.
+        """
+        feature_map = self.backbone(snippets, lengths)
+        output_lengths = None if lengths is None else self.backbone.output_lengths(lengths)
+        return self.projection(masked_feature_mean(feature_map, output_lengths))
 
 
 class AVMetricFusionPreTrainedModel(PreTrainedModel):
@@ -226,13 +232,16 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
             raise ValueError(f"{name} must have shape (batch, {length}) = ({batch}, {length}), got {tuple(mask.shape)}")
         return mask.to(device=device, dtype=torch.bool)
 
-    def _encode_snippets(self, encoder: nn.Module, snippets: torch.Tensor, snippet_mask: torch.Tensor):
-        """Run `encoder` on the valid snippets only; return its output (None if none) and their flat indices."""
+    def _encode_snippets(self, encoder: nn.Module, snippets: torch.Tensor, snippet_mask: torch.Tensor, *extra):
+        """Run `encoder` on the valid snippets only; return its output (None if none) and their flat indices.
+
+        `extra`: further per-snippet tensors `(B·S, ...)` passed to the encoder, selected the same way.
+        """
         flat_mask = snippet_mask.reshape(-1)
         index = flat_mask.nonzero().squeeze(1)
         if index.numel() == 0:
             return None, index
-        return encoder(snippets.index_select(0, index)), index
+        return encoder(snippets.index_select(0, index), *(value.index_select(0, index) for value in extra)), index
 
     def _encode_video(self, pixel_values_videos, video_mask, batch, device, dtype):
         config = self.config
@@ -300,17 +309,13 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
                 f"input_features has {frames} frames, fewer than num_snippets ({snippets_per_clip}); pass a longer clip"
             )
         frame_mask = self._frame_mask(audio_mask, batch, frames, "audio_mask", device)
-        # Pad the frames to a multiple of S with masked frames (our choice; nothing is dropped).
-        padding = (-frames) % snippets_per_clip
-        if padding:
-            input_features = nn.functional.pad(input_features, (0, padding))
-            frame_mask = nn.functional.pad(frame_mask, (0, padding), value=False)
-        per_snippet = (frames + padding) // snippets_per_clip
-        features = input_features * frame_mask[:, None, :].to(input_features.dtype)
-        snippets = features.view(batch, config.num_mel_bins, snippets_per_clip, per_snippet).transpose(1, 2)
-        snippets = snippets.reshape(batch * snippets_per_clip, 1, config.num_mel_bins, per_snippet)
-        snippet_mask = frame_mask.view(batch, snippets_per_clip, per_snippet).any(dim=-1)
-        encoded, index = self._encode_snippets(self.audio_encoder, snippets, snippet_mask)
+        # Each clip's own audio (up to its last valid frame) is cut into S snippets covering the spans of its
+        # video snippets; masked frames are zeroed (our choice) and each snippet's padding is ignored.
+        segments, lengths, segment_mask = split_audio_into_subclips(input_features, frame_mask, snippets_per_clip)
+        per_snippet = segments.shape[-1]
+        snippets = segments.reshape(batch * snippets_per_clip, 1, config.num_mel_bins, per_snippet)
+        snippet_mask = segment_mask.any(dim=-1)
+        encoded, index = self._encode_snippets(self.audio_encoder, snippets, snippet_mask, lengths.reshape(-1))
         if encoded is not None:
             hidden = hidden.index_copy(0, index, encoded.to(dtype))
         return hidden.view(batch, snippets_per_clip, -1), snippet_mask
@@ -335,8 +340,9 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
             pixel_values_videos (`torch.FloatTensor` of shape `(batch, S * F, num_channels, height, width)`):
                 Video frames from the processor, `S = num_snippets`, `F = frames_per_snippet`. Optional.
             input_features (`torch.FloatTensor` of shape `(batch, num_mel_bins, frames)`):
-                Log-mel spectrogram; `frames` is split into S equal parts (padded with masked frames to a
-                multiple of S). Optional.
+                Log-mel spectrogram. Each clip's own frames (up to its last frame marked in `audio_mask`) are
+                split into S consecutive parts, frames `[floor(s n / S), floor((s + 1) n / S))` for n frames,
+                the spans of its video snippets whatever the batch padding. Optional.
             video_mask (`torch.BoolTensor` of shape `(batch, S * F)`):
                 True for real frames, all False for a sample without video. A snippet with no real frame is
                 skipped. Optional (all True).

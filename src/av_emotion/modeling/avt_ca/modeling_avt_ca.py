@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from av_emotion.modeling.avt_ca.configuration_avt_ca import AVTCAConfig
 from av_emotion.modeling.modules.efficientface import EfficientFaceEncoder
@@ -143,10 +144,13 @@ class AVTCAAttention(nn.Module):
         keys: torch.Tensor,
         key_mask: torch.Tensor,
         output_attentions: bool = False,
+        attn_implementation: str = "sdpa",
         values: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B, Lq, Dq), (B, Lk, Dk), (B, Lk) -> (B, Lq, Dq), probabilities (B, H, Lq, Lk) or None.
 
+        `attn_implementation`: `"sdpa"` (`F.scaled_dot_product_attention`) or `"eager"` (the softmax written out);
+        returning the probabilities always takes the eager path.
         `values` (B, Lk, Dk): what the weights average, when not the keys themselves.
         """
         has_keys = key_mask.any(dim=-1)
@@ -157,12 +161,14 @@ class AVTCAAttention(nn.Module):
         value = self._split_heads(self.v_proj(keys if values is None else values))
         dropout = self.attention_dropout if self.training else 0.0
         probabilities = None
-        if output_attentions:
+        if output_attentions or attn_implementation != "sdpa":
             scores = query @ key.transpose(-1, -2) / math.sqrt(self.head_dim)
             scores = scores.masked_fill(~allowed[:, None, None, :], torch.finfo(scores.dtype).min)
             probabilities = scores.softmax(dim=-1)
             attended = F.dropout(probabilities, dropout, self.training) @ value
             probabilities = probabilities * has_keys[:, None, None, None].to(probabilities.dtype)
+            if not output_attentions:
+                probabilities = None
         else:
             attended = F.scaled_dot_product_attention(
                 query, key, value, attn_mask=allowed[:, None, None, :], dropout_p=dropout
@@ -172,7 +178,7 @@ class AVTCAAttention(nn.Module):
         return self.dropout(self.out_proj(attended)), probabilities
 
 
-class AVTCAAttentionBlock(nn.Module):
+class AVTCAAttentionBlock(GradientCheckpointingLayer):
     """Pre-norm transformer block whose attention reads another sequence (or the same one).
 
     `x <- x + Attention(LN(x), LN(context))`, then `x <- x + MLP(LN(x))` (Vaswani et al. 2017 with the
@@ -225,11 +231,13 @@ class AVTCAAttentionBlock(nn.Module):
         context: torch.Tensor | None = None,
         key_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
+        attn_implementation: str = "sdpa",
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B, Lq, Dq) with mask (B, Lq), context (B, Lk, Dk) with mask (B, Lk) -> (B, Lq, Dq), attention.
 
         With `values_from_context`, `context` is the other modality already aligned to the query steps
         (B, Lq, Dk) and `key_mask` (B, Lq) marks where it exists; keys are the queries' own steps.
+        Recomputed in the backward pass under `gradient_checkpointing_enable()` (a `GradientCheckpointingLayer`).
         """
         queries = self.query_norm(hidden_states)
         values = None
@@ -245,7 +253,9 @@ class AVTCAAttentionBlock(nn.Module):
             keys = self.key_norm(context)
             if self.values_from_context:
                 keys, values, key_mask = queries, keys, query_mask
-        attended, probabilities = self.attention(queries, keys, key_mask, output_attentions, values=values)
+        attended, probabilities = self.attention(
+            queries, keys, key_mask, output_attentions, attn_implementation, values=values
+        )
         updated = hidden_states + attended
         updated = updated + self.mlp(self.mlp_norm(updated))
         # the update counts only at valid query steps of samples that have a context; padded steps stay zero
@@ -304,6 +314,13 @@ class AVTCAPreTrainedModel(PreTrainedModel):
     base_model_prefix = "avt_ca"
     main_input_name = "pixel_values_videos"
     input_modalities = ("video", "audio")
+    # The attention blocks are `GradientCheckpointingLayer`s. The convolution stages are not checkpointed: their
+    # batch norm would update its running statistics a second time in the recomputation.
+    supports_gradient_checkpointing = True
+    # "sdpa" (default) or "eager", read from `config._attn_implementation` at every forward, so
+    # `set_attn_implementation` may switch it on a built model (transformers' source heuristic cannot tell).
+    _supports_sdpa = True
+    _can_set_attn_implementation_cached_value = True
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -499,6 +516,7 @@ class AVTCAModel(AVTCAPreTrainedModel):
         has_video: torch.Tensor | None = None,
         has_audio: torch.Tensor | None = None,
         face_found: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
     ) -> AVEmotionOutput | tuple:
         """Encode a batch of clips into fused embeddings.
 
@@ -514,9 +532,14 @@ class AVTCAModel(AVTCAPreTrainedModel):
             has_video: `(B,)` bool from the processor; False clears that clip's `video_mask` row.
             has_audio: `(B,)` bool from the processor; False clears that clip's `audio_mask` row.
             face_found: `(B,)` bool from the processor; accepted so its output feeds the model, not read.
+            output_hidden_states: also return the sequences between the stages (default
+                `config.output_hidden_states`).
 
         Returns:
-            `AVEmotionOutput` with `embeddings` `(B, config.hidden_size)` and, with `output_attentions`,
+            `AVEmotionOutput` with `embeddings` `(B, config.hidden_size)`; with `output_hidden_states`,
+            `hidden_states`, a dict of `(B, steps, width)` sequences: `"stage1_audio"` / `"stage1_video"` (after
+            stage 1), `"fusion_audio"` / `"fusion_video"` (after IT), `"stage2_audio"` / `"stage2_video"`,
+            `"cross_audio"` / `"cross_video"` (after CT); with `output_attentions`,
             `attentions`, a dict of probabilities `(B, heads, query_steps, key_steps)` where `L1` and `L2` are
             the audio lengths after stage 1 and stage 2 (L - 2 and L - 4 with the default pooling):
 
@@ -529,6 +552,8 @@ class AVTCAModel(AVTCAPreTrainedModel):
 
             Rows of a sample whose key modality is absent are all zero.
         """
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         if pixel_values_videos is None and input_features is None:
             raise ValueError("AVT-CA needs pixel_values_videos, input_features, or both; got neither")
         batch_size = (pixel_values_videos if pixel_values_videos is not None else input_features).shape[0]
@@ -555,17 +580,31 @@ class AVTCAModel(AVTCAPreTrainedModel):
             audio, audio_mask = self.audio_stage1(input_features.to(video.dtype), audio_mask)
 
         attentions: dict[str, torch.Tensor] = {}
+        hidden_states: dict[str, torch.Tensor] = {}
+        implementation = self.config._attn_implementation or "sdpa"
 
         def record(name: str, probabilities: torch.Tensor | None) -> None:
             if output_attentions:
                 attentions[name] = probabilities
 
+        def record_hidden(name: str, sequence: torch.Tensor) -> None:
+            if output_hidden_states:
+                hidden_states[name] = sequence
+
         # IT: intermediate transformer fusion; both directions read the stage-1 features
         audio_seq, video_seq = audio.transpose(1, 2), video.transpose(1, 2)
-        fused_audio, probs = self.fusion_audio_to_video(audio_seq, audio_mask, video_seq, video_mask, output_attentions)
+        record_hidden("stage1_audio", audio_seq)
+        record_hidden("stage1_video", video_seq)
+        fused_audio, probs = self.fusion_audio_to_video(
+            audio_seq, audio_mask, video_seq, video_mask, output_attentions, implementation
+        )
         record("fusion_audio_to_video", probs)
-        fused_video, probs = self.fusion_video_to_audio(video_seq, video_mask, audio_seq, audio_mask, output_attentions)
+        fused_video, probs = self.fusion_video_to_audio(
+            video_seq, video_mask, audio_seq, audio_mask, output_attentions, implementation
+        )
         record("fusion_video_to_audio", probs)
+        record_hidden("fusion_audio", fused_audio)
+        record_hidden("fusion_video", fused_video)
 
         # Stage 2 of each branch
         video, video_mask = self.video_stage2(fused_video.transpose(1, 2), video_mask)
@@ -575,6 +614,8 @@ class AVTCAModel(AVTCAPreTrainedModel):
         else:
             audio, audio_mask = self.audio_stage2(fused_audio.transpose(1, 2), audio_mask)
         audio_seq, video_seq = audio.transpose(1, 2), video.transpose(1, 2)
+        record_hidden("stage2_audio", audio_seq)
+        record_hidden("stage2_video", video_seq)
 
         # CT: per-modality self-attention, then cross-attention in both directions
         if self.self_attention_audio is not None and self.config.pre_cross_attention_values == "other":
@@ -582,30 +623,40 @@ class AVTCAModel(AVTCAPreTrainedModel):
             video_for_audio, video_for_audio_mask = align_steps(video_seq, video_mask, audio_mask)
             audio_for_video, audio_for_video_mask = align_steps(audio_seq, audio_mask, video_mask)
             audio_seq, probs = self.self_attention_audio(
-                audio_seq, audio_mask, video_for_audio, video_for_audio_mask, output_attentions
+                audio_seq, audio_mask, video_for_audio, video_for_audio_mask, output_attentions, implementation
             )
             record("self_audio", probs)
             video_seq, probs = self.self_attention_video(
-                video_seq, video_mask, audio_for_video, audio_for_video_mask, output_attentions
+                video_seq, video_mask, audio_for_video, audio_for_video_mask, output_attentions, implementation
             )
             record("self_video", probs)
         elif self.self_attention_audio is not None:
-            audio_seq, probs = self.self_attention_audio(audio_seq, audio_mask, output_attentions=output_attentions)
+            audio_seq, probs = self.self_attention_audio(
+                audio_seq, audio_mask, output_attentions=output_attentions, attn_implementation=implementation
+            )
             record("self_audio", probs)
-            video_seq, probs = self.self_attention_video(video_seq, video_mask, output_attentions=output_attentions)
+            video_seq, probs = self.self_attention_video(
+                video_seq, video_mask, output_attentions=output_attentions, attn_implementation=implementation
+            )
             record("self_video", probs)
         crossed_audio, probs = self.cross_attention_audio_to_video(
-            audio_seq, audio_mask, video_seq, video_mask, output_attentions
+            audio_seq, audio_mask, video_seq, video_mask, output_attentions, implementation
         )
         record("cross_audio_to_video", probs)
         crossed_video, probs = self.cross_attention_video_to_audio(
-            video_seq, video_mask, audio_seq, audio_mask, output_attentions
+            video_seq, video_mask, audio_seq, audio_mask, output_attentions, implementation
         )
         record("cross_video_to_audio", probs)
+        record_hidden("cross_audio", crossed_audio)
+        record_hidden("cross_video", crossed_video)
 
         # Max-pool over time per modality, then element-wise addition (paper)
         embeddings = self._masked_max_pool(crossed_audio, audio_mask) + self._masked_max_pool(crossed_video, video_mask)
-        output = AVEmotionOutput(embeddings=embeddings, attentions=attentions if output_attentions else None)
+        output = AVEmotionOutput(
+            embeddings=embeddings,
+            attentions=attentions if output_attentions else None,
+            hidden_states=hidden_states if output_hidden_states else None,
+        )
         return output if return_dict else output.to_tuple()
 
     @property
@@ -652,6 +703,7 @@ class AVTCAForEmotionClassification(AVTCAPreTrainedModel):
         has_audio: torch.Tensor | None = None,
         face_found: torch.Tensor | None = None,
         output_embeddings: bool = False,
+        output_hidden_states: bool | None = None,
     ) -> AVEmotionOutput | tuple:
         """Classify a batch of clips; inputs as in `AVTCAModel.forward`, `labels` `(B,)` int class indices.
 
@@ -668,6 +720,7 @@ class AVTCAForEmotionClassification(AVTCAPreTrainedModel):
             output_attentions=output_attentions,
             has_video=has_video,
             has_audio=has_audio,
+            output_hidden_states=output_hidden_states,
         )
         logits = self.classifier(self.dropout(outputs.embeddings))
         loss = None
@@ -682,6 +735,7 @@ class AVTCAForEmotionClassification(AVTCAPreTrainedModel):
             logits=logits,
             embeddings=outputs.embeddings if output_embeddings else None,
             attentions=outputs.attentions,
+            hidden_states=outputs.hidden_states,
         )
         return output if return_dict else output.to_tuple()
 

@@ -48,6 +48,10 @@ class JointCrossAttentionConfig(PretrainedConfig):
             `"2plus1d"` (R(2+1)D, paper) or `"3d"` (R3D).
         visual_temporal_downsample (`bool`, *optional*, defaults to `True`):
             Whether stages 2-4 halve time as well as space (standard R(2+1)D-18).
+        visual_backbone_layout (`str`, *optional*, defaults to `"default"`):
+            `"torchvision"` builds the R(2+1)D exactly as torchvision's `r2plus1d_18` (factorised stem with 45
+            intermediate channels, one intermediate width per block), so its Kinetics-400 weights load
+            (`av-emotion convert`); `"default"` uses Tran et al.'s per-convolution widths and a 3x7x7 stem.
         audio_depth (`int`, *optional*, defaults to 18):
             Depth of the 1-channel 2D ResNet over each sub-clip's log-mel segment. Paper: ResNet-18.
         audio_widths (`tuple[int, ...]`, *optional*, defaults to `(64, 128, 256, 512)`):
@@ -96,6 +100,7 @@ class JointCrossAttentionConfig(PretrainedConfig):
     visual_widths: list[int] | tuple[int, ...] = (64, 128, 256, 512)
     visual_conv_type: str = "2plus1d"
     visual_temporal_downsample: bool = True
+    visual_backbone_layout: str = "default"
 
     # Audio backbone: 1-channel ResNet-18 on log-mel
     audio_depth: int = 18
@@ -142,6 +147,10 @@ class JointCrossAttentionConfig(PretrainedConfig):
                 )
         if self.visual_conv_type not in ("2plus1d", "3d"):
             raise ValueError(f"visual_conv_type must be '2plus1d' or '3d', got {self.visual_conv_type!r}")
+        if self.visual_backbone_layout not in ("default", "torchvision"):
+            raise ValueError(
+                f"visual_backbone_layout must be 'default' or 'torchvision', got {self.visual_backbone_layout!r}"
+            )
         if not 0.0 <= self.head_dropout < 1.0:
             raise ValueError(f"head_dropout must be in [0, 1), got {self.head_dropout}")
         if self.ccc_epsilon <= 0:

@@ -217,6 +217,7 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
             widths=config.visual_widths,
             conv_type=config.visual_conv_type,
             temporal_downsample=config.visual_temporal_downsample,
+            layout=config.visual_backbone_layout,
         )
         self.audio_encoder = ResNet2dEncoder(
             in_channels=1, depth=config.audio_depth, widths=config.audio_widths, stem_pool=config.audio_stem_pool

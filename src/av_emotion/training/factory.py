@@ -7,7 +7,7 @@ built through the matching Auto class.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from transformers import AutoConfig, PreTrainedModel
@@ -39,16 +39,23 @@ def _label_kwargs(head: str, label_names: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def build_model(section: ModelSection, label_names: Sequence[str]) -> PreTrainedModel:
+def build_model(
+    section: ModelSection, label_names: Sequence[str], *, log: Callable[[str], None] | None = None
+) -> PreTrainedModel:
     """Build the model a recipe asks for.
 
     Args:
         section: The recipe's `model` section.
         label_names: Class names in index order (classification), or the regression target names.
+        log: Receives the load report of each `section.backbones` checkpoint.
 
     Returns:
-        A fresh model (`section.config` over the architecture's defaults) or one loaded from
-        `section.pretrained`, with `num_labels`, `id2label` and `label2id` set from `label_names`.
+        A fresh model (`section.config` over the architecture's defaults, then the published `backbones` loaded
+        into its encoders) or one loaded from `section.pretrained`, with `num_labels`, `id2label` and
+        `label2id` set from `label_names`.
+
+    Raises:
+        ValueError: a backbone checkpoint does not fit (the message holds its load report).
     """
     auto_class = (
         AutoModelForAudioVideoClassification if section.head == "classification" else AutoModelForAudioVideoRegression
@@ -68,7 +75,17 @@ def build_model(section: ModelSection, label_names: Sequence[str]) -> PreTrained
     if clashing:
         raise ValueError(f"model.config sets {clashing}; these come from the corpus' labels, remove them")
     config = AutoConfig.for_model(section.model_type, **section.config, **label_kwargs)
-    return auto_class.from_config(config)
+    model = auto_class.from_config(config)
+    if section.backbones:
+        from av_emotion.convert.pretrained import load_backbone
+
+        for modality, spec in section.backbones.items():
+            report = load_backbone(model, modality, spec["format"], spec["checkpoint"])
+            if not report.ok:
+                raise ValueError(f"model.backbones.{modality} does not fit the model:\n{report.to_table()}")
+            if log:
+                log(report.to_table())
+    return model
 
 
 def build_processor(section: ProcessorSection):

@@ -150,3 +150,18 @@ def test_recipe_freezes_the_pretrained_encoder_for_the_whole_run(tiny_corpus, ti
     assert not torch.equal(initial["tiny.audio.weight"], final["tiny.audio.weight"])  # encoder_lr 0.01
     assert not torch.equal(initial["head.weight"], final["head.weight"])
     assert any("encoders frozen (video) for the whole run" in line for line in lines)
+
+
+def test_recipe_backbone_checkpoint_that_is_missing_names_the_setting(tmp_path):
+    from av_emotion.training.factory import build_model
+
+    raw = {
+        "model": {
+            "model_type": "avt_ca",
+            "config": TINY_CONFIGS["avt_ca"],
+            "backbones": {"video": {"format": "efficientface", "checkpoint": str(tmp_path / "absent.pth.tar")}},
+        },
+        "data": {"corpus": "ravdess"},
+    }
+    with pytest.raises(FileNotFoundError, match="model.backbones.video.checkpoint: .*absent.pth.tar.*backbones=\\{\\}"):
+        build_model(config_from_dict(raw).model, ["a", "b"])

@@ -80,7 +80,13 @@ def build_model(
         from av_emotion.convert.pretrained import load_backbone
 
         for modality, spec in section.backbones.items():
-            report = load_backbone(model, modality, spec["format"], spec["checkpoint"])
+            try:
+                report = load_backbone(model, modality, spec["format"], spec["checkpoint"])
+            except FileNotFoundError as error:
+                raise FileNotFoundError(
+                    f"model.backbones.{modality}.checkpoint: {error}. Fetch it (README, 'Pretrained backbones'), or "
+                    "pass model.backbones={} to train from scratch"
+                ) from error
             if not report.ok:
                 raise ValueError(f"model.backbones.{modality} does not fit the model:\n{report.to_table()}")
             if log:

@@ -26,6 +26,7 @@ from av_emotion.convert.mapping import KeyMapping, StateDict, load_torch_checkpo
 from av_emotion.convert.report import LoadingReport
 from av_emotion.modeling.encoders import encoder_modules
 from av_emotion.modeling.modules.efficientface import EfficientFaceEncoder
+from av_emotion.modeling.modules.mini_xception import MiniXceptionEncoder
 from av_emotion.modeling.modules.resnet import Conv2Plus1d, ResNet2dEncoder, ResNet3dEncoder
 
 REPORT_FILE = "conversion_report.json"
@@ -41,6 +42,9 @@ class BackboneFormat:
     encoder_class: type[nn.Module]
     mapping: Callable[[nn.Module], KeyMapping]
     check: Callable[[nn.Module], str | None] = lambda encoder: None
+    reader: Callable[[str | Path], StateDict] = load_torch_checkpoint
+    # Attribution and licence text the converted model's card must carry (None: nothing required).
+    notice: Callable[[], str] | None = None
 
 
 def _check_r3d(encoder: nn.Module) -> str | None:
@@ -92,7 +96,29 @@ BACKBONE_FORMATS: dict[str, BackboneFormat] = {
         ResNet2dEncoder,
         lambda encoder: torchvision_resnet_audio_mapping(),
     ),
+    "keras_mini_xception": BackboneFormat(
+        "keras_mini_xception",
+        "video",
+        "Keras HDF5 mini-Xception trained on FER2013 (`fer2013_mini_XCEPTION.102-0.66.hdf5`; needs h5py); set "
+        "visual_backbone=mini_xception",
+        MiniXceptionEncoder,
+        lambda encoder: KeyMapping(name="mini-Xception (Keras)", rename=[(r"(.+)", r"\1")]),
+        reader=lambda path: _keras_reader(path),
+        notice=lambda: _keras_notice(),
+    ),
 }
+
+
+def _keras_reader(path: str | Path) -> StateDict:
+    from av_emotion.convert.keras_mini_xception import convert_keras_mini_xception
+
+    return convert_keras_mini_xception(path)[0]
+
+
+def _keras_notice() -> str:
+    from av_emotion.convert.keras_mini_xception import FER2013_MINI_XCEPTION_LICENSE, MODEL_CARD_NOTICE
+
+    return MODEL_CARD_NOTICE + "\n\n```\n" + FER2013_MINI_XCEPTION_LICENSE + "```\n"
 
 
 def load_backbone(
@@ -134,7 +160,7 @@ def load_backbone(
     if problem:
         raise ValueError(f"cannot load {format_name} into {model.config.model_type}: {problem}")
     if isinstance(checkpoint, (str, Path)):
-        label, state_dict = str(checkpoint), load_torch_checkpoint(checkpoint)
+        label, state_dict = str(checkpoint), backbone.reader(checkpoint)
     else:
         label, state_dict = "<state dict>", dict(checkpoint)
     networks = checkpoint_networks(state_dict)
@@ -172,7 +198,47 @@ def convert_backbones(
     output_dir = Path(output_dir)
     model.save_pretrained(output_dir)
     (output_dir / REPORT_FILE).write_text(json.dumps([report.to_dict() for report in reports], indent=2) + "\n")
+    (output_dir / "README.md").write_text(conversion_model_card(model, checkpoints, reports))
     return reports
 
 
-__all__ = ["BACKBONE_FORMATS", "REPORT_FILE", "BackboneFormat", "convert_backbones", "load_backbone"]
+def conversion_model_card(
+    model: PreTrainedModel, checkpoints: dict[str, tuple[str, str | Path]], reports: list[LoadingReport]
+) -> str:
+    """Model card of a converted model: where each backbone came from, its load summary, required notices."""
+    lines = [
+        "---",
+        "library_name: transformers",
+        "tags: [av_emotion, audio-video-emotion, converted-backbone]",
+        "---",
+        "",
+        f"# {model.config.model_type} with converted pretrained backbones",
+        "",
+        "Written by `av-emotion convert`: the encoders below hold published weights; every other layer (fusion, heads)",
+        "is freshly initialised and must be trained (`model.pretrained: <this folder>` in a recipe).",
+        "",
+    ]
+    for (modality, (fmt, path)), report in zip(checkpoints.items(), reports):
+        backbone = BACKBONE_FORMATS[fmt]
+        lines += [
+            f"## {modality} encoder: {fmt}",
+            "",
+            f"- Source: {backbone.description}, read from `{Path(path).name}`.",
+            f"- Load: {len(report.loaded)} tensors loaded, {len(report.missing)} missing, {len(report.unexpected)} "
+            f"unexpected, {len(report.mismatched)} mismatched, {len(report.skipped)} skipped "
+            "(details in `conversion_report.json`).",
+            "",
+        ]
+        if backbone.notice is not None:
+            lines += ["### Attribution and licence", "", backbone.notice(), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+__all__ = [
+    "BACKBONE_FORMATS",
+    "REPORT_FILE",
+    "BackboneFormat",
+    "conversion_model_card",
+    "convert_backbones",
+    "load_backbone",
+]

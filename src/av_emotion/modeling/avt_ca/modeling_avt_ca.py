@@ -30,6 +30,7 @@ from transformers import initialization as init
 from av_emotion.modeling.avt_ca.configuration_avt_ca import AVTCAConfig
 from av_emotion.modeling.modules.efficientface import EfficientFaceEncoder
 from av_emotion.modeling.modules.masked_batch_norm import MaskedBatchNorm1d
+from av_emotion.modeling.modules.mini_xception import MiniXceptionEncoder
 from av_emotion.modeling.outputs import AVEmotionOutput
 
 
@@ -269,17 +270,25 @@ class AVTCAModel(AVTCAPreTrainedModel):
 
     def __init__(self, config: AVTCAConfig):
         super().__init__(config)
-        self.video_encoder = EfficientFaceEncoder(
-            in_channels=config.num_channels,
-            stage_repeats=config.visual_stage_repeats,
-            stage_channels=config.visual_stage_channels,
-            local_grid=config.local_feature_grid,
-            reduction_ratio=config.modulator_reduction_ratio,
-            num_dilated_convs=config.spatial_attention_num_convs,
-            dilation=config.spatial_attention_dilation,
-        )
+        if config.visual_backbone == "mini_xception":
+            self.video_encoder = MiniXceptionEncoder(
+                in_channels=config.num_channels,
+                stem_channels=config.mini_xception_channels[:2],
+                block_channels=config.mini_xception_channels[2:],
+                num_classes=config.mini_xception_num_classes,
+            )
+        else:
+            self.video_encoder = EfficientFaceEncoder(
+                in_channels=config.num_channels,
+                stage_repeats=config.visual_stage_repeats,
+                stage_channels=config.visual_stage_channels,
+                local_grid=config.local_feature_grid,
+                reduction_ratio=config.modulator_reduction_ratio,
+                num_dilated_convs=config.spatial_attention_num_convs,
+                dilation=config.spatial_attention_dilation,
+            )
         kernel = config.temporal_kernel_size
-        self.video_stage1 = AVTCATemporalStage(config.visual_stage_channels[-1], config.video_stage1_channels, kernel)
+        self.video_stage1 = AVTCATemporalStage(self.video_encoder.out_channels, config.video_stage1_channels, kernel)
         self.video_stage2 = AVTCATemporalStage(config.video_stage1_channels[-1], config.video_stage2_channels, kernel)
         pool = (config.audio_pool_kernel_size, config.audio_pool_stride)
         self.audio_stage1 = AVTCATemporalStage(config.num_audio_features, config.audio_stage1_channels, kernel, *pool)

@@ -40,6 +40,15 @@ class JointCrossAttentionConfig(PretrainedConfig):
         num_mel_bins (`int`, *optional*, defaults to 64):
             Mel bands of the log-mel input. Paper: 64 mels (44.1 kHz, 20 ms window, 10 ms hop, top_db 80;
             the processor's "jca2022" preset reproduces that front end).
+        visual_backbone (`str`, *optional*, defaults to `"resnet3d"`):
+            `"resnet3d"`: the paper's 3D CNN over each sub-clip (the `visual_*` fields below). `"mini_xception"`:
+            a frame encoder (Arriaga et al. 2017, the FER2013 face-expression model `av-emotion convert` reads from
+            Keras) over every frame, averaged over the sub-clip's frames; our addition, a real pretrained
+            face-expression branch (frames normalised to [-1, 1]: image_mean = image_std = 0.5).
+        mini_xception_channels (`tuple[int, ...]`, *optional*, defaults to `(8, 8, 16, 32, 64, 128)`):
+            Widths of mini-Xception's stem convolutions and residual modules (the FER2013 model's).
+        mini_xception_num_classes (`int`, *optional*, defaults to 7):
+            Classes of mini-Xception's own classifier, kept so the branch also predicts expressions.
         visual_depth (`int`, *optional*, defaults to 18):
             Depth of the visual ResNet (10, 18 or 34). Paper: R(2+1)D-18 (or I3D).
         visual_widths (`tuple[int, ...]`, *optional*, defaults to `(64, 128, 256, 512)`):
@@ -95,7 +104,10 @@ class JointCrossAttentionConfig(PretrainedConfig):
     image_size: int = 112
     num_mel_bins: int = 64
 
-    # Visual backbone: R(2+1)D-18 on face crops
+    # Visual backbone: R(2+1)D-18 on face crops (paper), or a per-frame mini-Xception
+    visual_backbone: str = "resnet3d"
+    mini_xception_channels: list[int] | tuple[int, ...] = (8, 8, 16, 32, 64, 128)
+    mini_xception_num_classes: int = 7
     visual_depth: int = 18
     visual_widths: list[int] | tuple[int, ...] = (64, 128, 256, 512)
     visual_conv_type: str = "2plus1d"
@@ -123,6 +135,7 @@ class JointCrossAttentionConfig(PretrainedConfig):
             self.id2label = dict(enumerate(RAVDESS_EMOTIONS))
             self.label2id = {name: index for index, name in self.id2label.items()}
         self.visual_widths = list(self.visual_widths)
+        self.mini_xception_channels = [int(width) for width in self.mini_xception_channels]
         self.audio_widths = list(self.audio_widths)
         super().__post_init__(**kwargs)
 
@@ -147,6 +160,8 @@ class JointCrossAttentionConfig(PretrainedConfig):
                 )
         if self.visual_conv_type not in ("2plus1d", "3d"):
             raise ValueError(f"visual_conv_type must be '2plus1d' or '3d', got {self.visual_conv_type!r}")
+        if self.visual_backbone not in ("resnet3d", "mini_xception"):
+            raise ValueError(f"visual_backbone must be 'resnet3d' or 'mini_xception', got {self.visual_backbone!r}")
         if self.visual_backbone_layout not in ("default", "torchvision"):
             raise ValueError(
                 f"visual_backbone_layout must be 'default' or 'torchvision', got {self.visual_backbone_layout!r}"

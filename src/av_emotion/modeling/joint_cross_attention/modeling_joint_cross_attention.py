@@ -45,6 +45,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 
 from av_emotion.modeling.losses import CCCLoss
+from av_emotion.modeling.modules.mini_xception import MiniXceptionEncoder
 from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder
 from av_emotion.modeling.outputs import AVEmotionOutput
 
@@ -211,14 +212,22 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
 
     def __init__(self, config: JointCrossAttentionConfig):
         super().__init__(config)
-        self.video_encoder = ResNet3dEncoder(
-            in_channels=config.num_channels,
-            depth=config.visual_depth,
-            widths=config.visual_widths,
-            conv_type=config.visual_conv_type,
-            temporal_downsample=config.visual_temporal_downsample,
-            layout=config.visual_backbone_layout,
-        )
+        if config.visual_backbone == "mini_xception":
+            self.video_encoder = MiniXceptionEncoder(
+                in_channels=config.num_channels,
+                stem_channels=config.mini_xception_channels[:2],
+                block_channels=config.mini_xception_channels[2:],
+                num_classes=config.mini_xception_num_classes,
+            )
+        else:
+            self.video_encoder = ResNet3dEncoder(
+                in_channels=config.num_channels,
+                depth=config.visual_depth,
+                widths=config.visual_widths,
+                conv_type=config.visual_conv_type,
+                temporal_downsample=config.visual_temporal_downsample,
+                layout=config.visual_backbone_layout,
+            )
         self.audio_encoder = ResNet2dEncoder(
             in_channels=1, depth=config.audio_depth, widths=config.audio_widths, stem_pool=config.audio_stem_pool
         )
@@ -243,6 +252,11 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
                 f"{config.num_frames} frames ({config.num_subclips} sub-clips x {config.frames_per_subclip}) of "
                 f"{config.num_channels} channels. Use the processor saved with the model."
             )
+        if isinstance(self.video_encoder, MiniXceptionEncoder):
+            # A frame encoder: every frame, then the mean over each sub-clip's frames.
+            frame_features = self.video_encoder(pixel_values_videos.reshape(batch * frames, channels, height, width))
+            pooled = frame_features.reshape(batch * config.num_subclips, config.frames_per_subclip, -1).mean(dim=1)
+            return self.video_projection(pooled.reshape(batch, config.num_subclips, -1))
         subclips = pixel_values_videos.reshape(
             batch * config.num_subclips, config.frames_per_subclip, channels, height, width
         ).transpose(1, 2)  # (B L, C, F, H, W)

@@ -42,6 +42,18 @@ SUPPORTED_LAYERS = {
 }
 # FER2013 class order (Goodfellow et al. 2013), the order of the model's 7 outputs.
 FER2013_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+# FER2013 classes in av_emotion's emotion names (RAVDESS / CREMA-D, `av_emotion.data.labels`). The map is one to
+# one; RAVDESS "calm" has no FER2013 class (a calm clip can only be scored as a miss), and CREMA-D has no
+# "surprised", so a FER2013 "surprise" on CREMA-D is always a miss.
+FER2013_TO_EMOTION = {
+    "angry": "angry",
+    "disgust": "disgust",
+    "fear": "fearful",
+    "happy": "happy",
+    "sad": "sad",
+    "surprise": "surprised",
+    "neutral": "neutral",
+}
 
 # The licence of the FER2013 mini-Xception weights (oarriaga/face_classification), reproduced in every model card
 # made from them, as the MIT License requires.
@@ -254,6 +266,7 @@ def load_keras_mini_xception(path: str | Path, in_channels: int = 3) -> MiniXcep
 
 __all__ = [
     "FER2013_LABELS",
+    "FER2013_TO_EMOTION",
     "FER2013_MINI_XCEPTION_LICENSE",
     "MODEL_CARD_NOTICE",
     "convert_keras_mini_xception",

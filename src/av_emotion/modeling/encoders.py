@@ -13,8 +13,9 @@ from torch import nn
 # model_type -> modality -> sub-module path under the base model.
 ENCODER_PATHS: dict[str, dict[str, str]] = {
     # EfficientFace stem (Chumachenko et al. 2022 load EfficientFace trained on AffectNet-7 here); the audio branch
-    # is a few Conv1d blocks trained from scratch in the paper, so it has no pretrained encoder.
-    "avt_ca": {"video": "video_encoder"},
+    # is a few Conv1d blocks trained from scratch in the paper, so it has no pretrained encoder by default
+    # (or, with `audio_encoder_config`, a transformers speech model in front of them).
+    "avt_ca": {"video": "video_encoder", "audio": "audio_encoder"},
     # R(2+1)D-18 and the one-channel ResNet-18 (Praveen et al. 2022, from TSAV / torchvision).
     "joint_cross_attention": {"video": "video_encoder", "audio": "audio_encoder"},
     # The 3D and 2D ResNets inside each branch; the channel, spatial and temporal attention stay trainable.
@@ -41,7 +42,13 @@ def encoder_modules(model: nn.Module) -> dict[str, nn.Module]:
             "(declare them with av_emotion.modeling.encoders.register_encoders)"
         )
     base = getattr(model, "base_model", model)
-    return {modality: base.get_submodule(path) for modality, path in ENCODER_PATHS[model_type].items()}
+    modules = {}
+    for modality, path in ENCODER_PATHS[model_type].items():
+        parent_path, _, name = path.rpartition(".")
+        module = getattr(base.get_submodule(parent_path) if parent_path else base, name, None)
+        if module is not None:  # an optional encoder this configuration does not build
+            modules[modality] = module
+    return modules
 
 
 def encoder_parameter_prefixes(model: nn.Module) -> dict[str, str]:

@@ -43,6 +43,9 @@ class ModelSection:
             from `pretrained` or `backbones` (freezing random weights is refused).
         unfreeze_encoders_after_epochs: Train the frozen encoders from this epoch on (0-based count of frozen
             epochs); None keeps them frozen for the whole run.
+        encoders: transformers checkpoints (path or Hub id) used as the architecture's encoders,
+            `{"vision": ..., "audio": ...}` (either optional), through the model class's
+            `from_encoders_pretrained` (AVT-CA); the processor then follows their preprocessing.
     """
 
     model_type: str = ""
@@ -52,6 +55,7 @@ class ModelSection:
     backbones: dict[str, dict[str, str]] = field(default_factory=dict)
     freeze_encoders: list[str] = field(default_factory=list)
     unfreeze_encoders_after_epochs: int | None = None
+    encoders: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -63,11 +67,14 @@ class ProcessorSection:
             `"cpu_small"`).
         overrides: Keyword overrides of the preset's settings (for example `{"num_frames": 8}`).
         pretrained: Load a saved processor (folder or Hub id) instead of a preset.
+        encoders: transformers checkpoints whose image processor / feature extractor settings override the
+            preset (`AVEmotionProcessor.from_encoders`); defaults to `model.encoders`.
     """
 
     preset: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     pretrained: str | None = None
+    encoders: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -357,6 +364,11 @@ def _validate(config: RecipeConfig, source: str) -> None:
         raise ValueError(
             f"{source}: data.drop_modality must be null, 'audio' or 'video', not {config.data.drop_modality!r}"
         )
+    unknown = sorted(set(config.model.encoders) - {"vision", "audio"})
+    if unknown:
+        raise ValueError(f"{source}: model.encoders takes 'vision' and/or 'audio' checkpoints, got {unknown}")
+    if config.model.encoders and not config.processor.encoders and not config.processor.pretrained:
+        config.processor.encoders = dict(config.model.encoders)
     for modality, spec in config.model.backbones.items():
         if modality not in ("video", "audio") or not isinstance(spec, dict) or set(spec) != {"format", "checkpoint"}:
             raise ValueError(

@@ -74,6 +74,18 @@ def build_model(
     clashing = sorted(set(section.config) & set(label_kwargs))
     if clashing:
         raise ValueError(f"model.config sets {clashing}; these come from the corpus' labels, remove them")
+    if section.encoders:
+        head_class = (
+            architecture.classification_class if section.head == "classification" else architecture.regression_class
+        )
+        if not hasattr(head_class, "from_encoders_pretrained"):
+            raise ValueError(f"model.encoders: {section.model_type} takes no transformers encoders (avt_ca does)")
+        return head_class.from_encoders_pretrained(
+            vision_encoder=section.encoders.get("vision"),
+            audio_encoder=section.encoders.get("audio"),
+            **section.config,
+            **label_kwargs,
+        )
     config = AutoConfig.for_model(section.model_type, **section.config, **label_kwargs)
     model = auto_class.from_config(config)
     if section.backbones:
@@ -104,4 +116,11 @@ def build_processor(section: ProcessorSection):
         return AVEmotionProcessor.from_pretrained(section.pretrained)
     if not section.preset:
         raise ValueError("set processor.preset (e.g. 'synthetic', 'cpu_small') or processor.pretrained")
+    if section.encoders:
+        return AVEmotionProcessor.from_encoders(
+            section.preset,
+            vision_encoder=section.encoders.get("vision"),
+            audio_encoder=section.encoders.get("audio"),
+            **section.overrides,
+        )
     return AVEmotionProcessor.from_preset(section.preset, **section.overrides)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from huggingface_hub.dataclasses import strict
-from transformers import PreTrainedConfig
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
 
 from av_emotion.modeling.outputs import KEYS_TO_IGNORE_AT_INFERENCE
 
@@ -49,6 +50,15 @@ class AVTCAConfig(PreTrainedConfig):
             from Keras, 128 features a frame, frames normalised to [-1, 1] with image_mean = image_std = 0.5, any
             size, resized to 64). Our addition: a real pretrained face-expression stem that runs on a CPU. The
             `visual_*` EfficientFace fields are ignored with `"mini_xception"`.
+        vision_encoder_config (`dict` or `PreTrainedConfig`, *optional*):
+            A transformers image model (ViT, ConvNeXt, ... anything `AutoModel` builds that takes `pixel_values`) as
+            the per-frame visual stem, in place of `visual_backbone`: each frame's `pooler_output` (or the mean of
+            `last_hidden_state`) is the frame feature. Our addition (issue 14); `from_encoders_pretrained` fills it
+            from a checkpoint, and the processor then takes that checkpoint's image size and normalisation.
+        audio_encoder_config (`dict` or `PreTrainedConfig`, *optional*):
+            A transformers speech model on raw waveforms (wav2vec2, HuBERT, WavLM, ...) in front of the audio
+            Conv1d stages: its `last_hidden_state` frames replace the MFCCs. The input is then the waveform,
+            `input_features` `(B, 1, samples)` (processor `feature_type="waveform"`), so `num_audio_features` is 1.
         mini_xception_channels (`list[int]`, *optional*, defaults to `[8, 8, 16, 32, 64, 128]`):
             Widths of mini-Xception's two stem convolutions and its residual modules (the FER2013 model's).
         mini_xception_num_classes (`int`, *optional*, defaults to 7):
@@ -134,12 +144,21 @@ class AVTCAConfig(PreTrainedConfig):
     """
 
     model_type = "avt_ca"
+    # Optional transformers encoders, composed the way transformers composes multimodal configs.
+    sub_configs_defaults = {
+        "vision_encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="vit", optional=True),
+        "audio_encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="wav2vec2", optional=True),
+    }
     # Trainer passes `compute_metrics` the logits alone (branch logits, embeddings, maps are for analysis).
     keys_to_ignore_at_inference = KEYS_TO_IGNORE_AT_INFERENCE
 
     # Inputs
     num_channels: int = 3
     num_audio_features: int = 10
+
+    # Optional transformers encoders (sub-configs), in place of the stems below
+    vision_encoder_config: dict | PreTrainedConfig | None = None
+    audio_encoder_config: dict | PreTrainedConfig | None = None
 
     # Visual stem: EfficientFace (paper) or mini-Xception (a FER2013 model converted from Keras)
     visual_backbone: str = "efficientface"
@@ -194,6 +213,13 @@ class AVTCAConfig(PreTrainedConfig):
         ):
             setattr(self, name, [int(value) for value in getattr(self, name)])
         super().__post_init__(**kwargs)
+        if self.audio_encoder_config is not None:
+            if self.num_audio_features not in (1, 10):  # 10: the MFCC default, replaced by the waveform
+                raise ValueError(
+                    f"with an audio_encoder_config the input is the waveform (num_audio_features 1), got "
+                    f"num_audio_features={self.num_audio_features}"
+                )
+            self.num_audio_features = 1
         self._check_shapes()
 
     def _check_shapes(self) -> None:

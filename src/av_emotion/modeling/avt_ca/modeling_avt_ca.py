@@ -24,7 +24,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 
 from av_emotion.modeling.avt_ca.configuration_avt_ca import AVTCAConfig
@@ -242,6 +242,36 @@ class AVTCAPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values_videos"
     input_modalities = ("video", "audio")
 
+    @classmethod
+    def from_encoders_pretrained(
+        cls,
+        vision_encoder: str | None = None,
+        audio_encoder: str | None = None,
+        **config_kwargs,
+    ) -> AVTCAPreTrainedModel:
+        """Build AVT-CA around pretrained transformers encoders (a path or Hub id for each, either optional).
+
+        Like `VisionEncoderDecoderModel.from_encoder_decoder_pretrained`: the checkpoints' configs become
+        `vision_encoder_config` / `audio_encoder_config`, their weights are loaded into the encoders, and the
+        rest (temporal stages, fusion, cross-attention, head) is freshly initialised. Pair it with
+        `AVEmotionProcessor.from_encoders(...)` so the inputs follow each checkpoint's preprocessing.
+
+        Example:
+            `AVTCAForEmotionClassification.from_encoders_pretrained("google/vit-base-patch16-224-in21k",
+            "facebook/wav2vec2-base", num_frames=8)`
+        """
+        paths = {"vision_encoder_config": vision_encoder, "audio_encoder_config": audio_encoder}
+        for key, path in paths.items():
+            if path is not None:
+                config_kwargs[key] = AutoConfig.from_pretrained(path)
+        model = cls(AVTCAConfig(**config_kwargs))
+        base = getattr(model, model.base_model_prefix, model)
+        for encoder, path in ((base.video_encoder, vision_encoder), (base.audio_encoder, audio_encoder)):
+            if path is not None:
+                pretrained = AutoModel.from_pretrained(path)
+                encoder.model.load_state_dict(pretrained.state_dict(), strict=True)
+        return model
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """Kaiming-normal convolutions (ShuffleNet-V2), truncated-normal linears (ViT), unit norms."""
@@ -262,6 +292,58 @@ class AVTCAPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.num_batches_tracked)
 
 
+class AVTCATransformersFrameEncoder(nn.Module):
+    """A transformers image model as a per-frame stem: `(N, C, H, W)` -> `(N, out_channels)`.
+
+    The frame feature is the model's `pooler_output` when it has one (ViT's pooled CLS token, ConvNeXt's pooled
+    and normalised last stage), else the mean of `last_hidden_state` over tokens.
+    """
+
+    def __init__(self, config: PreTrainedConfig):
+        super().__init__()
+        self.model = AutoModel.from_config(config)
+        hidden_sizes = getattr(config, "hidden_sizes", None)
+        self.out_channels = int(hidden_sizes[-1] if hidden_sizes else config.hidden_size)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, out_channels)."""
+        outputs = self.model(pixel_values=pixel_values)
+        pooled = getattr(outputs, "pooler_output", None)
+        if pooled is None:
+            pooled = outputs.last_hidden_state.mean(dim=1)
+        return pooled.reshape(pooled.shape[0], -1)
+
+
+class AVTCATransformersAudioEncoder(nn.Module):
+    """A transformers speech model on raw waveforms: `(B, samples)` -> frames `(B, hidden, L)` and their mask.
+
+    A clip's valid frames come from its valid samples through the model's own length rule
+    (`_get_feat_extract_output_lengths` for wav2vec2-style models). The attention mask is passed only to models
+    whose feature encoder normalises per layer (`feat_extract_norm="layer"`); the others expect zero padding,
+    which is what the processor gives.
+    """
+
+    def __init__(self, config: PreTrainedConfig):
+        super().__init__()
+        self.model = AutoModel.from_config(config)
+        self.out_channels = int(config.hidden_size)
+
+    def forward(self, waveform: torch.Tensor, sample_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, samples), (B, samples) bool -> (B, hidden, L), (B, L) bool."""
+        waveform = waveform * sample_mask.to(waveform.dtype)
+        kwargs = {}
+        if getattr(self.model.config, "feat_extract_norm", "layer") == "layer":
+            kwargs["attention_mask"] = sample_mask.long()
+        hidden = self.model(input_values=waveform, **kwargs).last_hidden_state  # (B, L, H)
+        length = hidden.shape[1]
+        if hasattr(self.model, "_get_feat_extract_output_lengths"):
+            valid = self.model._get_feat_extract_output_lengths(sample_mask.sum(dim=-1))
+            frame_mask = torch.arange(length, device=hidden.device)[None, :] < valid[:, None]
+        else:
+            frame_mask = sample_mask.any(dim=-1, keepdim=True).expand(-1, length)
+        return hidden.transpose(1, 2), frame_mask
+
+
 class AVTCAModel(AVTCAPreTrainedModel):
     """AVT-CA encoder: both branches, the intermediate transformer fusion and the cross-attention module.
 
@@ -271,7 +353,9 @@ class AVTCAModel(AVTCAPreTrainedModel):
 
     def __init__(self, config: AVTCAConfig):
         super().__init__(config)
-        if config.visual_backbone == "mini_xception":
+        if config.vision_encoder_config is not None:
+            self.video_encoder = AVTCATransformersFrameEncoder(config.vision_encoder_config)
+        elif config.visual_backbone == "mini_xception":
             self.video_encoder = MiniXceptionEncoder(
                 in_channels=config.num_channels,
                 stem_channels=config.mini_xception_channels[:2],
@@ -292,7 +376,11 @@ class AVTCAModel(AVTCAPreTrainedModel):
         self.video_stage1 = AVTCATemporalStage(self.video_encoder.out_channels, config.video_stage1_channels, kernel)
         self.video_stage2 = AVTCATemporalStage(config.video_stage1_channels[-1], config.video_stage2_channels, kernel)
         pool = (config.audio_pool_kernel_size, config.audio_pool_stride)
-        self.audio_stage1 = AVTCATemporalStage(config.num_audio_features, config.audio_stage1_channels, kernel, *pool)
+        self.audio_encoder = None
+        if config.audio_encoder_config is not None:
+            self.audio_encoder = AVTCATransformersAudioEncoder(config.audio_encoder_config)
+        audio_width = self.audio_encoder.out_channels if self.audio_encoder is not None else config.num_audio_features
+        self.audio_stage1 = AVTCATemporalStage(audio_width, config.audio_stage1_channels, kernel, *pool)
         self.audio_stage2 = AVTCATemporalStage(
             config.audio_stage1_channels[-1], config.audio_stage2_channels, kernel, *pool
         )
@@ -352,6 +440,19 @@ class AVTCAModel(AVTCAPreTrainedModel):
                 f"input_features must be (batch, {self.config.num_audio_features} features, frames) "
                 f"(config.num_audio_features), got {tuple(input_features.shape)}"
             )
+        if self.audio_encoder is not None:
+            # The waveform (B, 1, samples) through the transformers speech model: its frames are the features.
+            samples = input_features.shape[-1]
+            sample_mask = torch.ones(input_features.shape[0], samples, dtype=torch.bool, device=input_features.device)
+            if audio_mask is not None:
+                if audio_mask.shape != sample_mask.shape:
+                    raise ValueError(
+                        f"audio_mask must be (batch, samples) = {tuple(sample_mask.shape)}, got {tuple(audio_mask.shape)}"
+                    )
+                sample_mask = audio_mask.bool()
+            if not sample_mask.any():
+                return None, torch.zeros(batch_size, 1, dtype=torch.bool, device=input_features.device)
+            input_features, audio_mask = self.audio_encoder(input_features[:, 0].to(self.dtype), sample_mask)
         length = input_features.shape[-1]
         expected = (input_features.shape[0], length)
         if audio_mask is None:
@@ -545,6 +646,11 @@ class AVTCAModel(AVTCAPreTrainedModel):
         config = self.config
         frames, size = config.num_frames, config.image_size
         audio_frames = max(4 * frames, self.minimum_audio_frames())
+        if self.audio_encoder is not None:
+            # A waveform long enough for the speech model's strided convolutions (320x in wav2vec2) to give them.
+            audio_frames = 400 + 320 * (audio_frames + 1)
+        if config.vision_encoder_config is not None:
+            size = getattr(config.vision_encoder_config, "image_size", size)
         return {
             "pixel_values_videos": torch.randn(2, frames, config.num_channels, size, size, device=self.device),
             "input_features": torch.randn(2, config.num_audio_features, audio_frames, device=self.device),

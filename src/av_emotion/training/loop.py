@@ -547,9 +547,10 @@ def _finish(
     best = output_dir / BEST_MODEL_DIR
     unwrapped = accelerator.unwrap_model(model)
     if state.best_metric is not None and (best / "model.safetensors").is_file():
-        from safetensors.torch import load_file
-
-        loaded = unwrapped.load_state_dict(load_file(best / "model.safetensors"), strict=False)
+        # Through from_pretrained, not a raw safetensors read: transformers renames some sub-model keys between
+        # the saved layout and the modules (a ViT encoder's attention weights, for one).
+        kept = type(unwrapped).from_pretrained(best)
+        loaded = unwrapped.load_state_dict(kept.state_dict(), strict=False)
         if loaded.unexpected_keys:
             raise RuntimeError(f"{best} does not match the model: unexpected keys {loaded.unexpected_keys[:5]}")
         say(f"kept the weights of epoch {state.best_epoch} (best {config.training.metric_for_best})")

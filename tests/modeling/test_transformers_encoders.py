@@ -111,3 +111,43 @@ def test_processor_takes_each_checkpoints_preprocessing_and_saves_it(encoders, t
 def test_errors_name_the_setting(encoders):
     with pytest.raises(ValueError, match="num_audio_features 1"):
         AVTCAConfig(audio_encoder_config={"model_type": "wav2vec2", "hidden_size": 16}, num_audio_features=40)
+
+
+JCA_TINY = {k: v for k, v in TINY_CONFIGS["joint_cross_attention"].items() if k not in ("num_mel_bins", "image_size")}
+
+
+@pytest.mark.parametrize("vision_kind", ["image", "video"])
+def test_jca_from_an_image_or_video_model_and_a_speech_model(encoders, tmp_path, vision_kind):
+    from av_emotion.modeling.joint_cross_attention import JointCrossAttentionForEmotionRegression
+    from av_emotion.modeling.modules.transformers_encoders import TransformersClipEncoder, TransformersFrameEncoder
+    from tests.modeling.transformers_encoders import write_tiny_videomae
+
+    vision, audio = encoders
+    if vision_kind == "video":
+        vision = write_tiny_videomae(tmp_path, num_frames=JCA_TINY["frames_per_subclip"])
+    model = JointCrossAttentionForEmotionRegression.from_encoders_pretrained(vision, audio, **JCA_TINY)
+    expected_class = TransformersClipEncoder if vision_kind == "video" else TransformersFrameEncoder
+    assert isinstance(model.joint_cross_attention.video_encoder, expected_class)
+    assert model.config.num_mel_bins == 1
+    inputs = model.dummy_inputs
+    loss = model(**inputs, labels=torch.rand(2, 2) * 2 - 1).loss
+    loss.backward()
+    assert model.joint_cross_attention.audio_encoder.model.feature_extractor.conv_layers[0].conv.weight.grad is not None
+    model.eval()
+    model.save_pretrained(tmp_path / "saved")
+    from av_emotion.modeling import AutoModelForAudioVideoRegression
+
+    again = AutoModelForAudioVideoRegression.from_pretrained(tmp_path / "saved").eval()
+    with torch.no_grad():
+        assert torch.equal(again(**inputs).logits, model(**inputs).logits)
+
+
+def test_jca_video_model_needs_its_frame_count(encoders, tmp_path):
+    from av_emotion.modeling.joint_cross_attention import JointCrossAttentionForEmotionClassification
+    from tests.modeling.transformers_encoders import write_tiny_videomae
+
+    _, audio = encoders
+    vision = write_tiny_videomae(tmp_path, num_frames=4)  # frames_per_subclip is 2
+    model = JointCrossAttentionForEmotionClassification.from_encoders_pretrained(vision, audio, **JCA_TINY)
+    with pytest.raises(ValueError, match="set frames_per_subclip to 4"):
+        model(**model.dummy_inputs)

@@ -52,3 +52,24 @@ def write_tiny_encoders(root: Path) -> tuple[Path, Path]:
     ).save_pretrained(audio)
     Wav2Vec2FeatureExtractor(sampling_rate=W2V_RATE, do_normalize=True).save_pretrained(audio)
     return vision, audio
+
+
+def write_tiny_videomae(root: Path, num_frames: int = 2) -> Path:
+    """Write `root/videomae`: a 1-layer VideoMAE on `num_frames`-frame 32x32 clips."""
+    from transformers import VideoMAEConfig, VideoMAEModel
+
+    torch.manual_seed(0)
+    path = root / "videomae"
+    VideoMAEModel(
+        VideoMAEConfig(
+            image_size=VIT_SIZE,
+            patch_size=8,
+            num_frames=num_frames,
+            tubelet_size=2,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+        )
+    ).save_pretrained(path)
+    return path

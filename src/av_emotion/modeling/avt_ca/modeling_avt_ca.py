@@ -24,13 +24,18 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers import initialization as init
 
 from av_emotion.modeling.avt_ca.configuration_avt_ca import AVTCAConfig
 from av_emotion.modeling.modules.efficientface import EfficientFaceEncoder
 from av_emotion.modeling.modules.masked_batch_norm import MaskedBatchNorm1d
 from av_emotion.modeling.modules.mini_xception import MiniXceptionEncoder
+from av_emotion.modeling.modules.transformers_encoders import (
+    TransformersAudioEncoder,
+    TransformersFrameEncoder,
+    build_with_pretrained_encoders,
+)
 from av_emotion.modeling.outputs import AVEmotionOutput
 from av_emotion.modeling.presence import fold_presence_flags
 
@@ -260,17 +265,7 @@ class AVTCAPreTrainedModel(PreTrainedModel):
             `AVTCAForEmotionClassification.from_encoders_pretrained("google/vit-base-patch16-224-in21k",
             "facebook/wav2vec2-base", num_frames=8)`
         """
-        paths = {"vision_encoder_config": vision_encoder, "audio_encoder_config": audio_encoder}
-        for key, path in paths.items():
-            if path is not None:
-                config_kwargs[key] = AutoConfig.from_pretrained(path)
-        model = cls(AVTCAConfig(**config_kwargs))
-        base = getattr(model, model.base_model_prefix, model)
-        for encoder, path in ((base.video_encoder, vision_encoder), (base.audio_encoder, audio_encoder)):
-            if path is not None:
-                pretrained = AutoModel.from_pretrained(path)
-                encoder.model.load_state_dict(pretrained.state_dict(), strict=True)
-        return model
+        return build_with_pretrained_encoders(cls, AVTCAConfig, vision_encoder, audio_encoder, **config_kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -292,58 +287,6 @@ class AVTCAPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.num_batches_tracked)
 
 
-class AVTCATransformersFrameEncoder(nn.Module):
-    """A transformers image model as a per-frame stem: `(N, C, H, W)` -> `(N, out_channels)`.
-
-    The frame feature is the model's `pooler_output` when it has one (ViT's pooled CLS token, ConvNeXt's pooled
-    and normalised last stage), else the mean of `last_hidden_state` over tokens.
-    """
-
-    def __init__(self, config: PreTrainedConfig):
-        super().__init__()
-        self.model = AutoModel.from_config(config)
-        hidden_sizes = getattr(config, "hidden_sizes", None)
-        self.out_channels = int(hidden_sizes[-1] if hidden_sizes else config.hidden_size)
-
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) -> (N, out_channels)."""
-        outputs = self.model(pixel_values=pixel_values)
-        pooled = getattr(outputs, "pooler_output", None)
-        if pooled is None:
-            pooled = outputs.last_hidden_state.mean(dim=1)
-        return pooled.reshape(pooled.shape[0], -1)
-
-
-class AVTCATransformersAudioEncoder(nn.Module):
-    """A transformers speech model on raw waveforms: `(B, samples)` -> frames `(B, hidden, L)` and their mask.
-
-    A clip's valid frames come from its valid samples through the model's own length rule
-    (`_get_feat_extract_output_lengths` for wav2vec2-style models). The attention mask is passed only to models
-    whose feature encoder normalises per layer (`feat_extract_norm="layer"`); the others expect zero padding,
-    which is what the processor gives.
-    """
-
-    def __init__(self, config: PreTrainedConfig):
-        super().__init__()
-        self.model = AutoModel.from_config(config)
-        self.out_channels = int(config.hidden_size)
-
-    def forward(self, waveform: torch.Tensor, sample_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, samples), (B, samples) bool -> (B, hidden, L), (B, L) bool."""
-        waveform = waveform * sample_mask.to(waveform.dtype)
-        kwargs = {}
-        if getattr(self.model.config, "feat_extract_norm", "layer") == "layer":
-            kwargs["attention_mask"] = sample_mask.long()
-        hidden = self.model(input_values=waveform, **kwargs).last_hidden_state  # (B, L, H)
-        length = hidden.shape[1]
-        if hasattr(self.model, "_get_feat_extract_output_lengths"):
-            valid = self.model._get_feat_extract_output_lengths(sample_mask.sum(dim=-1))
-            frame_mask = torch.arange(length, device=hidden.device)[None, :] < valid[:, None]
-        else:
-            frame_mask = sample_mask.any(dim=-1, keepdim=True).expand(-1, length)
-        return hidden.transpose(1, 2), frame_mask
-
-
 class AVTCAModel(AVTCAPreTrainedModel):
     """AVT-CA encoder: both branches, the intermediate transformer fusion and the cross-attention module.
 
@@ -354,7 +297,7 @@ class AVTCAModel(AVTCAPreTrainedModel):
     def __init__(self, config: AVTCAConfig):
         super().__init__(config)
         if config.vision_encoder_config is not None:
-            self.video_encoder = AVTCATransformersFrameEncoder(config.vision_encoder_config)
+            self.video_encoder = TransformersFrameEncoder(config.vision_encoder_config)
         elif config.visual_backbone == "mini_xception":
             self.video_encoder = MiniXceptionEncoder(
                 in_channels=config.num_channels,
@@ -378,7 +321,7 @@ class AVTCAModel(AVTCAPreTrainedModel):
         pool = (config.audio_pool_kernel_size, config.audio_pool_stride)
         self.audio_encoder = None
         if config.audio_encoder_config is not None:
-            self.audio_encoder = AVTCATransformersAudioEncoder(config.audio_encoder_config)
+            self.audio_encoder = TransformersAudioEncoder(config.audio_encoder_config)
         audio_width = self.audio_encoder.out_channels if self.audio_encoder is not None else config.num_audio_features
         self.audio_stage1 = AVTCATemporalStage(audio_width, config.audio_stage1_channels, kernel, *pool)
         self.audio_stage2 = AVTCATemporalStage(

@@ -9,7 +9,8 @@ else is marked "our choice" with the reason.
 from __future__ import annotations
 
 from huggingface_hub.dataclasses import strict
-from transformers import PretrainedConfig
+from transformers import AutoConfig, PreTrainedConfig, PretrainedConfig
+from transformers.configuration_utils import SubConfigSpec
 
 from av_emotion.data.labels import RAVDESS_LABELS as RAVDESS_EMOTIONS  # the 8 RAVDESS emotions, code order
 from av_emotion.modeling.outputs import KEYS_TO_IGNORE_AT_INFERENCE
@@ -41,6 +42,14 @@ class JointCrossAttentionConfig(PretrainedConfig):
         num_mel_bins (`int`, *optional*, defaults to 64):
             Mel bands of the log-mel input. Paper: 64 mels (44.1 kHz, 20 ms window, 10 ms hop, top_db 80;
             the processor's "jca2022" preset reproduces that front end).
+        vision_encoder_config (`dict` or `PreTrainedConfig`, *optional*):
+            A transformers vision model in place of `visual_backbone` (our addition, issue 14): an image model (ViT,
+            ConvNeXt, ...) runs on every frame and its features are averaged over each sub-clip's valid frames; a
+            video model (VideoMAE, ...) runs on each sub-clip (`frames_per_subclip` must be its `num_frames`).
+        audio_encoder_config (`dict` or `PreTrainedConfig`, *optional*):
+            A transformers speech model (wav2vec2, HuBERT, WavLM) on the waveform in place of the ResNet-18: its
+            frames are cut into the L sub-clips and averaged. The input is then `input_features` `(B, 1,
+            samples)` (processor `feature_type="waveform"`), so `num_mel_bins` is 1.
         visual_backbone (`str`, *optional*, defaults to `"resnet3d"`):
             `"resnet3d"`: the paper's 3D CNN over each sub-clip (the `visual_*` fields below). `"mini_xception"`:
             a frame encoder (Arriaga et al. 2017, the FER2013 face-expression model `av-emotion convert` reads from
@@ -97,6 +106,11 @@ class JointCrossAttentionConfig(PretrainedConfig):
     """
 
     model_type = "joint_cross_attention"
+    # Optional transformers encoders, composed the way transformers composes multimodal configs.
+    sub_configs_defaults = {
+        "vision_encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="vit", optional=True),
+        "audio_encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="wav2vec2", optional=True),
+    }
     # Trainer passes `compute_metrics` the logits alone (branch logits, embeddings, maps are for analysis).
     keys_to_ignore_at_inference = KEYS_TO_IGNORE_AT_INFERENCE
 
@@ -106,6 +120,10 @@ class JointCrossAttentionConfig(PretrainedConfig):
     num_channels: int = 3
     image_size: int = 112
     num_mel_bins: int = 64
+
+    # Optional transformers encoders (sub-configs), in place of the backbones below
+    vision_encoder_config: dict | PreTrainedConfig | None = None
+    audio_encoder_config: dict | PreTrainedConfig | None = None
 
     # Visual backbone: R(2+1)D-18 on face crops (paper), or a per-frame mini-Xception
     visual_backbone: str = "resnet3d"
@@ -141,6 +159,13 @@ class JointCrossAttentionConfig(PretrainedConfig):
         self.mini_xception_channels = [int(width) for width in self.mini_xception_channels]
         self.audio_widths = list(self.audio_widths)
         super().__post_init__(**kwargs)
+        if self.audio_encoder_config is not None:
+            if self.num_mel_bins not in (1, 64):  # 64: the log-mel default, replaced by the waveform
+                raise ValueError(
+                    f"with an audio_encoder_config the input is the waveform (num_mel_bins 1), got "
+                    f"num_mel_bins={self.num_mel_bins}"
+                )
+            self.num_mel_bins = 1
 
     def validate_joint_cross_attention(self):
         """Reject sizes the model cannot be built with, naming the field."""

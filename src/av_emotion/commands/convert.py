@@ -11,7 +11,6 @@ onto its encoders, the load report is printed, and the model is written with `sa
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def _checkpoint_argument(text: str) -> tuple[str, str]:
@@ -44,7 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the model, load the backbones, print the reports, save; returns the exit code."""
+    """Build the model, load the backbones, print the reports, save; returns the exit code.
+
+    Bad arguments and checkpoints that do not fit raise `ValueError`: the command line reports them in one line
+    (exit code 2) after the load report tables.
+    """
     import yaml
 
     from av_emotion.convert.pretrained import convert_backbones
@@ -56,24 +59,19 @@ def run(args: argparse.Namespace) -> int:
     elif args.model_type:
         section = ModelSection(model_type=args.model_type)
     else:
-        print("av-emotion convert: give --recipe or --model-type", file=sys.stderr)
-        return 2
+        raise ValueError("give --recipe RECIPE.yaml or --model-type NAME to say which model to build")
     for override in args.set:
         key, _, value = override.partition("=")
         section.config[key.strip()] = yaml.safe_load(value)
     checkpoints = {modality: getattr(args, modality) for modality in ("video", "audio") if getattr(args, modality)}
     if not checkpoints:
-        print("av-emotion convert: give --video FORMAT=PATH and/or --audio FORMAT=PATH", file=sys.stderr)
-        return 2
+        raise ValueError("give --video FORMAT=PATH and/or --audio FORMAT=PATH (formats: see --help)")
     section.pretrained = None
-    try:
-        model = build_model(section, label_names=_default_labels(section))
-        reports = convert_backbones(model, checkpoints, args.out, strict=not args.no_strict)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"av-emotion convert: {error}", file=sys.stderr)
-        return 1
-    for report in reports:
-        print(report.to_table())
+    section.backbones = {}
+    model = build_model(section, label_names=_default_labels(section))
+    convert_backbones(
+        model, checkpoints, args.out, strict=not args.no_strict, on_report=lambda report: print(report.to_table())
+    )
     print(f"saved {model.config.model_type} with converted backbones to {args.out}")
     return 0
 

@@ -182,18 +182,31 @@ def convert_backbones(
     output_dir: str | Path,
     *,
     strict: bool = True,
+    on_report: Callable[[LoadingReport], None] | None = None,
 ) -> list[LoadingReport]:
     """Load each `{modality: (format, path)}` checkpoint into `model` and save it (safetensors) to `output_dir`.
 
-    With `strict`, a report with missing, unexpected or mismatched keys raises `ValueError` (its table in the
-    message) and nothing is written. The reports are written to `output_dir/conversion_report.json`.
+    `on_report` receives every load report as soon as it exists (the command line prints its table). With
+    `strict`, a report with missing, unexpected or mismatched keys raises `ValueError` and nothing is written.
+    Writes `model.safetensors` + `config.json` (`save_pretrained`), `conversion_report.json` and a model card
+    (`README.md`) naming each source and carrying the notices its licence requires.
     """
-    reports = [load_backbone(model, modality, fmt, path) for modality, (fmt, path) in checkpoints.items()]
+    reports = []
+    for modality, (fmt, path) in checkpoints.items():
+        report = load_backbone(model, modality, fmt, path)
+        reports.append(report)
+        if on_report is not None:
+            on_report(report)
     failed = [report for report in reports if not report.ok]
     if strict and failed:
-        tables = "\n\n".join(report.to_table() for report in failed)
+        counts = ", ".join(
+            f"{report.target}: {len(report.missing)} missing, {len(report.unexpected)} unexpected, "
+            f"{len(report.mismatched)} mismatched"
+            for report in failed
+        )
         raise ValueError(
-            f"the checkpoint does not fit the model (pass strict=False / --no-strict to keep going):\n{tables}"
+            f"the checkpoint does not fit the model ({counts}; the load report lists the keys); check the model "
+            "config matches the checkpoint, or pass strict=False (--no-strict) to write it anyway"
         )
     output_dir = Path(output_dir)
     model.save_pretrained(output_dir)

@@ -120,6 +120,33 @@ PROCESSOR_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         },
         "processor": {"clip_duration_s": 3.6, "clip_position": "center"},
     },
+    # AVT-CA's recipe with the FER2013 mini-Xception stem (visual_backbone="mini_xception"): the same 15 frames and
+    # MFCCs, but face crops at the 64 x 64 the FER2013 model was trained on, scaled to [-1, 1] (x / 255 - 0.5) * 2
+    # as in its training code (mean = std = 0.5; the stem turns RGB into luma).
+    "avt_ca2024_fer2013": {
+        "video_processor": {
+            "num_frames": 15,
+            "do_face_crop": True,
+            "size": {"height": 64, "width": 64},
+            "image_mean": [0.5, 0.5, 0.5],
+            "image_std": [0.5, 0.5, 0.5],
+        },
+        "feature_extractor": {
+            "feature_type": "mfcc",
+            "sampling_rate": 22050,
+            "n_mfcc": 10,
+            "n_mels": 128,
+            "n_fft": 2048,
+            "win_length": 2048,
+            "hop_length": 512,
+            "win_length_ms": None,
+            "hop_length_ms": None,
+            "mel_scale": "slaney",
+            "mel_norm": "slaney",
+            "top_db": 80.0,
+        },
+        "processor": {"clip_duration_s": 3.6, "clip_position": "center"},
+    },
     # Our choice: small inputs that train in minutes on a CPU (8 face frames at 64 x 64, 40 mels at 16 kHz,
     # 3 s centred window).
     "cpu_small": {

@@ -32,13 +32,30 @@ class ModelSection:
         config: Keyword arguments of the architecture's config class (`AutoConfig.for_model`). `num_labels`,
             `id2label` and `label2id` are filled from the corpus' label set.
         pretrained: A local folder or Hub repo id to start from instead of random weights (then `config`
-            is ignored except for the label fields).
+            is ignored except for the label fields). `av-emotion convert` writes such a folder from published
+            backbone checkpoints.
+        backbones: Published backbone checkpoints loaded into the freshly built model's encoders, by modality:
+            `{"video": {"format": "efficientface", "checkpoint": "path.pth.tar"}}` (formats:
+            `av_emotion.convert.BACKBONE_FORMATS`). A checkpoint that does not fit (missing, unexpected or
+            mismatched keys) stops the run with the load report.
+        freeze_encoders: Encoders to freeze (`"video"`, `"audio"`): weights fixed and batch-norm layers kept in
+            evaluation mode, so their running statistics stay those of the pretrained backbone. They must come
+            from `pretrained` or `backbones` (freezing random weights is refused).
+        unfreeze_encoders_after_epochs: Train the frozen encoders from this epoch on (0-based count of frozen
+            epochs); None keeps them frozen for the whole run.
+        encoders: transformers checkpoints (path or Hub id) used as the architecture's encoders,
+            `{"vision": ..., "audio": ...}` (either optional), through the model class's
+            `from_encoders_pretrained` (AVT-CA); the processor then follows their preprocessing.
     """
 
     model_type: str = ""
     head: Literal["classification", "regression"] = "classification"
     config: dict[str, Any] = field(default_factory=dict)
     pretrained: str | None = None
+    backbones: dict[str, dict[str, str]] = field(default_factory=dict)
+    freeze_encoders: list[str] = field(default_factory=list)
+    unfreeze_encoders_after_epochs: int | None = None
+    encoders: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -50,11 +67,14 @@ class ProcessorSection:
             `"cpu_small"`).
         overrides: Keyword overrides of the preset's settings (for example `{"num_frames": 8}`).
         pretrained: Load a saved processor (folder or Hub id) instead of a preset.
+        encoders: transformers checkpoints whose image processor / feature extractor settings override the
+            preset (`AVEmotionProcessor.from_encoders`); defaults to `model.encoders`.
     """
 
     preset: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     pretrained: str | None = None
+    encoders: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -114,10 +134,14 @@ class OptimizerSection:
     Weight decay is not applied to biases and norm weights unless `decay_all_parameters` (torch's own
     default, and what Chumachenko et al. 2022's `opts.py` does). `dampening` (SGD only) scales each new
     gradient's share of the momentum buffer by `1 - dampening`, as `torch.optim.SGD` defines it.
+
+    `encoder_lr` (None: `lr`) is the learning rate of the pretrained encoders (`av_emotion.modeling.encoders`);
+    `lr` then applies to everything else (fusion, attention, heads). Both follow the same schedule.
     """
 
     name: Literal["adamw", "sgd"] = "adamw"
     lr: float = 1e-3
+    encoder_lr: float | None = None
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
@@ -362,6 +386,30 @@ def _validate(config: RecipeConfig, source: str) -> None:
         raise ValueError(
             f"{source}: data.drop_modality must be null, 'audio' or 'video', not {config.data.drop_modality!r}"
         )
+    unknown = sorted(set(config.model.encoders) - {"vision", "audio"})
+    if unknown:
+        raise ValueError(f"{source}: model.encoders takes 'vision' and/or 'audio' checkpoints, got {unknown}")
+    if config.model.encoders and not config.processor.encoders and not config.processor.pretrained:
+        config.processor.encoders = dict(config.model.encoders)
+    for modality, spec in config.model.backbones.items():
+        if modality not in ("video", "audio") or not isinstance(spec, dict) or set(spec) != {"format", "checkpoint"}:
+            raise ValueError(
+                f"{source}: model.backbones.{modality} must be a 'video' or 'audio' entry with exactly "
+                "`format` and `checkpoint`"
+            )
+    if config.model.backbones and config.model.pretrained:
+        raise ValueError(f"{source}: model.backbones load into a fresh model; remove them or model.pretrained")
+    unknown = sorted(set(config.model.freeze_encoders) - {"video", "audio"})
+    if unknown:
+        raise ValueError(f"{source}: model.freeze_encoders takes 'video' and/or 'audio', got {unknown}")
+    untrained = sorted(set(config.model.freeze_encoders) - set(config.model.backbones))
+    if untrained and not config.model.pretrained:
+        raise ValueError(
+            f"{source}: model.freeze_encoders freezes {untrained}, but nothing pretrained is loaded there; add "
+            f"model.backbones.{untrained[0]} (a published checkpoint) or model.pretrained (a converted model)"
+        )
+    if config.model.unfreeze_encoders_after_epochs is not None and config.model.unfreeze_encoders_after_epochs < 0:
+        raise ValueError(f"{source}: model.unfreeze_encoders_after_epochs must be >= 0 (or null)")
     if config.model.head not in ("classification", "regression"):
         raise ValueError(f"{source}: model.head must be 'classification' or 'regression'")
     if config.optimizer.name not in ("adamw", "sgd"):

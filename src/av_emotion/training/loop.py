@@ -48,6 +48,7 @@ from av_emotion.training.checkpointing import (
 from av_emotion.training.config import OptimizerSection, RecipeConfig, SchedulerSection, save_config
 from av_emotion.training.data import PreparedData, prepare_data
 from av_emotion.training.factory import build_model, build_processor
+from av_emotion.training.freezing import EncoderFreezer, split_encoder_parameters
 from av_emotion.training.reporting import (
     CONFUSION_MATRIX_FILE,
     plot_confusion_matrix,
@@ -90,23 +91,40 @@ class TrainResult:
 # ---------------------------------------------------------------------------------------------------
 
 
-def build_optimizer(model: torch.nn.Module, section: OptimizerSection) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: torch.nn.Module, section: OptimizerSection, *, encoder_modalities: list[str] | None = None
+) -> torch.optim.Optimizer:
     """AdamW or SGD.
 
     Biases and 1-D parameters (norm scales) get no weight decay (our choice, as in BERT) unless
     `section.decay_all_parameters`, which decays every parameter (torch's default; Chumachenko et al. 2022).
+    With `section.encoder_lr` set, the parameters of the pretrained encoders (`av_emotion.modeling.encoders`,
+    limited to `encoder_modalities` when given) get that learning rate and the rest (fusion, heads) `section.lr`.
+    Groups carry a `name`: `"decay"`, `"no_decay"` (the rest, first, so `get_last_lr()[0]` is the fusion rate),
+    then `"encoders/decay"`, `"encoders/no_decay"`. Parameters with `requires_grad=False` are left out.
     """
-    decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
-        if not parameter.requires_grad:
-            continue
-        exempt = not section.decay_all_parameters and (parameter.ndim <= 1 or name.endswith(".bias"))
-        (no_decay if exempt else decay).append(parameter)
-    groups = [
-        {"params": decay, "weight_decay": section.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    groups = [group for group in groups if group["params"]]
+    if section.encoder_lr is not None:
+        encoder, rest = split_encoder_parameters(model, encoder_modalities)
+        if not encoder:
+            raise ValueError(
+                f"optimizer.encoder_lr is set but {getattr(model.config, 'model_type', type(model).__name__)} "
+                "declares no pretrained encoders (av_emotion.modeling.encoders)"
+            )
+    else:
+        encoder, rest = [], list(model.named_parameters())
+    groups = []
+    for prefix, named, lr in (("", rest, section.lr), ("encoders/", encoder, section.encoder_lr)):
+        decay, no_decay = [], []
+        for name, parameter in named:
+            if not parameter.requires_grad:
+                continue
+            exempt = not section.decay_all_parameters and (parameter.ndim <= 1 or name.endswith(".bias"))
+            (no_decay if exempt else decay).append(parameter)
+        groups += [
+            {"name": f"{prefix}decay", "params": decay, "weight_decay": section.weight_decay, "lr": lr},
+            {"name": f"{prefix}no_decay", "params": no_decay, "weight_decay": 0.0, "lr": lr},
+        ]
+    groups = [group for group in groups if group["params"] or not group["name"].startswith("encoders/")]
     if section.name == "adamw":
         return torch.optim.AdamW(groups, lr=section.lr, betas=tuple(section.betas), eps=section.eps)
     return torch.optim.SGD(
@@ -373,7 +391,7 @@ def train(
     data: PreparedData = prepare_data(config, processor, main_process_first=accelerator.main_process_first, log=say)
     # Seed again so the initial weights do not depend on what data preparation drew.
     set_seed(training.seed)
-    model = build_model(config.model, data.label_names)
+    model = build_model(config.model, data.label_names, log=say)
     say(f"model: {model.config.model_type}, {sum(p.numel() for p in model.parameters()):,} parameters")
 
     collator = AVEmotionCollator(
@@ -404,6 +422,9 @@ def train(
         for name in ("validation", "test")
         if name in data.splits
     }
+    # Frozen for the whole run: requires_grad=False before the optimizer is built, so it leaves them out.
+    freezer = EncoderFreezer(model, config.model.freeze_encoders, config.model.unfreeze_encoders_after_epochs)
+    freezer.set_epoch(0, log=say)
     optimizer = build_optimizer(model, config.optimizer)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
     eval_loaders = {name: accelerator.prepare(loader) for name, loader in eval_loaders.items()}
@@ -457,6 +478,7 @@ def train(
         if done:
             break
         train_loader.set_epoch(epoch)
+        freezer.set_epoch(epoch, log=say)
         skip = state.batches_in_epoch
         loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
         for batch_index, batch in enumerate(loader, start=skip):
@@ -470,6 +492,7 @@ def train(
                 if loss is None:
                     raise ValueError("the model returned no loss; does the batch carry `labels`?")
                 accelerator.backward(loss)
+                freezer.drop_frozen_gradients()  # before clipping, so frozen gradients do not count in the norm
                 if accelerator.sync_gradients and training.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), training.max_grad_norm)
                 optimizer.step()
@@ -487,10 +510,12 @@ def train(
                 mean_loss = accelerator.gather(window_loss.reshape(1)).mean().item() / window_batches
                 window_loss, window_batches = torch.zeros((), device=accelerator.device), 0
                 progress.set_postfix(loss=f"{mean_loss:.4f}")
-                accelerator.log(
-                    {"train/loss": mean_loss, "train/lr": optimizer.param_groups[0]["lr"], "train/epoch": epoch},
-                    step=state.global_step,
-                )
+                rates = {group.get("name", ""): group["lr"] for group in optimizer.param_groups}
+                logged = {"train/loss": mean_loss, "train/lr": optimizer.param_groups[0]["lr"], "train/epoch": epoch}
+                encoder_rates = [rate for name, rate in rates.items() if name.startswith("encoders/")]
+                if encoder_rates:  # the encoders' own learning rate (optimizer.encoder_lr)
+                    logged["train/encoder_lr"] = encoder_rates[0]
+                accelerator.log(logged, step=state.global_step)
             end_of_epoch = state.batches_in_epoch == len(train_loader)
             if state.global_step >= total_steps:
                 done = True
@@ -611,9 +636,10 @@ def _finish(
     best = output_dir / BEST_MODEL_DIR
     unwrapped = accelerator.unwrap_model(model)
     if state.best_metric is not None and (best / "model.safetensors").is_file():
-        from safetensors.torch import load_file
-
-        loaded = unwrapped.load_state_dict(load_file(best / "model.safetensors"), strict=False)
+        # Through from_pretrained, not a raw safetensors read: transformers renames some sub-model keys between
+        # the saved layout and the modules (a ViT encoder's attention weights, for one).
+        kept = type(unwrapped).from_pretrained(best)
+        loaded = unwrapped.load_state_dict(kept.state_dict(), strict=False)
         if loaded.unexpected_keys:
             raise RuntimeError(f"{best} does not match the model: unexpected keys {loaded.unexpected_keys[:5]}")
         say(f"kept the weights of epoch {state.best_epoch} (best {config.training.metric_for_best})")

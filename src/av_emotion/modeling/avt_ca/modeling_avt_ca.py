@@ -31,6 +31,12 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from av_emotion.modeling.avt_ca.configuration_avt_ca import AVTCAConfig
 from av_emotion.modeling.modules.efficientface import EfficientFaceEncoder
 from av_emotion.modeling.modules.masked_batch_norm import MaskedBatchNorm1d
+from av_emotion.modeling.modules.mini_xception import MiniXceptionEncoder
+from av_emotion.modeling.modules.transformers_encoders import (
+    TransformersAudioEncoder,
+    TransformersFrameEncoder,
+    build_with_pretrained_encoders,
+)
 from av_emotion.modeling.outputs import AVEmotionOutput
 from av_emotion.modeling.presence import fold_presence_flags
 
@@ -322,6 +328,26 @@ class AVTCAPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _can_set_attn_implementation_cached_value = True
 
+    @classmethod
+    def from_encoders_pretrained(
+        cls,
+        vision_encoder: str | None = None,
+        audio_encoder: str | None = None,
+        **config_kwargs,
+    ) -> AVTCAPreTrainedModel:
+        """Build AVT-CA around pretrained transformers encoders (a path or Hub id for each, either optional).
+
+        Like `VisionEncoderDecoderModel.from_encoder_decoder_pretrained`: the checkpoints' configs become
+        `vision_encoder_config` / `audio_encoder_config`, their weights are loaded into the encoders, and the
+        rest (temporal stages, fusion, cross-attention, head) is freshly initialised. Pair it with
+        `AVEmotionProcessor.from_encoders(...)` so the inputs follow each checkpoint's preprocessing.
+
+        Example:
+            `AVTCAForEmotionClassification.from_encoders_pretrained("google/vit-base-patch16-224-in21k",
+            "facebook/wav2vec2-base", num_frames=8)`
+        """
+        return build_with_pretrained_encoders(cls, AVTCAConfig, vision_encoder, audio_encoder, **config_kwargs)
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """Kaiming-normal convolutions (ShuffleNet-V2), truncated-normal linears (ViT), unit norms."""
@@ -351,20 +377,34 @@ class AVTCAModel(AVTCAPreTrainedModel):
 
     def __init__(self, config: AVTCAConfig):
         super().__init__(config)
-        self.video_encoder = EfficientFaceEncoder(
-            in_channels=config.num_channels,
-            stage_repeats=config.visual_stage_repeats,
-            stage_channels=config.visual_stage_channels,
-            local_grid=config.local_feature_grid,
-            reduction_ratio=config.modulator_reduction_ratio,
-            num_dilated_convs=config.spatial_attention_num_convs,
-            dilation=config.spatial_attention_dilation,
-        )
+        if config.vision_encoder_config is not None:
+            self.video_encoder = TransformersFrameEncoder(config.vision_encoder_config)
+        elif config.visual_backbone == "mini_xception":
+            self.video_encoder = MiniXceptionEncoder(
+                in_channels=config.num_channels,
+                stem_channels=config.mini_xception_channels[:2],
+                block_channels=config.mini_xception_channels[2:],
+                num_classes=config.mini_xception_num_classes,
+            )
+        else:
+            self.video_encoder = EfficientFaceEncoder(
+                in_channels=config.num_channels,
+                stage_repeats=config.visual_stage_repeats,
+                stage_channels=config.visual_stage_channels,
+                local_grid=config.local_feature_grid,
+                reduction_ratio=config.modulator_reduction_ratio,
+                num_dilated_convs=config.spatial_attention_num_convs,
+                dilation=config.spatial_attention_dilation,
+            )
         kernel = config.temporal_kernel_size
-        self.video_stage1 = AVTCATemporalStage(config.visual_stage_channels[-1], config.video_stage1_channels, kernel)
+        self.video_stage1 = AVTCATemporalStage(self.video_encoder.out_channels, config.video_stage1_channels, kernel)
         self.video_stage2 = AVTCATemporalStage(config.video_stage1_channels[-1], config.video_stage2_channels, kernel)
         pool = (config.audio_pool_kernel_size, config.audio_pool_stride)
-        self.audio_stage1 = AVTCATemporalStage(config.num_audio_features, config.audio_stage1_channels, kernel, *pool)
+        self.audio_encoder = None
+        if config.audio_encoder_config is not None:
+            self.audio_encoder = TransformersAudioEncoder(config.audio_encoder_config)
+        audio_width = self.audio_encoder.out_channels if self.audio_encoder is not None else config.num_audio_features
+        self.audio_stage1 = AVTCATemporalStage(audio_width, config.audio_stage1_channels, kernel, *pool)
         self.audio_stage2 = AVTCATemporalStage(
             config.audio_stage1_channels[-1], config.audio_stage2_channels, kernel, *pool
         )
@@ -426,6 +466,19 @@ class AVTCAModel(AVTCAPreTrainedModel):
                 f"input_features must be (batch, {self.config.num_audio_features} features, frames) "
                 f"(config.num_audio_features), got {tuple(input_features.shape)}"
             )
+        if self.audio_encoder is not None:
+            # The waveform (B, 1, samples) through the transformers speech model: its frames are the features.
+            samples = input_features.shape[-1]
+            sample_mask = torch.ones(input_features.shape[0], samples, dtype=torch.bool, device=input_features.device)
+            if audio_mask is not None:
+                if audio_mask.shape != sample_mask.shape:
+                    raise ValueError(
+                        f"audio_mask must be (batch, samples) = {tuple(sample_mask.shape)}, got {tuple(audio_mask.shape)}"
+                    )
+                sample_mask = audio_mask.bool()
+            if not sample_mask.any():
+                return None, torch.zeros(batch_size, 1, dtype=torch.bool, device=input_features.device)
+            input_features, audio_mask = self.audio_encoder(input_features[:, 0].to(self.dtype), sample_mask)
         length = input_features.shape[-1]
         expected = (input_features.shape[0], length)
         if audio_mask is None:
@@ -665,6 +718,11 @@ class AVTCAModel(AVTCAPreTrainedModel):
         config = self.config
         frames, size = config.num_frames, config.image_size
         audio_frames = max(4 * frames, self.minimum_audio_frames())
+        if self.audio_encoder is not None:
+            # A waveform long enough for the speech model's strided convolutions (320x in wav2vec2) to give them.
+            audio_frames = 400 + 320 * (audio_frames + 1)
+        if config.vision_encoder_config is not None:
+            size = getattr(config.vision_encoder_config, "image_size", size)
         return {
             "pixel_values_videos": torch.randn(2, frames, config.num_channels, size, size, device=self.device),
             "input_features": torch.randn(2, config.num_audio_features, audio_frames, device=self.device),

@@ -457,3 +457,18 @@ def test_default_limits_accept_just_below_and_refuse_just_above(tmp_path: Path, 
     with pytest.raises(MediaError) as excinfo:
         probe_media(outside)
     assert_media_error(excinfo, outside, *fragments)
+
+
+def test_default_audio_channel_limit_accepts_32_and_refuses_33(tmp_path: Path):
+    paths = {}
+    for channels in (32, 33):
+        paths[channels] = tmp_path / f"channels_{channels}.wav"
+        with wave.open(str(paths[channels]), "wb") as handle:
+            handle.setnchannels(channels)
+            handle.setsampwidth(2)
+            handle.setframerate(8000)
+            handle.writeframes(np.zeros((800, channels), dtype=np.int16).tobytes())
+    assert probe_media(paths[32]).audio_channels == 32
+    with pytest.raises(MediaError) as excinfo:
+        probe_media(paths[33])
+    assert_media_error(excinfo, paths[33], "33 channels", "max_audio_channels=32")

@@ -87,7 +87,8 @@ class DataSection:
         builder: Extra keyword arguments of the builder (e.g. `{"check_media": false}`).
         generate: Synthetic corpus only: `SyntheticCorpusConfig` arguments used to write the corpus into
             `root` when it does not exist yet.
-        fold_protocol: A protocol of `av_emotion.data.folds.FOLD_PROTOCOLS`; when None the corpus'
+        fold_protocol: A protocol of `av_emotion.data.folds.FOLD_PROTOCOLS`, or `"affwild2_official"` (the
+            official Aff-Wild2 split, see `av_emotion.data.affwild2.official_split_fold`); when None the corpus'
             speakers are cut into `num_folds` sorted blocks (`speaker_independent_folds`).
         num_folds: Fold count when `fold_protocol` is None.
         fold: Which fold to train/evaluate (0-based).
@@ -128,7 +129,11 @@ class DataSection:
 
 @dataclass
 class OptimizerSection:
-    """Optimizer: AdamW or SGD (`torch.optim`). Weight decay is not applied to biases and norm weights.
+    """Optimizer: AdamW or SGD (`torch.optim`).
+
+    Weight decay is not applied to biases and norm weights unless `decay_all_parameters` (torch's own
+    default, and what Chumachenko et al. 2022's `opts.py` does). `dampening` (SGD only) scales each new
+    gradient's share of the momentum buffer by `1 - dampening`, as `torch.optim.SGD` defines it.
 
     `encoder_lr` (None: `lr`) is the learning rate of the pretrained encoders (`av_emotion.modeling.encoders`);
     `lr` then applies to everything else (fusion, attention, heads). Both follow the same schedule.
@@ -141,19 +146,36 @@ class OptimizerSection:
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     momentum: float = 0.9
+    dampening: float = 0.0
     nesterov: bool = False
+    decay_all_parameters: bool = False
+
+
+SCHEDULERS_STEPPED_BY_EPOCH = ("multistep", "reduce_on_plateau")
+"""Schedules built here rather than by `transformers.get_scheduler`: see `SchedulerSection`."""
 
 
 @dataclass
 class SchedulerSection:
-    """Learning-rate schedule through `transformers.get_scheduler` (linear, cosine, constant_with_warmup, ...).
+    """Learning-rate schedule.
 
-    `warmup_steps` wins over `warmup_ratio` (a fraction of the total optimizer steps) when both are set.
+    Names of `transformers.get_scheduler` (linear, cosine, constant_with_warmup, ...) change the rate every
+    optimizer step, after `warmup_steps` (which wins) or `warmup_ratio` (a fraction of the total steps);
+    `kwargs` go to it. Two more, without warm-up:
+
+    - `multistep`: the rate is multiplied by `gamma` at the start of each epoch in `milestones` (epochs
+      counted from 0, so `[40]` means from the 41st epoch on), as `torch.optim.lr_scheduler.MultiStepLR`
+      stepped once per epoch.
+    - `reduce_on_plateau`: `torch.optim.lr_scheduler.ReduceLROnPlateau`, stepped once per epoch with the
+      validation `training.metric_for_best` (mode from `training.greater_is_better`); `kwargs` go to it
+      (`factor`, `patience`, ...). Needs a validation split.
     """
 
     name: str = "cosine"
     warmup_steps: int | None = None
     warmup_ratio: float = 0.0
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -392,6 +414,18 @@ def _validate(config: RecipeConfig, source: str) -> None:
         raise ValueError(f"{source}: model.head must be 'classification' or 'regression'")
     if config.optimizer.name not in ("adamw", "sgd"):
         raise ValueError(f"{source}: optimizer.name must be 'adamw' or 'sgd', not {config.optimizer.name!r}")
+    if config.optimizer.dampening and config.optimizer.name != "sgd":
+        raise ValueError(f"{source}: optimizer.dampening applies to 'sgd' only, not {config.optimizer.name!r}")
+    scheduler = config.scheduler
+    if scheduler.name in SCHEDULERS_STEPPED_BY_EPOCH and (scheduler.warmup_steps or scheduler.warmup_ratio):
+        raise ValueError(f"{source}: scheduler {scheduler.name!r} has no warm-up; remove warmup_steps / warmup_ratio")
+    if scheduler.name == "multistep" and (
+        not scheduler.milestones or sorted(set(scheduler.milestones)) != list(scheduler.milestones)
+    ):
+        raise ValueError(
+            f"{source}: scheduler 'multistep' needs milestones, increasing epochs, e.g. [40, 55, 65, 70]; "
+            f"got {scheduler.milestones}"
+        )
     if config.training.mixed_precision not in ("no", "bf16", "fp16"):
         raise ValueError(f"{source}: training.mixed_precision must be 'no', 'bf16' or 'fp16'")
     if config.training.gradient_accumulation_steps < 1:

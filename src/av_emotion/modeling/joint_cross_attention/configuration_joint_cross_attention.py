@@ -92,6 +92,15 @@ class JointCrossAttentionConfig(PretrainedConfig):
             Xavier uniform, gain 1). Convolutions use He (fan-out) initialisation as in standard ResNets.
         ccc_epsilon (`float`, *optional*, defaults to 1e-8):
             Added to the CCC denominator so constant predictions give CCC 0 instead of NaN. Our choice.
+        regression_output_activation (`str`, *optional*, defaults to `"tanh"`):
+            Applied to each regression head's output: `"tanh"` or `"none"`. The paper names no output
+            non-linearity and the authors' heads end in a plain linear layer (`"none"`). Our choice, `"tanh"`:
+            valence and arousal are annotated in [-1, 1] and a bounded output cannot drift outside it.
+        regression_loss_targets (`list[str]`, *optional*, defaults to `["valence", "arousal"]`):
+            Which regression outputs the CCC loss trains: the loss is the sum of (1 - CCC) over these. The
+            paper reports the loss summed over valence and arousal; the authors' code trains one dimension per
+            model, which `["valence"]` or `["arousal"]` reproduces (the other head is then untrained). Our
+            choice: both, one model for the two dimensions.
 
     The classification head reads `id2label` / `num_labels` (default: the 8 RAVDESS emotions); the
     regression head always predicts `REGRESSION_TARGETS` = (valence, arousal) and sets
@@ -149,6 +158,8 @@ class JointCrossAttentionConfig(PretrainedConfig):
     head_dropout: float | int = 0.6
     initializer_gain: float | int = 1.0
     ccc_epsilon: float = 1e-8
+    regression_output_activation: str = "tanh"
+    regression_loss_targets: list[str] | tuple[str, ...] = REGRESSION_TARGETS
 
     def __post_init__(self, **kwargs):
         # Default categorical labels: the RAVDESS emotions, unless the caller chose labels.
@@ -158,6 +169,7 @@ class JointCrossAttentionConfig(PretrainedConfig):
         self.visual_widths = list(self.visual_widths)
         self.mini_xception_channels = [int(width) for width in self.mini_xception_channels]
         self.audio_widths = list(self.audio_widths)
+        self.regression_loss_targets = list(self.regression_loss_targets)
         super().__post_init__(**kwargs)
         if self.audio_encoder_config is not None:
             if self.num_mel_bins not in (1, 64):  # 64: the log-mel default, replaced by the waveform
@@ -196,6 +208,16 @@ class JointCrossAttentionConfig(PretrainedConfig):
             )
         if not 0.0 <= self.head_dropout < 1.0:
             raise ValueError(f"head_dropout must be in [0, 1), got {self.head_dropout}")
+        if self.regression_output_activation not in ("tanh", "none"):
+            raise ValueError(
+                f"regression_output_activation must be 'tanh' or 'none', got {self.regression_output_activation!r}"
+            )
+        targets = self.regression_loss_targets
+        if not targets or len(set(targets)) != len(targets) or not set(targets) <= set(REGRESSION_TARGETS):
+            raise ValueError(
+                f"regression_loss_targets must be a non-empty subset of {list(REGRESSION_TARGETS)} without repeats, "
+                f"got {targets}"
+            )
         if self.ccc_epsilon <= 0:
             raise ValueError(f"ccc_epsilon must be > 0, got {self.ccc_epsilon}")
 

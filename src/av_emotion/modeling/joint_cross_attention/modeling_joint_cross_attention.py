@@ -43,6 +43,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from av_emotion.modeling.losses import CCCLoss
 from av_emotion.modeling.modules.mini_xception import MiniXceptionEncoder
@@ -103,6 +104,10 @@ class JointCrossAttentionPreTrainedModel(PreTrainedModel):
     base_model_prefix = "joint_cross_attention"
     main_input_name = "pixel_values_videos"
     input_modalities = ("video", "audio")
+    # The fusion is a `GradientCheckpointingLayer`; the ResNet backbones are not checkpointed (their batch norm
+    # would update its running statistics a second time in the recomputation). JCA has no dot-product attention
+    # (its maps come from correlation matrices), so there is no attention implementation to choose.
+    supports_gradient_checkpointing = True
 
     @classmethod
     def from_encoders_pretrained(
@@ -159,7 +164,7 @@ class JointCrossAttentionPreTrainedModel(PreTrainedModel):
         }
 
 
-class JointCrossAttentionFusion(nn.Module):
+class JointCrossAttentionFusion(GradientCheckpointingLayer):
     """The joint cross-attention fusion of Praveen et al. 2022, batched over clips.
 
     The parameters carry the paper's names and shapes (L = `num_subclips`, d = `fusion_hidden_size`,
@@ -387,13 +392,19 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         has_video: torch.Tensor | None = None,
         has_audio: torch.Tensor | None = None,
         face_found: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
     ) -> JointCrossAttentionOutput | tuple:
         """Encode both modalities per sub-clip and fuse them; `labels` is accepted and ignored here.
 
         `has_video` / `has_audio` `(batch,)` bool (the processor's flags): False clears that clip's mask row.
         `face_found` is accepted so that the processor's output feeds the model, and not read.
+        `output_hidden_states` (default `config.output_hidden_states`) also returns `hidden_states`:
+        `"video_features"` X_v and `"audio_features"` X_a `(batch, L, d)` (projected, absent sub-clips zero) and
+        `"attended"` [Xatt_a ; Xatt_v] `(batch, L, 2d)`.
         """
         config = self.config
+        if output_hidden_states is None:
+            output_hidden_states = config.output_hidden_states
         video_mask, audio_mask = fold_presence_flags(
             pixel_values_videos, input_features, video_mask, audio_mask, has_video, has_audio
         )
@@ -425,9 +436,13 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         attended_audio, attended_video, maps = self.fusion(audio, video)
         hidden = torch.cat([attended_audio, attended_video], dim=-1)  # (B, L, 2d)
         step_mask = video_steps | audio_steps
+        hidden_states = None
+        if output_hidden_states:
+            hidden_states = {"video_features": video, "audio_features": audio, "attended": hidden}
         output = JointCrossAttentionOutput(
             embeddings=masked_mean(hidden, step_mask),
             attentions=maps if output_attentions else None,
+            hidden_states=hidden_states,
             last_hidden_state=hidden,
             step_mask=step_mask,
         )
@@ -468,7 +483,10 @@ class JointCrossAttentionHead(nn.Sequential):
 
 
 class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel):
-    """Joint Cross-Attention with separate valence and arousal heads, outputs in [-1, 1] (tanh), CCC loss.
+    """Joint Cross-Attention with separate valence and arousal heads and the CCC loss.
+
+    Outputs pass `config.regression_output_activation` (tanh by default: in [-1, 1]); the loss trains the
+    dimensions in `config.regression_loss_targets` (both by default).
 
     `logits` (B, 2) holds the clip-level (valence, arousal): the mean over valid sub-clips of `step_logits`
     (B, L, 2), the per-sub-clip predictions of the paper. `labels` may be clip-level (B, 2) or per sub-clip
@@ -500,6 +518,7 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
         has_audio: torch.Tensor | None = None,
         face_found: torch.Tensor | None = None,
         output_embeddings: bool = False,
+        output_hidden_states: bool | None = None,
     ) -> JointCrossAttentionOutput | tuple:
         """Predict valence and arousal per sub-clip and per clip; the CCC loss when `labels` are given.
 
@@ -515,9 +534,12 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
             output_attentions=output_attentions,
             has_video=has_video,
             has_audio=has_audio,
+            output_hidden_states=output_hidden_states,
         )
         hidden = base.last_hidden_state
-        step_logits = torch.tanh(torch.cat([self.valence_head(hidden), self.arousal_head(hidden)], dim=-1))
+        step_logits = torch.cat([self.valence_head(hidden), self.arousal_head(hidden)], dim=-1)
+        if self.config.regression_output_activation == "tanh":
+            step_logits = torch.tanh(step_logits)
         logits = masked_mean(step_logits, base.step_mask)
         loss = None
         if labels is not None:
@@ -527,6 +549,7 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
             logits=logits,
             embeddings=base.embeddings if output_embeddings else None,
             attentions=base.attentions,
+            hidden_states=base.hidden_states,
             step_logits=step_logits,
             last_hidden_state=hidden,
             step_mask=base.step_mask,
@@ -537,10 +560,12 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
         self, logits: torch.Tensor, step_logits: torch.Tensor, step_mask: torch.Tensor, labels: torch.Tensor
     ) -> torch.Tensor:
         labels = labels.to(logits.dtype)
+        # Only the dimensions in `regression_loss_targets` are trained (the authors train one per model).
+        columns = [REGRESSION_TARGETS.index(name) for name in self.config.regression_loss_targets]
         if labels.shape == logits.shape:
-            return self.ccc_loss(logits, labels, mask=step_mask.any(dim=1))
+            return self.ccc_loss(logits[..., columns], labels[..., columns], mask=step_mask.any(dim=1))
         if labels.shape == step_logits.shape:
-            return self.ccc_loss(step_logits, labels, mask=step_mask)
+            return self.ccc_loss(step_logits[..., columns], labels[..., columns], mask=step_mask)
         raise ValueError(
             f"labels must be (batch, 2) clip-level or (batch, {self.config.num_subclips}, 2) per sub-clip "
             f"[{', '.join(REGRESSION_TARGETS)}], got {tuple(labels.shape)}"
@@ -584,6 +609,7 @@ class JointCrossAttentionForEmotionClassification(JointCrossAttentionPreTrainedM
         has_audio: torch.Tensor | None = None,
         face_found: torch.Tensor | None = None,
         output_embeddings: bool = False,
+        output_hidden_states: bool | None = None,
     ) -> JointCrossAttentionOutput | tuple:
         """Score the emotions per sub-clip and per clip; cross-entropy when `labels` (B,) are given.
 
@@ -599,6 +625,7 @@ class JointCrossAttentionForEmotionClassification(JointCrossAttentionPreTrainedM
             output_attentions=output_attentions,
             has_video=has_video,
             has_audio=has_audio,
+            output_hidden_states=output_hidden_states,
         )
         step_logits = self.classifier(base.last_hidden_state)
         logits = masked_mean(step_logits, base.step_mask)
@@ -612,6 +639,7 @@ class JointCrossAttentionForEmotionClassification(JointCrossAttentionPreTrainedM
             logits=logits,
             embeddings=base.embeddings if output_embeddings else None,
             attentions=base.attentions,
+            hidden_states=base.hidden_states,
             step_logits=step_logits,
             last_hidden_state=base.last_hidden_state,
             step_mask=base.step_mask,

@@ -100,8 +100,8 @@ def build_optimizer(
     `section.decay_all_parameters`, which decays every parameter (torch's default; Chumachenko et al. 2022).
     With `section.encoder_lr` set, the parameters of the pretrained encoders (`av_emotion.modeling.encoders`,
     limited to `encoder_modalities` when given) get that learning rate and the rest (fusion, heads) `section.lr`.
-    Groups carry a `name`: `"decay"`, `"no_decay"` (the rest, first, so `get_last_lr()[0]` is the fusion rate),
-    then `"encoders/decay"`, `"encoders/no_decay"`. Parameters with `requires_grad=False` are left out.
+    Groups carry a `name`: `"decay"`, `"no_decay"` (the rest, first), then `"encoders/decay"`,
+    `"encoders/no_decay"`; empty groups are left out, and so are parameters with `requires_grad=False`.
     """
     if section.encoder_lr is not None:
         encoder, rest = split_encoder_parameters(model, encoder_modalities)
@@ -124,7 +124,7 @@ def build_optimizer(
             {"name": f"{prefix}decay", "params": decay, "weight_decay": section.weight_decay, "lr": lr},
             {"name": f"{prefix}no_decay", "params": no_decay, "weight_decay": 0.0, "lr": lr},
         ]
-    groups = [group for group in groups if group["params"] or not group["name"].startswith("encoders/")]
+    groups = [group for group in groups if group["params"]]
     if section.name == "adamw":
         return torch.optim.AdamW(groups, lr=section.lr, betas=tuple(section.betas), eps=section.eps)
     return torch.optim.SGD(

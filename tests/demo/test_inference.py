@@ -90,6 +90,8 @@ def test_crops_are_the_frames_the_model_saw(model, good_clip):
     assert any("No face was found in 2 of 2 windows" in note for note in result.notes)
     strip = result.strip(5)
     assert len(strip) == 5 and strip[0] is result.crops[0] and strip[-1] is result.crops[-1]
+    assert [crop.time_s for crop in strip] == sorted(crop.time_s for crop in strip)
+    assert [crop.time_s for crop in result.strip(100)] == sorted(times)
 
 
 def test_real_clip_finds_the_face(model, ravdess_av_clip):

@@ -167,13 +167,15 @@ def build_demo(model: DemoModel | str | Path, limits: MediaLimits | None = None,
                     y_lim=[-1.0, 1.0] if regression else [0.0, 1.0],
                     label="Timeline",
                     elem_id="timeline",
-                    height=300,
+                    height=340,
                 )
                 png = gr.File(label="Timeline as a PNG (the plot of `av-emotion predict --plot`)", elem_id="png")
         crops = gr.Gallery(
             label="What the model saw: the sampled frames (face crops) with their times",
             columns=8,
-            height="auto",
+            rows=2,
+            height=280,
+            object_fit="contain",
             elem_id="crops",
         )
         gr.Markdown("## Limitations\n\n" + model.limitations, elem_id="limitations")

@@ -108,11 +108,12 @@ class DemoResult:
         return "video only (no audio track)" if self.used_video else "audio only (no video stream)"
 
     def strip(self, max_frames: int = 16) -> list[DemoCrop]:
-        """Up to `max_frames` crops spread evenly over the file (windows overlap, so times repeat otherwise)."""
-        if len(self.crops) <= max_frames:
-            return list(self.crops)
-        indices = np.linspace(0, len(self.crops) - 1, max_frames).round().astype(int)
-        return [self.crops[index] for index in indices]
+        """Up to `max_frames` crops in time order, spread evenly over the file (overlapping windows interleave)."""
+        crops = sorted(self.crops, key=lambda crop: crop.time_s)
+        if len(crops) <= max_frames:
+            return crops
+        indices = np.linspace(0, len(crops) - 1, max_frames).round().astype(int)
+        return [crops[index] for index in indices]
 
     def timeline_rows(self) -> list[dict[str, Any]]:
         """One row per window and label: `{"time": window centre (s), "label": name, "score": value}`."""

@@ -127,6 +127,7 @@ def push_to_hub(
     commit_message: str | None = None,
     update_card: bool = True,
     remote_code: bool = True,
+    demo_space: str | None = None,
     api: Any = None,
 ):
     """Upload the model saved in `output_dir` to the Hub repo `repo_id` in one commit; returns the `CommitInfo`.
@@ -143,6 +144,8 @@ def push_to_hub(
             False uploads the existing card as it is. A card is rendered when there is none.
         remote_code: Also upload the standalone model code and its `auto_map`, so the repo loads with
             `trust_remote_code=True` where av_emotion is not installed.
+        demo_space: The Space serving the model's web demo (`av_emotion.demo.space.push_demo_space`); the
+            rendered card links it.
         api: An `HfApi` to use (tests pass a fake one); default `HfApi(token=token)`.
     """
     from huggingface_hub import HfApi
@@ -154,10 +157,10 @@ def push_to_hub(
         raise ValueError(f"repo_id {repo_id!r} must look like user/name (or org/name)")
     card_path = output_dir / CARD_FILE
     if not card_path.is_file():
-        render_model_card(output_dir, repo_id=repo_id, remote_code=remote_code)
+        render_model_card(output_dir, repo_id=repo_id, remote_code=remote_code, demo_space=demo_space)
     elif update_card:
         if CARD_MARKER in card_path.read_text(encoding="utf-8"):
-            render_model_card(output_dir, repo_id=repo_id, remote_code=remote_code)
+            render_model_card(output_dir, repo_id=repo_id, remote_code=remote_code, demo_space=demo_space)
         else:
             logger.info("%s was not rendered by av_emotion: uploading it as it is", card_path)
     plan = plan_upload(output_dir, remote_code=remote_code)

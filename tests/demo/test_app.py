@@ -1,0 +1,224 @@
+"""The demo served for real on 127.0.0.1: two HTTP clients at once, and a person's visit in headless Chromium.
+
+The browser test drives Debian's `chromium` through its `chromedriver` (Selenium; no browser is downloaded): it
+uploads a clip, waits for the answer, checks the labels, the timeline, the face crops and the limitations are on
+the page, saves a screenshot in the test's tmp dir, then uploads a text file renamed .mp4, checks the processor's
+message is shown, and that a good upload after it is still answered.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.demo.media import write_good_clip, write_text_renamed_mp4
+from tests.pipelines.tiny_checkpoint import LABELS, save_tiny_checkpoint
+
+pytest.importorskip("gradio", reason='the demo needs Gradio: pip install -e ".[demo]"')
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+# Seconds to wait for one answer: the tiny model takes about 1 s, a loaded 2-core CI machine ten times that.
+ANSWER_TIMEOUT_S = 120
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("demo_app_media")
+
+
+@pytest.fixture(scope="module")
+def good_clip(media) -> Path:
+    return write_good_clip(media / "generated clip.mp4")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The demo of a tiny model, served on 127.0.0.1 as `av-emotion demo` serves it; yields (url, DemoModel)."""
+    from av_emotion.demo.app import launch_demo
+
+    checkpoint = save_tiny_checkpoint(tmp_path_factory.mktemp("demo_app_model"))
+    port = free_port()
+    demo = launch_demo(checkpoint, host="127.0.0.1", port=port, block=False, device="cpu")
+    try:
+        yield f"http://127.0.0.1:{port}/", demo.av_emotion_model
+    finally:
+        demo.close()
+
+
+def test_two_concurrent_uploads_are_both_answered_one_inference_at_a_time(server, good_clip, media):
+    from gradio_client import Client, handle_file
+
+    url, model = server
+    pipe = model.pipeline
+    original = pipe.forward
+    state = {"running": 0, "most": 0}
+    guard = threading.Lock()
+
+    def counting_forward(chunk, **kwargs):
+        with guard:
+            state["running"] += 1
+            state["most"] = max(state["most"], state["running"])
+        try:
+            return original(chunk, **kwargs)
+        finally:
+            with guard:
+                state["running"] -= 1
+
+    answers: dict[int, tuple] = {}
+    errors: list[BaseException] = []
+
+    def upload(index: int) -> None:
+        try:
+            client = Client(url, verbose=False)
+            answers[index] = client.predict(handle_file(str(good_clip)), None, 3.0, 1.5, api_name="/analyse")
+        except BaseException as error:  # noqa: BLE001  (reported below)
+            errors.append(error)
+
+    pipe.forward = counting_forward
+    try:
+        threads = [threading.Thread(target=upload, args=(index,)) for index in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=2 * ANSWER_TIMEOUT_S)
+    finally:
+        pipe.forward = original
+    assert not errors, errors
+    assert sorted(answers) == [0, 1]
+    for status, scores, timeline, png, crops in answers.values():
+        assert "generated clip.mp4" in status and "most likely" in status and "video and audio" in status
+        assert scores["label"] in LABELS and len(scores["confidences"]) == 3
+        assert {row[1] for row in timeline["data"]} == set(LABELS)
+        assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert len(crops) == min(16, 2 * model.pipeline.processor.num_frames)
+        assert all("no face" in crop["caption"] for crop in crops)
+    assert answers[0][1] == answers[1][1]
+    assert state["most"] == 1  # the queue ran them one after the other
+
+    # A bad upload is answered with the processor's message, and the server goes on answering.
+    client = Client(url, verbose=False)
+    bad = write_text_renamed_mp4(media / "notes.mp4")
+    status, scores, *_ = client.predict(handle_file(str(bad)), None, 3.0, 1.5, api_name="/analyse")
+    assert status.startswith("**Could not analyse this file.** notes.mp4: not a media file FFmpeg can read")
+    assert "Traceback" not in status and not scores  # the previous scores are cleared
+    status, *_ = client.predict(handle_file(str(good_clip)), None, 3.0, 1.5, api_name="/analyse")
+    assert "most likely" in status
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip(
+            "Chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver); "
+            "the browser test drives the system's Chromium and downloads none"
+        )
+    webdriver = pytest.importorskip("selenium.webdriver", reason='Selenium is missing: pip install -e ".[dev]"')
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1800"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _status_text(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, "status").text
+
+
+def upload_and_analyse(driver, path: Path, expect: str) -> str:
+    """Put `path` in the video input (clearing a previous one), press Analyse, wait for `expect`; return the status."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, ANSWER_TIMEOUT_S)
+    for button in driver.find_elements(By.CSS_SELECTOR, "#video-input button[aria-label='Clear']"):
+        if button.is_displayed():
+            button.click()
+            break
+    file_input = wait.until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#video-input input[type=file]"))
+    )
+    before = _status_text(driver)
+    file_input.send_keys(str(path))
+    wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#video-input video")))
+    driver.find_element(By.ID, "analyse").click()
+    wait.until(lambda d: _status_text(d) != before and Path(path).name in _status_text(d))
+    status = _status_text(driver)
+    assert expect in status, status
+    return status
+
+
+def check_result_page(driver, clip_name: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    status = _status_text(driver)
+    assert f"{clip_name}: most likely" in status and "Modalities used: video and audio" in status
+    scores = driver.find_element(By.ID, "scores").text
+    shown = [label for label in LABELS if label in scores.split()]
+    assert len(shown) == 3, scores  # the top three emotions, with their percentages
+    assert "%" in scores
+    timeline = driver.find_element(By.ID, "timeline")
+    assert "Timeline" in timeline.text and "time (s, window centre)" in timeline.text
+    assert timeline.find_elements(By.CSS_SELECTOR, "canvas, svg"), "the timeline chart was not drawn"
+    crops = driver.find_elements(By.CSS_SELECTOR, "#crops img")
+    assert len(crops) >= 4
+    links = [link.get_attribute("href") or "" for link in driver.find_elements(By.CSS_SELECTOR, "#png a")]
+    assert any(link.endswith("timeline.png") for link in links), links  # the PNG of `predict --plot`
+    limitations = driver.find_element(By.ID, "limitations").text
+    assert "Limitations" in limitations and "Legal limits." in limitations
+    assert "Traceback" not in driver.page_source
+
+
+def visit(driver, url: str, clip: Path, media: Path, screenshot: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    WebDriverWait(driver, ANSWER_TIMEOUT_S).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#video-input input[type=file]"))
+    )
+    assert "Legal limits." in driver.find_element(By.ID, "limitations").text  # before any upload
+    upload_and_analyse(driver, clip, expect="most likely")
+    check_result_page(driver, clip.name)
+    driver.save_screenshot(str(screenshot))
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    bad = write_text_renamed_mp4(media / "shopping list.mp4")
+    status = upload_and_analyse(driver, bad, expect="Could not analyse this file.")
+    assert "shopping list.mp4: not a media file FFmpeg can read" in status and "Traceback" not in status
+    upload_and_analyse(driver, clip, expect="most likely")
+    check_result_page(driver, clip.name)
+
+
+@pytest.mark.slow  # about 30-60 s on 2 shared cores: Chromium, the Gradio server and three uploads
+def test_browser_visit_with_a_generated_clip(server, browser, good_clip, media, tmp_path):
+    visit(browser, server[0], good_clip, media, tmp_path / "demo_generated.png")
+
+
+@pytest.mark.slow
+def test_browser_visit_with_a_real_clip(server, browser, ravdess_av_clip, media, tmp_path):
+    visit(browser, server[0], ravdess_av_clip, media, tmp_path / "demo_ravdess.png")
+    from selenium.webdriver.common.by import By
+
+    captions = browser.find_element(By.ID, "crops").text
+    assert "no face" not in captions  # RAVDESS: the face is found in every window

@@ -28,7 +28,11 @@ __all__ = ["build_demo", "launch_demo"]
 logger = logging.getLogger(__name__)
 
 STRIP_FRAMES = 16
-"""Thumbnails in the strip of frames the model saw (our choice: one row on a laptop screen)."""
+"""Thumbnails in the strip of frames the model saw (our choice: two rows of eight on a laptop screen)."""
+
+# Matplotlib's default colour cycle ("tab10"), so each emotion gets its own colour on the chart (Gradio's default
+# palette shades one hue).
+TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
 def _limits_text(limits: MediaLimits) -> str:
@@ -157,7 +161,7 @@ def build_demo(model: DemoModel | str | Path, limits: MediaLimits | None = None,
                 gr.Markdown(_limits_text(model.limits), elem_id="limits")
             with gr.Column(scale=2):
                 status = gr.Markdown("Upload or record a video, then press **Analyse**.", elem_id="status")
-                scores = gr.Label(num_top_classes=3, label="Top emotions", visible=not regression, elem_id="scores")
+                scores = gr.Label(num_top_classes=3, label="Top emotions (mean over windows)", visible=not regression, elem_id="scores")
                 timeline = gr.LinePlot(
                     x="time",
                     y="score",
@@ -165,16 +169,20 @@ def build_demo(model: DemoModel | str | Path, limits: MediaLimits | None = None,
                     x_title="time (s, window centre)",
                     y_title="value" if regression else "probability",
                     y_lim=[-1.0, 1.0] if regression else [0.0, 1.0],
+                    color_map={label: TAB10[index % len(TAB10)] for index, label in enumerate(model.labels)},
+                    color_title="emotion",
                     label="Timeline",
                     elem_id="timeline",
-                    height=340,
                 )
                 png = gr.File(label="Timeline as a PNG (the plot of `av-emotion predict --plot`)", elem_id="png")
+        if model.pipeline.processor.video_processor.do_face_crop:
+            seen = "What the model saw: the sampled frames, cropped to the face it tracked, with their times"
+        else:
+            seen = "What the model saw: the sampled frames (this model's processor does not crop faces)"
         crops = gr.Gallery(
-            label="What the model saw: the sampled frames (face crops) with their times",
+            label=seen,
             columns=8,
-            rows=2,
-            height=280,
+            height=330,  # two rows of eight thumbnails
             object_fit="contain",
             elem_id="crops",
         )

@@ -210,12 +210,13 @@ def visit(driver, url: str, clip: Path, media: Path, screenshot: Path) -> None:
     check_result_page(driver, clip.name)
 
 
-@pytest.mark.slow  # about 30-60 s on 2 shared cores: Chromium, the Gradio server and three uploads
+# In the default suite: about 10 s on 2 idle cores (Chromium start, three uploads of a 4-s clip), 25 s when the
+# cores are shared; the server is the module's, shared with the HTTP test.
 def test_browser_visit_with_a_generated_clip(server, browser, good_clip, media, tmp_path):
     visit(browser, server[0], good_clip, media, tmp_path / "demo_generated.png")
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the same visit again, on a 720p RAVDESS clip with face detection
 def test_browser_visit_with_a_real_clip(server, browser, ravdess_av_clip, media, tmp_path):
     visit(browser, server[0], ravdess_av_clip, media, tmp_path / "demo_ravdess.png")
     from selenium.webdriver.common.by import By

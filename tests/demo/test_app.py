@@ -8,6 +8,7 @@ message is shown, and that a good upload after it is still answered.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import socket
 import threading
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from av_emotion.demo.inference import DEMO_LIMITS
 from tests.demo.media import write_good_clip, write_text_renamed_mp4
 from tests.pipelines.tiny_checkpoint import LABELS, save_tiny_checkpoint
 
@@ -24,6 +26,10 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 # Seconds to wait for one answer: the tiny model takes about 1 s, a loaded 2-core CI machine ten times that.
 ANSWER_TIMEOUT_S = 120
+
+
+# The demo's limits with a smaller upload size, so the test can send a file above it cheaply (a RAVDESS clip is 4 MB).
+SERVER_LIMITS = dataclasses.replace(DEMO_LIMITS, max_file_bytes=6 * 1024**2)
 
 
 def free_port() -> int:
@@ -49,7 +55,7 @@ def server(tmp_path_factory):
 
     checkpoint = save_tiny_checkpoint(tmp_path_factory.mktemp("demo_app_model"))
     port = free_port()
-    demo = launch_demo(checkpoint, host="127.0.0.1", port=port, block=False, device="cpu")
+    demo = launch_demo(checkpoint, host="127.0.0.1", port=port, block=False, device="cpu", limits=SERVER_LIMITS)
     try:
         yield f"http://127.0.0.1:{port}/", demo.av_emotion_model
     finally:
@@ -112,6 +118,15 @@ def test_two_concurrent_uploads_are_both_answered_one_inference_at_a_time(server
     status, scores, *_ = client.predict(handle_file(str(bad)), None, 3.0, 1.5, api_name="/analyse")
     assert status.startswith("**Could not analyse this file.** notes.mp4: not a media file FFmpeg can read")
     assert "Traceback" not in status and not scores  # the previous scores are cleared
+    status, *_ = client.predict(handle_file(str(good_clip)), None, 3.0, 1.5, api_name="/analyse")
+    assert "most likely" in status
+
+    # An upload above MediaLimits.max_file_bytes is refused by Gradio before it is stored; the server goes on.
+    big = media / "big.mp4"
+    big.write_bytes(b"\0" * (SERVER_LIMITS.max_file_bytes + 1024))
+    with pytest.raises(Exception) as refused:  # noqa: B017  (gradio_client raises a plain Exception or ValueError)
+        client.predict(handle_file(str(big)), None, 3.0, 1.5, api_name="/analyse")
+    assert "max" in str(refused.value).lower() and "size" in str(refused.value).lower(), refused.value
     status, *_ = client.predict(handle_file(str(good_clip)), None, 3.0, 1.5, api_name="/analyse")
     assert "most likely" in status
 

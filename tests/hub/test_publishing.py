@@ -82,6 +82,7 @@ def test_one_commit_with_exactly_the_model_files(tmp_path: Path, hub: HubRecorde
             "modeling_avt_ca.py",
             "efficientface.py",
             "masked_batch_norm.py",
+            "presence.py",
             "outputs.py",
         }
     if (run / "emotion_relation_matrix.png").exists():

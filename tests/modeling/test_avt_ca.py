@@ -85,7 +85,7 @@ def test_registered_with_auto_classes():
 def test_forward_backward_reaches_every_parameter(batch):
     model = AVTCAForEmotionClassification(tiny_config(modality_dropout_prob=0.0)).train()
     labels = torch.randint(0, model.config.num_labels, (batch,))
-    out = model(**inputs(batch), labels=labels)
+    out = model(**inputs(batch), labels=labels, output_embeddings=True)
     assert out.logits.shape == (batch, 8)
     assert out.embeddings.shape == (batch, model.config.hidden_size)
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)
@@ -101,9 +101,10 @@ def test_loss_is_cross_entropy_and_tuple_output():
     labels = torch.tensor([0, 5, 7])
     out = model(**batch, labels=labels)
     torch.testing.assert_close(out.loss, torch.nn.functional.cross_entropy(out.logits, labels))
-    loss, logits, embeddings = model(**batch, labels=labels, return_dict=False)
+    loss, logits = model(**batch, labels=labels, return_dict=False)  # embeddings only when asked
     torch.testing.assert_close(logits, out.logits)
-    torch.testing.assert_close(embeddings, out.embeddings)
+    _, _, embeddings = model(**batch, labels=labels, return_dict=False, output_embeddings=True)
+    torch.testing.assert_close(embeddings, model.avt_ca(**batch).embeddings)
 
 
 def test_base_model_returns_embeddings_only():
@@ -261,7 +262,7 @@ def test_save_load_round_trip(tmp_path):
         torch.testing.assert_close(loaded.eval()(**batch).logits, model(**batch).logits)
     base = AutoModel.from_pretrained(tmp_path)  # the encoder alone, from the head's checkpoint
     with torch.no_grad():
-        torch.testing.assert_close(base.eval()(**batch).embeddings, model(**batch).embeddings)
+        torch.testing.assert_close(base.eval()(**batch).embeddings, model(**batch, output_embeddings=True).embeddings)
 
 
 # ---------------------------------------------------------------- modality dropout

@@ -126,7 +126,7 @@ def test_regression_forward_backward(batch):
     model = JointCrossAttentionForEmotionRegression(config).train()
     inputs = make_inputs(config, batch)
     labels = torch.rand(batch, config.num_subclips, 2) * 2 - 1
-    out = model(**inputs, labels=labels, output_attentions=True)
+    out = model(**inputs, labels=labels, output_attentions=True, output_embeddings=True)
     assert out.logits.shape == (batch, 2)
     assert out.step_logits.shape == (batch, config.num_subclips, 2)
     assert out.embeddings.shape == (batch, 2 * config.fusion_hidden_size)
@@ -254,15 +254,33 @@ def test_masked_subclip_is_ignored_and_left_out_of_the_clip_mean():
     model = JointCrossAttentionForEmotionRegression(config).eval()
     inputs = make_inputs(config, 2)
     f = config.frames_per_subclip
-    inputs["video_mask"][0, 2 * f :] = False  # last sub-clip: no video
-    inputs["audio_mask"][0, 8:] = False  # 4 audio frames per sub-clip: last sub-clip, no audio
+    inputs["video_mask"][0, f : 2 * f] = False  # middle sub-clip: no video
+    # 12 audio frames, 4 per sub-clip: a hole over the middle sub-clip (the clip keeps its length, 12).
+    inputs["audio_mask"][0, 4:8] = False
     out = model(**inputs)
-    assert out.step_mask[0].tolist() == [True, True, False] and out.step_mask[1].all()
-    torch.testing.assert_close(out.logits[0], out.step_logits[0, :2].mean(dim=0))
+    assert out.step_mask[0].tolist() == [True, False, True] and out.step_mask[1].all()
+    torch.testing.assert_close(out.logits[0], out.step_logits[0, [0, 2]].mean(dim=0))
     # Changing the masked frames changes nothing.
-    inputs["pixel_values_videos"][0, 2 * f :] = 9.0
-    inputs["input_features"][0, :, 8:] = -9.0
+    inputs["pixel_values_videos"][0, f : 2 * f] = 9.0
+    inputs["input_features"][0, :, 4:8] = -9.0
     torch.testing.assert_close(model(**inputs).logits, out.logits)
+
+
+def test_audio_subclips_follow_each_clip_own_length():
+    # Clip 0 has 6 valid audio frames out of 12 (padding after): its 3 audio sub-clips are frames 0-1, 2-3
+    # and 4-5, the spans of its video sub-clips, and not 0-3, 4-7 (padding) and 8-11 of the padded length.
+    config = tiny_config(num_subclips=3)
+    model = JointCrossAttentionForEmotionRegression(config).eval()
+    inputs = make_inputs(config, 2)
+    inputs["audio_mask"][0, 6:] = False
+    inputs["input_features"][0, :, 6:] = 0.0
+    out = model(**inputs)
+    assert out.step_mask[0].all()
+    alone = model(
+        pixel_values_videos=inputs["pixel_values_videos"][:1],
+        input_features=inputs["input_features"][:1, :, :6],
+    )
+    torch.testing.assert_close(out.step_logits[:1], alone.step_logits, rtol=1e-5, atol=1e-5)
 
 
 def test_clip_with_no_modality_gives_zero_without_nan():

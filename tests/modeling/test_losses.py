@@ -179,12 +179,83 @@ def test_learning_the_metric_cannot_collapse_the_margins():
         loss.backward()
         optimizer.step()
     assert metric.pair_logits.grad.abs().sum() > 0
-    assert loss.item() < first  # the metric does learn (it moves margin between pairs)...
+    # The metric does learn: it moves margin toward the violated pairs, which raises the triplet term...
+    assert loss.item() > first
     relation = metric.relation_matrix()
     # ...but the mean margin cannot shrink: it stays metric_margin.
     assert relation[~torch.eye(8, dtype=torch.bool)].mean().item() == pytest.approx(1.0, rel=1e-5)
     assert metric.margins()[~torch.eye(8, dtype=torch.bool)].mean().item() == pytest.approx(0.2, rel=1e-5)
     assert metric.prior_loss().item() > 0
+
+
+FEARFUL, DISGUST, ANGRY, CALM = (RAVDESS.index(name) for name in ("fearful", "disgust", "angry", "calm"))
+
+
+def test_violated_pairs_get_wider_margins_not_narrower():
+    # Fearful and disgust share one class centre (every triplet between them is violated); the other six
+    # classes are far apart. Training only the relations (embeddings fixed) must not relax the violated
+    # pair: its margin grows, and the margin of a well-separated pair (angry/calm) does not.
+    torch.manual_seed(0)
+    centres = 3.0 * torch.randn(8, 6)
+    centres[DISGUST] = centres[FEARFUL]
+    embeddings = centres.repeat(4, 1) + 0.1 * torch.randn(32, 6)
+    labels = torch.arange(8).repeat(4)
+    metric = EmotionRelationMetric(circumplex_positions(RAVDESS))
+    before = metric.relation_matrix().detach()
+    optimizer = torch.optim.SGD(metric.parameters(), lr=1.0)
+    for _ in range(100):
+        optimizer.zero_grad()
+        metric(embeddings, labels).backward()
+        optimizer.step()
+    after = metric.relation_matrix().detach()
+    assert after[FEARFUL, DISGUST] > 1.5 * before[FEARFUL, DISGUST]
+    assert after[ANGRY, CALM] <= before[ANGRY, CALM] + 1e-6
+    # The value is still the plain triplet loss with the learned margins plus the prior term.
+    expected = emotional_metric_loss(embeddings, labels, metric.margins()) + metric.prior_loss()
+    torch.testing.assert_close(metric(embeddings, labels), expected)
+
+
+def _train_embedding(metric_weight: float, seed: int = 0, steps: int = 300):
+    """Train a small MLP embedding + classifier on 8 Gaussian classes (fearful/disgust overlapping).
+
+    Returns (mean within-class spread / mean between-centre distance, fearful-disgust centre distance over
+    their summed spreads), both on L2-normalised embeddings as the metric loss measures them.
+    """
+    generator = torch.Generator().manual_seed(123)
+    centres = torch.randn(8, 16, generator=generator)
+    centres[DISGUST] = centres[FEARFUL] + 0.5 * torch.randn(16, generator=generator)
+    inputs = centres.repeat_interleave(40, 0) + 0.6 * torch.randn(320, 16, generator=generator)
+    targets = torch.arange(8).repeat_interleave(40)
+    torch.manual_seed(seed)
+    encoder = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 8))
+    head = torch.nn.Linear(8, 8)
+    metric = EmotionRelationMetric(circumplex_positions(RAVDESS))
+    parameters = [*encoder.parameters(), *head.parameters(), *metric.parameters()]
+    optimizer = torch.optim.Adam(parameters, lr=0.01)
+    for _ in range(steps):
+        batch = torch.randperm(320)[:64]
+        embeddings = encoder(inputs[batch])
+        loss = torch.nn.functional.cross_entropy(head(embeddings), targets[batch])
+        if metric_weight:
+            loss = loss + metric_weight * metric(embeddings, targets[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        embeddings = torch.nn.functional.normalize(encoder(inputs), dim=-1)
+        class_centres = torch.stack([embeddings[targets == k].mean(0) for k in range(8)])
+        spread = torch.stack([(embeddings[targets == k] - class_centres[k]).norm(dim=-1).mean() for k in range(8)])
+        between = torch.cdist(class_centres, class_centres)[~torch.eye(8, dtype=torch.bool)].mean()
+        pair = (class_centres[FEARFUL] - class_centres[DISGUST]).norm() / (spread[FEARFUL] + spread[DISGUST])
+    return (spread.mean() / between).item(), pair.item()
+
+
+def test_metric_loss_makes_classes_more_compact_and_the_confused_pair_more_separated():
+    # The paper's claim (Mocanu et al. 2023, abstract): more compact classes, wider inter-class margins.
+    compactness_without, confused_without = _train_embedding(metric_weight=0.0)
+    compactness_with, confused_with = _train_embedding(metric_weight=1.0)
+    assert compactness_with < 0.9 * compactness_without
+    assert confused_with > 1.4 * confused_without
 
 
 def test_relation_metric_with_two_or_one_classes():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import wave
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -404,3 +405,55 @@ def test_display_rotation_is_applied(tmp_path: Path, degrees: int):
     white = np.argwhere(scaled.frames[0].min(axis=-1) > 200).mean(axis=0) / scaled.frames.shape[1:3]
     expected = np.argwhere(shown.min(axis=-1) > 200).mean(axis=0) / shown.shape[:2]
     np.testing.assert_allclose(white, expected, atol=0.1)  # the white corner is where a player shows it
+
+
+# --- the default limits, at their boundaries ------------------------------------------------------------
+
+
+def write_sparse_video(path: Path, last_s: int, streams: int = 1, width: int = 16, height: int = 16) -> Path:
+    """A tiny file whose headers say what a limit reads: a frame at 0 s and one at `last_s`, per stream."""
+    with av.open(str(path), "w") as container:
+        added = [container.add_stream("mpeg4", rate=1) for _ in range(streams)]
+        for stream in added:
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.codec_context.time_base = Fraction(1, 1)
+        for stream in added:
+            for pts in (0, last_s):
+                frame = av.VideoFrame(width, height, "yuv420p")
+                frame.pts = pts
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode(None):
+                container.mux(packet)
+    return path
+
+
+def test_default_limits_have_the_documented_values():
+    limits = MediaLimits()
+    assert limits.max_duration_s == 30 * 60
+    assert limits.max_pixels == 4096 * 2160
+    assert limits.max_streams == 32
+    assert limits.max_audio_channels == 32
+    assert limits.max_file_bytes == 8 * 1024**3
+
+
+@pytest.mark.parametrize(
+    ("name", "accepted", "refused", "fragments"),
+    [
+        ("duration", dict(last_s=1798), dict(last_s=1801), ["lasts 1802.0 s", "max_duration_s=1800"]),
+        ("streams", dict(last_s=1, streams=32), dict(last_s=1, streams=33), ["33 streams", "max_streams=32"]),
+        (
+            "pixels",
+            dict(last_s=1, width=4096, height=2160),
+            dict(last_s=1, width=4096, height=2176),
+            ["4096x2176", "max_pixels=8847360"],
+        ),
+    ],
+)
+def test_default_limits_accept_just_below_and_refuse_just_above(tmp_path: Path, name, accepted, refused, fragments):
+    inside = write_sparse_video(tmp_path / f"{name}_inside.mkv", **accepted)
+    outside = write_sparse_video(tmp_path / f"{name}_outside.mkv", **refused)
+    assert probe_media(inside).has_video  # no limits argument: the defaults
+    with pytest.raises(MediaError) as excinfo:
+        probe_media(outside)
+    assert_media_error(excinfo, outside, *fragments)

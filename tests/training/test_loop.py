@@ -11,6 +11,9 @@ from tests.training.conftest import tiny_config_dict
 
 
 def test_train_writes_model_results_and_checkpoints(tiny_corpus, tiny_stack, tmp_path):
+    pytest.importorskip(
+        "tensorboard", reason="TensorBoard logging needs the optional extra: pip install -e '.[tensorboard]'"
+    )
     config = config_from_dict(tiny_config_dict(tiny_corpus, tmp_path / "run", report_to="tensorboard"))
     result = train(config, log=lambda line: None)
     out = tmp_path / "run"

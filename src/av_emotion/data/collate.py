@@ -92,10 +92,14 @@ def _unflatten(example: dict[str, Any]) -> dict[str, Any]:
     return restored
 
 
-def pad_processed(examples: Sequence[dict[str, Any]], *, label_key: str = "labels") -> dict[str, torch.Tensor]:
+def pad_processed(
+    examples: Sequence[dict[str, Any]], *, label_key: str = "labels", label_column: str = "label"
+) -> dict[str, torch.Tensor]:
     """Pad and stack rows that already hold processed model inputs (see `PADDED_INPUTS`).
 
-    Arrays may come flat with a `<name>_shape` entry (as the recipes' preprocessing cache stores them).
+    Arrays may come flat with a `<name>_shape` entry (as the recipes' preprocessing cache stores them). The
+    labels come from `label_key`, or from the builders' `label_column` when the rows have no `label_key`; either
+    way the batch holds them as `labels`, the name every model's `forward` (and `transformers.Trainer`) reads.
     """
     examples = [_unflatten(example) for example in examples]
     batch: dict[str, torch.Tensor] = {}
@@ -112,11 +116,9 @@ def pad_processed(examples: Sequence[dict[str, Any]], *, label_key: str = "label
             steps = stacked.shape[1 + (axis % (stacked.dim() - 1))]
             masks = torch.arange(steps)[None, :] < lengths[:, None]
         batch[mask_key] = masks
-    for key in examples[0]:
-        if key in batch or key in PADDED_INPUTS or key in MASKS:
-            continue
-        if key == label_key:
-            batch[key] = _as_tensor([example[key] for example in examples])
+    source = label_key if label_key in examples[0] else label_column
+    if source in examples[0] and examples[0][source] is not None:
+        batch["labels"] = _as_tensor([example[source] for example in examples])
     return batch
 
 
@@ -150,7 +152,7 @@ class AVEmotionCollator:
         if not examples:
             raise ValueError("cannot collate an empty batch")
         if any(key in examples[0] for key in PADDED_INPUTS):
-            batch = pad_processed(examples)
+            batch = pad_processed(examples, label_column=self.label_column)
         else:
             batch = self.process(examples)
         if self.drop_modality is not None:

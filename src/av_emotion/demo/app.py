@@ -161,7 +161,12 @@ def build_demo(model: DemoModel | str | Path, limits: MediaLimits | None = None,
                 gr.Markdown(_limits_text(model.limits), elem_id="limits")
             with gr.Column(scale=2):
                 status = gr.Markdown("Upload or record a video, then press **Analyse**.", elem_id="status")
-                scores = gr.Label(num_top_classes=3, label="Top emotions (mean over windows)", visible=not regression, elem_id="scores")
+                scores = gr.Label(
+                    num_top_classes=3,
+                    label="Top emotions (mean over windows)",
+                    visible=not regression,
+                    elem_id="scores",
+                )
                 timeline = gr.LinePlot(
                     x="time",
                     y="score",

@@ -1,7 +1,7 @@
 """Losses shared by the architectures.
 
 - Emotional-metric loss (Mocanu et al. 2023): triplet-style loss whose class margins follow a learnable
-  relation matrix between emotions.
+  relation matrix between emotions (learned adversarially: margin moves toward the confused pairs).
 - Concordance correlation coefficient loss (Praveen et al. 2022): 1 - CCC per dimension.
 """
 
@@ -150,11 +150,24 @@ class EmotionRelationMetric(torch.nn.Module):
 
     Parameterisation: one free value `θ_ij` per unordered pair of classes; the distance is
     `D_ij = softplus(θ_ij)` (positive), normalised to `D̂ = D / mean_{i<j} D`, and the margin between
-    classes i and j is `margin · D̂_ij`. Why normalise: the triplet loss can always be lowered by shrinking
-    every margin, so an unconstrained metric collapses to zero and the loss stops shaping the space. With
-    the mean fixed at 1 the average margin stays `margin`, and learning can only move margin from one pair
-    to another. A prior term `mean_{i<j} (D̂_ij - P̂_ij)²` keeps the learned relations near the normalised
-    valence-arousal distances `P̂` they start from (Russell's circumplex), so they stay interpretable.
+    classes i and j is `margin · D̂_ij`. With the mean fixed at 1 the average margin stays `margin`, and
+    learning can only move margin from one pair to another. A prior term `mean_{i<j} (D̂_ij - P̂_ij)²` keeps
+    the learned relations near the normalised valence-arousal distances `P̂` they start from (Russell's
+    circumplex), so they stay interpretable.
+
+    How the relations learn (our reading; Mocanu et al. 2023 publish only the abstract: "a learnable metric
+    extending the triplet loss using the semantic relations between emotion categories", giving "more compact
+    intra-class representations and increased inter-class separability"). The embeddings *minimise* the
+    triplet loss; the relations *maximise* it (a gradient reversal between the loss and the margins), under
+    the fixed mean and the prior term, which they minimise as usual. So margin flows toward the class pairs
+    whose triplets are currently violated (the pairs the model confuses get wider margins, as in adaptive-
+    margin losses) and away from pairs already separated, and the prior pulls it back toward the circumplex.
+    Why not let the relations minimise the same loss as the embeddings: a margin that sets its own hinge is
+    lowered exactly where the hinge is active, so the confused pairs would be relaxed (measured before this
+    change: fearful/disgust on one class centre went 0.101 -> 0.006 while angry/calm stayed ~1.57), which
+    works against the paper's compact classes and wide margins. Why not freeze them at the prior: the paper
+    calls the metric learnable. Why not learn them from the class-centre geometry: close centres would again
+    mean small margins, the same self-fulfilling relaxation.
 
     Initialisation: `D = P`, the Euclidean distances between the classes' (valence, arousal) positions,
     floored at `min_prior_distance` so that no pair starts without a margin. A class without a known
@@ -255,10 +268,17 @@ class EmotionRelationMetric(torch.nn.Module):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Triplet loss with the learned margins plus `prior_weight` times the prior term (a scalar).
 
-        `embeddings (batch, features)`, `labels (batch,)` class indices.
+        `embeddings (batch, features)`, `labels (batch,)` class indices. The value is the plain sum; the
+        gradient that reaches the relation parameters through the triplet term is reversed (see the class
+        docstring): descending this loss trains the embeddings to meet the margins and moves margin toward
+        the violated class pairs.
         """
+        margins = self.margins()
+        # Same value, negated gradient: detached(m) + (detached(m) - m). Tensor arithmetic only, so the
+        # forward stays exportable (no custom autograd.Function).
+        adversarial_margins = 2.0 * margins.detach() - margins
         triplet = emotional_metric_loss(
-            embeddings, labels, self.margins(), mining=self.mining, normalize_embeddings=self.normalize_embeddings
+            embeddings, labels, adversarial_margins, mining=self.mining, normalize_embeddings=self.normalize_embeddings
         )
         return triplet + self.prior_weight * self.prior_loss()
 

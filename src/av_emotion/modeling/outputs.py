@@ -7,6 +7,19 @@ from dataclasses import dataclass
 import torch
 from transformers.utils import ModelOutput
 
+# Output fields that `transformers.Trainer` leaves out of `EvalPrediction.predictions`, so `compute_metrics`
+# receives the logits alone (`PretrainedConfig.keys_to_ignore_at_inference`).
+KEYS_TO_IGNORE_AT_INFERENCE = [
+    "audio_logits",
+    "video_logits",
+    "embeddings",
+    "attentions",
+    "hidden_states",
+    "step_logits",
+    "last_hidden_state",
+    "step_mask",
+]
+
 
 @dataclass
 class AVEmotionOutput(ModelOutput):

@@ -86,8 +86,9 @@ def ensure_synthetic_corpus(root: Path, generate: dict[str, Any], log: Callable[
         if differences:
             listed = ", ".join(f"{key}: {old!r} there, {new!r} asked" for key, (old, new) in differences.items())
             raise ValueError(
-                f"{root} holds a synthetic corpus written with other settings ({listed}); point data.root at "
-                "another folder or delete this one so the recipe can write its own"
+                f"{root} holds a synthetic corpus written with other settings ({listed}); pass data.generate=null "
+                "to train on it as it is, point data.root at another folder, or delete this one so the recipe can "
+                "write its own"
             )
         return
     log(f"writing the synthetic corpus into {root} ({settings})")

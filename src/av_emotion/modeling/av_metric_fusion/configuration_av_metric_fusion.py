@@ -8,6 +8,7 @@ from transformers import PreTrainedConfig
 from av_emotion.data.labels import RAVDESS_LABELS as RAVDESS_EMOTIONS  # the 8 RAVDESS emotions, code order
 from av_emotion.modeling.losses import RUSSELL_CIRCUMPLEX
 from av_emotion.modeling.modules.resnet import RESNET_STAGE_BLOCKS
+from av_emotion.modeling.outputs import KEYS_TO_IGNORE_AT_INFERENCE
 
 # The eight RAVDESS emotions in the order of their file-name codes 01-08 (Livingstone & Russo 2018).
 
@@ -94,7 +95,9 @@ class AVMetricFusionConfig(PreTrainedConfig):
             L2-normalise the fused embeddings before measuring triplet distances.
         metric_prior_weight (`float`, *optional*, defaults to 1.0):
             Weight, inside the metric loss, of the term that keeps the learned class relations near their
-            valence-arousal initialisation. Our choice (see `EmotionRelationMetric`).
+            valence-arousal initialisation. Our choice (see `EmotionRelationMetric`): the relations are
+            learned against the triplet term (margin moves toward the class pairs the model confuses, never
+            away from them), and this term is what bounds how far they move.
         emotion_circumplex (`dict[str, list[float]]`, *optional*):
             (valence, arousal) position of each emotion name, used to initialise the learnable class
             relations. Defaults to `RUSSELL_CIRCUMPLEX` (Russell 1980; the coordinates and the choices for
@@ -124,6 +127,8 @@ class AVMetricFusionConfig(PreTrainedConfig):
     """
 
     model_type = "av_metric_fusion"
+    # Trainer passes `compute_metrics` the logits alone (branch logits, embeddings, maps are for analysis).
+    keys_to_ignore_at_inference = KEYS_TO_IGNORE_AT_INFERENCE
 
     # Clip layout
     num_snippets: int = 4

@@ -4,8 +4,8 @@ Data flow for a batch of B clips, S snippets, hidden size D (see `AVMetricFusion
 
     video (B, S·F, C, H, W) -> S snippets (B·S, C, F, H, W) -> 3D ResNet -> channel attention (SE)
         -> mean over the snippet's time -> spatial attention pooling -> Linear -> (B, S, D)
-    log-mel (B, n_mels, frames) -> S snippets (B·S, 1, n_mels, frames/S) -> 2D ResNet -> mean -> Linear
-        -> (B, S, D)
+    log-mel (B, n_mels, frames) -> each clip's own frames cut into S spans (B·S, 1, n_mels, ceil(frames/S))
+        -> 2D ResNet (padding ignored) -> mean -> Linear -> (B, S, D)
     each sequence: + snippet position embedding -> temporal self-attention (masked)
     bidirectional cross-attention (audio <-> video, masked) -> masked mean per modality
     -> concatenate (B, 2D) -> Linear + GELU -> fused embedding (B, fusion_hidden_size) -> classifier
@@ -33,8 +33,10 @@ from av_emotion.modeling.modules.attention import (
     TemporalAttention,
 )
 from av_emotion.modeling.modules.pooling import masked_mean
-from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder
+from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder, masked_feature_mean
+from av_emotion.modeling.modules.subclips import split_audio_into_subclips
 from av_emotion.modeling.outputs import AVEmotionOutput
+from av_emotion.modeling.presence import fold_presence_flags
 
 
 @dataclass
@@ -121,9 +123,14 @@ class AVMetricFusionAudioEncoder(nn.Module):
         )
         self.projection = nn.Linear(self.backbone.out_channels, config.hidden_size)
 
-    def forward(self, snippets: torch.Tensor) -> torch.Tensor:
-        """Encode `(N, 1, n_mels, frames)` snippets to `(N, hidden_size)`."""
-        return self.projection(self.backbone(snippets).mean(dim=(2, 3)))
+    def forward(self, snippets: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Encode `(N, 1, n_mels, frames)` snippets to `(N, hidden_size)`.
+
+        `lengths` `(N,)`: valid frames of each snippet (the rest is padding, ignored); None: all valid.
+        """
+        feature_map = self.backbone(snippets, lengths)
+        output_lengths = None if lengths is None else self.backbone.output_lengths(lengths)
+        return self.projection(masked_feature_mean(feature_map, output_lengths))
 
 
 class AVMetricFusionPreTrainedModel(PreTrainedModel):
@@ -225,13 +232,16 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
             raise ValueError(f"{name} must have shape (batch, {length}) = ({batch}, {length}), got {tuple(mask.shape)}")
         return mask.to(device=device, dtype=torch.bool)
 
-    def _encode_snippets(self, encoder: nn.Module, snippets: torch.Tensor, snippet_mask: torch.Tensor):
-        """Run `encoder` on the valid snippets only; return its output (None if none) and their flat indices."""
+    def _encode_snippets(self, encoder: nn.Module, snippets: torch.Tensor, snippet_mask: torch.Tensor, *extra):
+        """Run `encoder` on the valid snippets only; return its output (None if none) and their flat indices.
+
+        `extra`: further per-snippet tensors `(B·S, ...)` passed to the encoder, selected the same way.
+        """
         flat_mask = snippet_mask.reshape(-1)
         index = flat_mask.nonzero().squeeze(1)
         if index.numel() == 0:
             return None, index
-        return encoder(snippets.index_select(0, index)), index
+        return encoder(snippets.index_select(0, index), *(value.index_select(0, index) for value in extra)), index
 
     def _encode_video(self, pixel_values_videos, video_mask, batch, device, dtype):
         config = self.config
@@ -299,17 +309,13 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
                 f"input_features has {frames} frames, fewer than num_snippets ({snippets_per_clip}); pass a longer clip"
             )
         frame_mask = self._frame_mask(audio_mask, batch, frames, "audio_mask", device)
-        # Pad the frames to a multiple of S with masked frames (our choice; nothing is dropped).
-        padding = (-frames) % snippets_per_clip
-        if padding:
-            input_features = nn.functional.pad(input_features, (0, padding))
-            frame_mask = nn.functional.pad(frame_mask, (0, padding), value=False)
-        per_snippet = (frames + padding) // snippets_per_clip
-        features = input_features * frame_mask[:, None, :].to(input_features.dtype)
-        snippets = features.view(batch, config.num_mel_bins, snippets_per_clip, per_snippet).transpose(1, 2)
-        snippets = snippets.reshape(batch * snippets_per_clip, 1, config.num_mel_bins, per_snippet)
-        snippet_mask = frame_mask.view(batch, snippets_per_clip, per_snippet).any(dim=-1)
-        encoded, index = self._encode_snippets(self.audio_encoder, snippets, snippet_mask)
+        # Each clip's own audio (up to its last valid frame) is cut into S snippets covering the spans of its
+        # video snippets; masked frames are zeroed (our choice) and each snippet's padding is ignored.
+        segments, lengths, segment_mask = split_audio_into_subclips(input_features, frame_mask, snippets_per_clip)
+        per_snippet = segments.shape[-1]
+        snippets = segments.reshape(batch * snippets_per_clip, 1, config.num_mel_bins, per_snippet)
+        snippet_mask = segment_mask.any(dim=-1)
+        encoded, index = self._encode_snippets(self.audio_encoder, snippets, snippet_mask, lengths.reshape(-1))
         if encoded is not None:
             hidden = hidden.index_copy(0, index, encoded.to(dtype))
         return hidden.view(batch, snippets_per_clip, -1), snippet_mask
@@ -324,6 +330,9 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
         audio_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
     ) -> AVMetricFusionModelOutput | tuple:
         r"""Encode a batch of clips into fused embeddings.
 
@@ -331,8 +340,9 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
             pixel_values_videos (`torch.FloatTensor` of shape `(batch, S * F, num_channels, height, width)`):
                 Video frames from the processor, `S = num_snippets`, `F = frames_per_snippet`. Optional.
             input_features (`torch.FloatTensor` of shape `(batch, num_mel_bins, frames)`):
-                Log-mel spectrogram; `frames` is split into S equal parts (padded with masked frames to a
-                multiple of S). Optional.
+                Log-mel spectrogram. Each clip's own frames (up to its last frame marked in `audio_mask`) are
+                split into S consecutive parts, frames `[floor(s n / S), floor((s + 1) n / S))` for n frames,
+                the spans of its video snippets whatever the batch padding. Optional.
             video_mask (`torch.BoolTensor` of shape `(batch, S * F)`):
                 True for real frames, all False for a sample without video. A snippet with no real frame is
                 skipped. Optional (all True).
@@ -351,8 +361,16 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
                   snippets (columns); `"cross_video_to_audio"` the reverse. A row is all zeros where the
                   other modality is missing.
             return_dict (`bool`, *optional*): Return an `AVMetricFusionModelOutput` (else a tuple).
+            has_video (`torch.BoolTensor` of shape `(batch,)`, *optional*): The processor's presence flag;
+                False clears that sample's `video_mask` row.
+            has_audio (`torch.BoolTensor` of shape `(batch,)`, *optional*): The same for `audio_mask`.
+            face_found (`torch.BoolTensor` of shape `(batch,)`, *optional*): The processor's face flag; accepted
+                so that the processor's output feeds the model, not read.
         """
         batch = self._batch_size(pixel_values_videos, input_features)
+        video_mask, audio_mask = fold_presence_flags(
+            pixel_values_videos, input_features, video_mask, audio_mask, has_video, has_audio
+        )
         reference = pixel_values_videos if pixel_values_videos is not None else input_features
         device, dtype = reference.device, self.fusion.weight.dtype
 
@@ -461,6 +479,10 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
+        output_embeddings: bool = False,
     ) -> AVEmotionOutput | tuple:
         r"""Classify a batch of clips.
 
@@ -474,11 +496,16 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
             labels (`torch.LongTensor` of shape `(batch,)`, *optional*): Class indices in
                 `[0, num_labels)`; when given, `loss` is returned.
             return_dict (`bool`, *optional*): Return an `AVEmotionOutput` (else a tuple).
+            has_video (`torch.BoolTensor`, *optional*): As in [`AVMetricFusionModel.forward`].
+            has_audio (`torch.BoolTensor`, *optional*): As in [`AVMetricFusionModel.forward`].
+            face_found (`torch.BoolTensor`, *optional*): As in [`AVMetricFusionModel.forward`].
+            output_embeddings (`bool`, *optional*): Also return the fused `embeddings`.
 
         Returns:
             `AVEmotionOutput` with `logits (batch, num_labels)`, `audio_logits` and `video_logits`
             `(batch, num_labels)` from each branch alone (before cross-attention), `embeddings (batch,
-            fusion_hidden_size)`, `attentions` when asked, and `loss` when `labels` are given.
+            fusion_hidden_size)` when asked, `attentions` when asked, and `loss` when `labels` are given. As a
+            tuple: `(loss, logits, ...)`, or `(logits, ...)` without labels.
         """
         outputs = self.av_metric_fusion(
             pixel_values_videos=pixel_values_videos,
@@ -486,6 +513,8 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
             video_mask=video_mask,
             audio_mask=audio_mask,
             output_attentions=output_attentions,
+            has_video=has_video,
+            has_audio=has_audio,
         )
         logits = self.classifier(self.dropout(outputs.embeddings))
         audio_logits = self.audio_classifier(outputs.audio_embeddings)
@@ -513,7 +542,7 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
             logits=logits,
             audio_logits=audio_logits,
             video_logits=video_logits,
-            embeddings=outputs.embeddings,
+            embeddings=outputs.embeddings if output_embeddings else None,
             attentions=outputs.attentions,
         )
         return output if return_dict else output.to_tuple()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+from av_emotion.modeling.outputs import KEYS_TO_IGNORE_AT_INFERENCE
+
 # RAVDESS emotion codes 01-08 in order (Livingstone & Russo 2018), the label set of the paper's main table.
 RAVDESS_ID2LABEL = {
     0: "neutral",
@@ -122,6 +124,8 @@ class AVTCAConfig(PreTrainedConfig):
     """
 
     model_type = "avt_ca"
+    # Trainer passes `compute_metrics` the logits alone (branch logits, embeddings, maps are for analysis).
+    keys_to_ignore_at_inference = KEYS_TO_IGNORE_AT_INFERENCE
 
     # Inputs
     num_channels: int = 3

@@ -31,6 +31,7 @@ from av_emotion.modeling.avt_ca.configuration_avt_ca import AVTCAConfig
 from av_emotion.modeling.modules.efficientface import EfficientFaceEncoder
 from av_emotion.modeling.modules.masked_batch_norm import MaskedBatchNorm1d
 from av_emotion.modeling.outputs import AVEmotionOutput
+from av_emotion.modeling.presence import fold_presence_flags
 
 
 class AVTCATemporalConvBlock(nn.Module):
@@ -429,6 +430,9 @@ class AVTCAModel(AVTCAPreTrainedModel):
         audio_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
     ) -> AVEmotionOutput | tuple:
         """Encode a batch of clips into fused embeddings.
 
@@ -441,6 +445,9 @@ class AVTCAModel(AVTCAPreTrainedModel):
             audio_mask: `(B, L)` bool, True at valid audio frames (default: all valid).
             output_attentions: also return the attention maps.
             return_dict: return an `AVEmotionOutput` (else a tuple).
+            has_video: `(B,)` bool from the processor; False clears that clip's `video_mask` row.
+            has_audio: `(B,)` bool from the processor; False clears that clip's `audio_mask` row.
+            face_found: `(B,)` bool from the processor; accepted so its output feeds the model, not read.
 
         Returns:
             `AVEmotionOutput` with `embeddings` `(B, config.hidden_size)` and, with `output_attentions`,
@@ -463,6 +470,9 @@ class AVTCAModel(AVTCAPreTrainedModel):
             raise ValueError(
                 f"pixel_values_videos has {batch_size} clips but input_features has {input_features.shape[0]}"
             )
+        video_mask, audio_mask = fold_presence_flags(
+            pixel_values_videos, input_features, video_mask, audio_mask, has_video, has_audio
+        )
         pixel_values_videos, video_mask = self._video_inputs(pixel_values_videos, video_mask, batch_size)
         input_features, audio_mask = self._audio_inputs(input_features, audio_mask, batch_size)
         input_video_mask = video_mask
@@ -560,12 +570,17 @@ class AVTCAForEmotionClassification(AVTCAPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
+        output_embeddings: bool = False,
     ) -> AVEmotionOutput | tuple:
         """Classify a batch of clips; inputs as in `AVTCAModel.forward`, `labels` `(B,)` int class indices.
 
         Returns:
-            `AVEmotionOutput` with `logits` `(B, num_labels)`, `embeddings` `(B, hidden_size)`, `loss` when
-            `labels` are given and `attentions` (see `AVTCAModel.forward`) when asked.
+            `AVEmotionOutput` with `logits` `(B, num_labels)`, `loss` when `labels` are given, `embeddings`
+            `(B, hidden_size)` with `output_embeddings=True` and `attentions` (see `AVTCAModel.forward`) with
+            `output_attentions=True`. As a tuple: `(loss, logits, ...)`, or `(logits, ...)` without labels.
         """
         outputs = self.avt_ca(
             pixel_values_videos=pixel_values_videos,
@@ -573,6 +588,8 @@ class AVTCAForEmotionClassification(AVTCAPreTrainedModel):
             video_mask=video_mask,
             audio_mask=audio_mask,
             output_attentions=output_attentions,
+            has_video=has_video,
+            has_audio=has_audio,
         )
         logits = self.classifier(self.dropout(outputs.embeddings))
         loss = None
@@ -582,7 +599,12 @@ class AVTCAForEmotionClassification(AVTCAPreTrainedModel):
                     f"labels must be class indices of shape ({logits.shape[0]},), got {tuple(labels.shape)}"
                 )
             loss = F.cross_entropy(logits, labels.to(logits.device).long())
-        output = AVEmotionOutput(loss=loss, logits=logits, embeddings=outputs.embeddings, attentions=outputs.attentions)
+        output = AVEmotionOutput(
+            loss=loss,
+            logits=logits,
+            embeddings=outputs.embeddings if output_embeddings else None,
+            attentions=outputs.attentions,
+        )
         return output if return_dict else output.to_tuple()
 
 

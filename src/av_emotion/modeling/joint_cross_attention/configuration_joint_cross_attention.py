@@ -12,6 +12,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import PretrainedConfig
 
 from av_emotion.data.labels import RAVDESS_LABELS as RAVDESS_EMOTIONS  # the 8 RAVDESS emotions, code order
+from av_emotion.modeling.outputs import KEYS_TO_IGNORE_AT_INFERENCE
 
 # The regression head always predicts these two affect dimensions, in this order, in [-1, 1].
 REGRESSION_TARGETS = ("valence", "arousal")
@@ -83,6 +84,8 @@ class JointCrossAttentionConfig(PretrainedConfig):
     """
 
     model_type = "joint_cross_attention"
+    # Trainer passes `compute_metrics` the logits alone (branch logits, embeddings, maps are for analysis).
+    keys_to_ignore_at_inference = KEYS_TO_IGNORE_AT_INFERENCE
 
     # Input layout
     num_subclips: int = 8

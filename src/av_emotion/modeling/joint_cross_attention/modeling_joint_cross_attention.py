@@ -45,8 +45,10 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 
 from av_emotion.modeling.losses import CCCLoss
-from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder
+from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder, masked_feature_mean
+from av_emotion.modeling.modules.subclips import split_audio_into_subclips
 from av_emotion.modeling.outputs import AVEmotionOutput
+from av_emotion.modeling.presence import fold_presence_flags
 
 from .configuration_joint_cross_attention import REGRESSION_TARGETS, JointCrossAttentionConfig
 
@@ -199,9 +201,10 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
     Inputs (the av_emotion model contract, DESIGN section 3):
         pixel_values_videos (`torch.FloatTensor` of shape `(batch, T, channels, height, width)`), T =
             `num_subclips * frames_per_subclip`; frame t belongs to sub-clip t // frames_per_subclip.
-        input_features (`torch.FloatTensor` of shape `(batch, num_mel_bins, frames)`): log-mel of the same clip,
-            cut into `num_subclips` equal segments of frames // num_subclips; the last frames % num_subclips
-            frames (less than one sub-clip's worth of 10 ms hops) are dropped.
+        input_features (`torch.FloatTensor` of shape `(batch, num_mel_bins, frames)`): log-mel of the same clip.
+            Each clip's own audio (up to its last frame marked in `audio_mask`) is cut into `num_subclips`
+            consecutive segments, frames `[floor(l n / L), floor((l + 1) n / L))` for a clip of n frames, so
+            audio sub-clip l covers the same span of the clip as video sub-clip l whatever the padding.
         video_mask (`torch.BoolTensor` of shape `(batch, T)`) and audio_mask (`(batch, frames)`): True for real
             frames. A missing tensor means the modality is absent from every clip.
 
@@ -228,8 +231,8 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         )
         self.post_init()
 
-    def _video_features(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
-        """(B, T, C, H, W) -> Xv before masking (B, L, d)."""
+    def _video_features(self, pixel_values_videos: torch.Tensor, video_mask: torch.Tensor | None) -> torch.Tensor:
+        """(B, T, C, H, W), mask (B, T) -> Xv before masking (B, L, d); masked frames are zeroed first."""
         config = self.config
         if pixel_values_videos.ndim != 5:
             raise ValueError(
@@ -242,6 +245,9 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
                 f"{config.num_frames} frames ({config.num_subclips} sub-clips x {config.frames_per_subclip}) of "
                 f"{config.num_channels} channels. Use the processor saved with the model."
             )
+        if video_mask is not None and video_mask.shape == (batch, frames):
+            # Masked frames inside a present sub-clip are zero, so padding never reaches the encoder.
+            pixel_values_videos = pixel_values_videos * video_mask[:, :, None, None, None].to(pixel_values_videos.dtype)
         subclips = pixel_values_videos.reshape(
             batch * config.num_subclips, config.frames_per_subclip, channels, height, width
         ).transpose(1, 2)  # (B L, C, F, H, W)
@@ -249,8 +255,15 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         pooled = feature_map.mean(dim=(2, 3, 4))  # global pooling per sub-clip
         return self.video_projection(pooled.reshape(batch, config.num_subclips, -1))
 
-    def _audio_features(self, input_features: torch.Tensor) -> torch.Tensor:
-        """(B, n_mels, N) -> Xa before masking (B, L, d)."""
+    def _audio_features(
+        self, input_features: torch.Tensor, audio_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, n_mels, N), mask (B, N) -> Xa before masking (B, L, d) and sub-clip presence (B, L).
+
+        Each clip's own audio (up to its last valid frame) is cut into L sub-clips covering the same spans as
+        its video sub-clips (`split_audio_into_subclips`); the ResNet ignores each segment's padding, so a
+        clip's features do not depend on how long its batch-mates are.
+        """
         config = self.config
         if input_features.ndim != 3 or input_features.shape[1] != config.num_mel_bins:
             raise ValueError(
@@ -258,16 +271,19 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
                 f"{tuple(input_features.shape)}. Use the processor saved with the model."
             )
         batch, n_mels, frames = input_features.shape
-        segment = frames // config.num_subclips
-        if segment < 1:
+        if frames < config.num_subclips:
             raise ValueError(
                 f"input_features has {frames} frames, fewer than the {config.num_subclips} sub-clips it is cut into"
             )
-        segments = input_features[:, :, : segment * config.num_subclips]
-        segments = segments.reshape(batch, n_mels, config.num_subclips, segment).permute(0, 2, 1, 3)
-        feature_map = self.audio_encoder(segments.reshape(batch * config.num_subclips, 1, n_mels, segment))
-        pooled = feature_map.mean(dim=(2, 3))
-        return self.audio_projection(pooled.reshape(batch, config.num_subclips, -1))
+        if audio_mask is not None and audio_mask.shape != (batch, frames):
+            raise ValueError(f"audio_mask must be (batch, frames) = {(batch, frames)}, got {tuple(audio_mask.shape)}")
+        segments, lengths, frame_mask = split_audio_into_subclips(input_features, audio_mask, config.num_subclips)
+        width = segments.shape[-1]
+        lengths = lengths.reshape(batch * config.num_subclips)
+        feature_map = self.audio_encoder(segments.reshape(batch * config.num_subclips, 1, n_mels, width), lengths)
+        pooled = masked_feature_mean(feature_map, self.audio_encoder.output_lengths(lengths))
+        features = self.audio_projection(pooled.reshape(batch, config.num_subclips, -1))
+        return features, frame_mask.any(dim=-1)
 
     def _step_mask(self, mask: torch.Tensor | None, batch: int, frames: int, name: str, device) -> torch.Tensor:
         """Frame mask (B, N) -> sub-clip presence (B, L): a sub-clip is present if any of its frames is."""
@@ -288,9 +304,19 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
     ) -> JointCrossAttentionOutput | tuple:
-        """Encode both modalities per sub-clip and fuse them; `labels` is accepted and ignored here."""
+        """Encode both modalities per sub-clip and fuse them; `labels` is accepted and ignored here.
+
+        `has_video` / `has_audio` `(batch,)` bool (the processor's flags): False clears that clip's mask row.
+        `face_found` is accepted so that the processor's output feeds the model, and not read.
+        """
         config = self.config
+        video_mask, audio_mask = fold_presence_flags(
+            pixel_values_videos, input_features, video_mask, audio_mask, has_video, has_audio
+        )
         if pixel_values_videos is None and input_features is None:
             raise ValueError("pass pixel_values_videos, input_features or both")
         reference = pixel_values_videos if pixel_values_videos is not None else input_features
@@ -298,7 +324,7 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         length, d = config.num_subclips, config.fusion_hidden_size
 
         if pixel_values_videos is not None:
-            video = self._video_features(pixel_values_videos)
+            video = self._video_features(pixel_values_videos, video_mask)
             video_steps = self._step_mask(video_mask, batch, pixel_values_videos.shape[1], "video_mask", device)
         else:
             video = torch.zeros(batch, length, d, device=device, dtype=reference.dtype)
@@ -308,8 +334,7 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
                 raise ValueError(
                     f"pixel_values_videos has {batch} clips but input_features has {input_features.shape[0]}"
                 )
-            audio = self._audio_features(input_features)
-            audio_steps = self._step_mask(audio_mask, batch, input_features.shape[-1], "audio_mask", device)
+            audio, audio_steps = self._audio_features(input_features, audio_mask)
         else:
             audio = torch.zeros(batch, length, d, device=device, dtype=video.dtype)
             audio_steps = torch.zeros(batch, length, dtype=torch.bool, device=device)
@@ -391,10 +416,25 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
+        output_embeddings: bool = False,
     ) -> JointCrossAttentionOutput | tuple:
-        """Predict valence and arousal per sub-clip and per clip; the CCC loss when `labels` are given."""
+        """Predict valence and arousal per sub-clip and per clip; the CCC loss when `labels` are given.
+
+        `has_video`, `has_audio`, `face_found`: the processor's flags, as in `JointCrossAttentionModel.forward`.
+        `embeddings` is returned with `output_embeddings=True`. As a tuple: `(loss, logits, ...)`, or
+        `(logits, ...)` without labels.
+        """
         base = self.joint_cross_attention(
-            pixel_values_videos, input_features, video_mask, audio_mask, output_attentions=output_attentions
+            pixel_values_videos,
+            input_features,
+            video_mask,
+            audio_mask,
+            output_attentions=output_attentions,
+            has_video=has_video,
+            has_audio=has_audio,
         )
         hidden = base.last_hidden_state
         step_logits = torch.tanh(torch.cat([self.valence_head(hidden), self.arousal_head(hidden)], dim=-1))
@@ -405,7 +445,7 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
         output = JointCrossAttentionOutput(
             loss=loss,
             logits=logits,
-            embeddings=base.embeddings,
+            embeddings=base.embeddings if output_embeddings else None,
             attentions=base.attentions,
             step_logits=step_logits,
             last_hidden_state=hidden,
@@ -460,10 +500,25 @@ class JointCrossAttentionForEmotionClassification(JointCrossAttentionPreTrainedM
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
+        output_embeddings: bool = False,
     ) -> JointCrossAttentionOutput | tuple:
-        """Score the emotions per sub-clip and per clip; cross-entropy when `labels` (B,) are given."""
+        """Score the emotions per sub-clip and per clip; cross-entropy when `labels` (B,) are given.
+
+        `has_video`, `has_audio`, `face_found`: the processor's flags, as in `JointCrossAttentionModel.forward`.
+        `embeddings` is returned with `output_embeddings=True`. As a tuple: `(loss, logits, ...)`, or
+        `(logits, ...)` without labels.
+        """
         base = self.joint_cross_attention(
-            pixel_values_videos, input_features, video_mask, audio_mask, output_attentions=output_attentions
+            pixel_values_videos,
+            input_features,
+            video_mask,
+            audio_mask,
+            output_attentions=output_attentions,
+            has_video=has_video,
+            has_audio=has_audio,
         )
         step_logits = self.classifier(base.last_hidden_state)
         logits = masked_mean(step_logits, base.step_mask)
@@ -475,7 +530,7 @@ class JointCrossAttentionForEmotionClassification(JointCrossAttentionPreTrainedM
         output = JointCrossAttentionOutput(
             loss=loss,
             logits=logits,
-            embeddings=base.embeddings,
+            embeddings=base.embeddings if output_embeddings else None,
             attentions=base.attentions,
             step_logits=step_logits,
             last_hidden_state=base.last_hidden_state,

@@ -9,6 +9,7 @@ models of a few thousand parameters.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -134,12 +135,18 @@ class BasicBlock2d(nn.Module):
                 nn.BatchNorm2d(out_channels),
             )
 
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """(B, C_in, F, T) -> (B, C_out, F / s, T / s)."""
+    def forward(self, hidden_states: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C_in, F, T) -> (B, C_out, F / s, T / s).
+
+        `lengths` (B,): valid steps along T of each input (the rest is zero); the output is zero past
+        `ceil(lengths / s)`, so every convolution sees zeros past the end, as a clip of that length alone
+        would see its zero padding. None: every step is valid.
+        """
         residual = hidden_states if self.downsample is None else self.downsample(hidden_states)
-        out = self.relu(self.bn1(self.conv1(hidden_states)))
+        out_lengths = None if lengths is None else strided_lengths(lengths, self.conv1.stride[-1])
+        out = _zero_past(self.relu(self.bn1(self.conv1(hidden_states))), out_lengths)
         out = self.bn2(self.conv2(out))
-        return self.relu(out + residual)
+        return _zero_past(self.relu(out + residual), out_lengths)
 
 
 class ResNet2dEncoder(nn.Module):
@@ -178,8 +185,73 @@ class ResNet2dEncoder(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.out_channels = widths[-1]
 
-    def forward(self, spectrogram: torch.Tensor) -> torch.Tensor:
-        """(B, C, n_mels, frames) -> (B, widths[-1], n_mels', frames')."""
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Return the valid steps along the output's last axis for `lengths` (B,) valid input frames (int tensor)."""
+        for module in self.stem:
+            if isinstance(module, (nn.Conv2d, nn.MaxPool2d)):
+                lengths = strided_lengths(lengths, _last(module.stride))
+        for stage in self.stages:
+            for block in stage:
+                lengths = strided_lengths(lengths, block.conv1.stride[-1])
+        return lengths
+
+    def forward(self, spectrogram: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, n_mels, frames) -> (B, widths[-1], n_mels', frames').
+
+        `lengths` (B,) int: valid frames of each input, the rest being padding. Padding is zeroed on input
+        and after every layer, so the valid part of the output equals that of the same input cut to its
+        length and run alone (the zeros stand for the convolutions' own zero padding; after a ReLU they are
+        also neutral for the max-pool). Output steps past `output_lengths(lengths)` are zero. None: all valid.
+        """
         if spectrogram.ndim != 4:
             raise ValueError(f"expected (batch, channels, n_mels, frames), got shape {tuple(spectrogram.shape)}")
-        return self.stages(self.stem(spectrogram))
+        hidden_states = _zero_past(spectrogram, lengths)
+        for module in self.stem:
+            hidden_states = module(hidden_states)
+            if lengths is not None and isinstance(module, (nn.Conv2d, nn.MaxPool2d)):
+                lengths = strided_lengths(lengths, _last(module.stride))
+            if isinstance(module, (nn.ReLU, nn.MaxPool2d)):
+                hidden_states = _zero_past(hidden_states, lengths)
+        for stage in self.stages:
+            for block in stage:
+                hidden_states = block(hidden_states, lengths)
+                if lengths is not None:
+                    lengths = strided_lengths(lengths, block.conv1.stride[-1])
+        return hidden_states
+
+
+def masked_feature_mean(feature_map: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """Mean of a `(B, C, ..., T)` feature map over all axes after C, counting only the first `lengths` steps of T.
+
+    Positions past the lengths must already be zero (as `ResNet2dEncoder` leaves them). A row with length 0
+    gives zeros. `lengths` None: the plain mean.
+    """
+    axes = tuple(range(2, feature_map.ndim))
+    if lengths is None:
+        return feature_map.mean(dim=axes)
+    per_step = math.prod(feature_map.shape[2:-1])
+    count = (lengths.to(feature_map.dtype) * per_step).clamp_min(1.0)
+    return feature_map.sum(dim=axes) / count[:, None]
+
+
+def strided_lengths(lengths: torch.Tensor, stride: int) -> torch.Tensor:
+    """Return the valid output steps of a 'same'-padded convolution or pool with `stride`, `ceil(lengths / stride)`.
+
+    Holds for every strided layer here: kernel 7 padding 3, kernel 3 padding 1 and kernel 1 padding 0 all give
+    `floor((n - 1) / stride) + 1` outputs for `n` inputs.
+    """
+    return torch.div(lengths + (stride - 1), stride, rounding_mode="floor")
+
+
+def _last(value) -> int:
+    return value[-1] if isinstance(value, tuple) else value
+
+
+def _zero_past(hidden_states: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """Zero the steps of the last axis at or past `lengths` (B,); None leaves the tensor as it is."""
+    if lengths is None:
+        return hidden_states
+    steps = torch.arange(hidden_states.shape[-1], device=hidden_states.device)
+    keep = steps[None, :] < lengths[:, None]
+    shape = (hidden_states.shape[0],) + (1,) * (hidden_states.ndim - 2) + (hidden_states.shape[-1],)
+    return hidden_states * keep.reshape(shape).to(hidden_states.dtype)

@@ -238,3 +238,36 @@ def test_browser_visit_with_a_real_clip(server, browser, ravdess_av_clip, media,
 
     captions = browser.find_element(By.ID, "crops").text
     assert "no face" not in captions  # RAVDESS: the face is found in every window
+
+
+def test_handler_never_shows_a_traceback_and_prunes_old_pictures(server, good_clip, monkeypatch, caplog):
+    import os
+    import time
+
+    from av_emotion.demo.app import FILES_KEPT_S, make_analyse
+
+    _, model = server
+    analyse = make_analyse(model)
+    assert analyse(None, None, 3.0, 1.5)[0] == "Upload or record a video (or an audio file) first."
+    status, scores, timeline, png, crops = analyse(str(good_clip), None, 3.0, 1.5)
+    assert "most likely" in status and list(scores) == list(model.analyse(good_clip).top)
+    assert list(timeline.columns) == ["time", "label", "score"] and len(timeline) == 2 * len(LABELS)
+    first_png = Path(png)
+    assert first_png.is_file() and first_png.read_bytes()[:4] == b"\x89PNG"
+
+    # A picture older than FILES_KEPT_S is removed by the next answer; a recent one stays.
+    old = time.time() - FILES_KEPT_S - 60
+    os.utime(first_png, (old, old))
+    second_png = Path(analyse(str(good_clip), None, 3.0, 1.5)[3])
+    assert not first_png.exists() and second_png.is_file()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug deep inside")
+
+    monkeypatch.setattr(model, "analyse", broken)
+    with caplog.at_level("ERROR", logger="av_emotion.demo.app"):
+        status, scores, timeline, png, crops = analyse(str(good_clip), None, 3.0, 1.5)
+    assert status.startswith(f"**The demo failed on {good_clip.name}** (RuntimeError)")
+    assert "a bug deep inside" not in status and "Traceback" not in status
+    assert (scores, timeline, png, crops) == (None, None, None, [])
+    assert "Traceback" in caplog.text and "a bug deep inside" in caplog.text  # the server log keeps the details

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,11 @@ __all__ = ["build_demo", "launch_demo"]
 
 logger = logging.getLogger(__name__)
 
+# Uploads are faces and voices, personal data: Gradio deletes this app's cached files (uploads and results) older
+# than FILES_KEPT_S, checking every FILES_CHECK_S. Our choice: long enough for a visitor to download the PNG.
+FILES_KEPT_S = 900
+FILES_CHECK_S = 300
+
 STRIP_FRAMES = 16
 """Thumbnails in the strip of frames the model saw (our choice: two rows of eight on a laptop screen)."""
 
@@ -38,7 +45,9 @@ TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e37
 def _limits_text(limits: MediaLimits) -> str:
     return (
         f"Up to {limits.max_duration_s / 60:g} minutes, {limits.max_file_bytes / 1024**2:.0f} MB and frames of "
-        f"{limits.max_pixels / 1e6:.1f} megapixels; a longer video: run `av-emotion predict --window` locally."
+        f"{limits.max_pixels / 1e6:.1f} megapixels; a longer video: run `av-emotion predict --window` locally. "
+        f"Uploads and results are deleted from the server after {FILES_KEPT_S // 60}-"
+        f"{(FILES_KEPT_S + FILES_CHECK_S) // 60} minutes."
     )
 
 
@@ -75,12 +84,19 @@ def _timeline_frame(result: DemoResult) -> Any:
     return pd.DataFrame(result.timeline_rows(), columns=["time", "label", "score"])
 
 
-def _timeline_png(result: DemoResult, title: str) -> str:
-    """Draw the picture of `av-emotion predict --plot` to a temporary PNG for the page to offer; return its path."""
+def _timeline_png(result: DemoResult, title: str, folder: Path) -> str:
+    """Draw the picture of `av-emotion predict --plot` into `folder` for the page to offer; return its path.
+
+    Gradio copies the file into its cache (deleted with the uploads); the copies here older than `FILES_KEPT_S` are
+    removed on each call.
+    """
     from av_emotion.commands.predict import plot_timeline
 
-    folder = Path(tempfile.mkdtemp(prefix="av_emotion_demo_"))
-    path = folder / "timeline.png"
+    now = time.time()
+    for old in folder.glob("*/timeline.png"):
+        if now - old.stat().st_mtime > FILES_KEPT_S:
+            shutil.rmtree(old.parent, ignore_errors=True)
+    path = Path(tempfile.mkdtemp(dir=folder)) / "timeline.png"
     plot_timeline(result.result, path, title=title)
     return str(path)
 
@@ -91,6 +107,7 @@ def _empty_outputs(status: str) -> tuple[Any, ...]:
 
 def make_analyse(model: DemoModel):
     """Return the event handler: `(video, audio, window_s, stride_s) -> (status, scores, timeline, png, crops)`."""
+    pictures = Path(tempfile.mkdtemp(prefix="av_emotion_demo_"))
 
     def analyse(video: str | None, audio: str | None, window_s: float, stride_s: float) -> tuple[Any, ...]:
         source = video or audio
@@ -115,7 +132,7 @@ def make_analyse(model: DemoModel):
             _status(result, display_name),
             scores,
             _timeline_frame(result),
-            _timeline_png(result, display_name),
+            _timeline_png(result, display_name, pictures),
             crops,
         )
 
@@ -131,7 +148,11 @@ def build_demo(model: DemoModel | str | Path, limits: MediaLimits | None = None,
         model = DemoModel(model, device=device, limits=limits)
     regression = model.pipeline.is_regression
     window_max = max(10.0, 4 * model.default_window_s)
-    with gr.Blocks(title=f"av_emotion demo: {model.name}") as demo:
+    with gr.Blocks(
+        title=f"av_emotion demo: {model.name}",
+        analytics_enabled=False,
+        delete_cache=(FILES_CHECK_S, FILES_KEPT_S),
+    ) as demo:
         gr.Markdown(_intro(model), elem_id="intro")
         with gr.Row():
             with gr.Column(scale=1):

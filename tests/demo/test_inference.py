@@ -194,3 +194,24 @@ def test_limitations_come_from_the_model_card(model, tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
     notice = model_card_limitations("someone/some-model")
     assert "`someone/some-model` has no limitations section" in notice and "never as" in notice
+
+
+def test_regression_model_gives_valence_and_arousal_over_time(tmp_path, good_clip):
+    from tests.pipelines.tiny_checkpoint import regression_model_types
+
+    types = regression_model_types()
+    if not types:
+        pytest.skip("no registered architecture has a regression head")
+    model = DemoModel(save_tiny_checkpoint(tmp_path, model_type=types[0], regression=True), device="cpu")
+    assert model.labels == ["valence", "arousal"]
+    result = model.analyse(good_clip, window_s=3.0, stride_s=1.5)
+    expected = model.pipeline(str(good_clip), window_s=3.0, stride_s=1.5)
+    assert result.is_regression and list(result.top) == ["valence", "arousal"]
+    assert list(result.top.values()) == pytest.approx(
+        [expected["aggregate"]["valence"], expected["aggregate"]["arousal"]]
+    )
+    rows = result.timeline_rows()
+    assert [row["label"] for row in rows] == ["valence", "arousal"] * 2
+    assert [row["score"] for row in rows[:2]] == pytest.approx(
+        [expected["timeline"][0]["valence"], expected["timeline"][0]["arousal"]]
+    )

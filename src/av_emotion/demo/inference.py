@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from av_emotion.pipelines.audio_video_emotion import DEFAULT_REGRESSION_NAMES
 from av_emotion.processing.media import MediaInfo, MediaLimits, probe_media, sample_frame_times
 
 __all__ = ["DEMO_LIMITS", "DemoModel", "DemoResult", "model_card_limitations", "user_message"]
@@ -253,9 +254,9 @@ class DemoModel:
     @property
     def labels(self) -> list[str]:
         """The emotions the model names (classification), or the regression outputs."""
-        if self.pipeline.is_regression:
-            return self.pipeline._regression_names(int(self.pipeline.model.config.num_labels or 2))
         config = self.pipeline.model.config
+        if self.pipeline.is_regression:
+            return list(getattr(config, "regression_targets", None) or DEFAULT_REGRESSION_NAMES)
         return [config.id2label[index] for index in sorted(config.id2label)]
 
     @property

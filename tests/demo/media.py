@@ -52,3 +52,25 @@ def write_8k_video(path: Path) -> Path:
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def write_video_with_silent_track(path: Path, duration_s: float = 4.0, sampling_rate: int = 16000) -> Path:
+    """An mkv with h264 frames and a PCM audio track of zeros, like a recording with the microphone muted."""
+    fps = 5
+    with av.open(str(path), mode="w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.options = {"preset": "ultrafast"}
+        audio = container.add_stream("pcm_s16le", rate=sampling_rate)
+        audio.layout = "mono"
+        for index in range(int(duration_s * fps)):
+            image = np.full((48, 64, 3), (index * 9) % 256, dtype=np.uint8)
+            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(video.encode())
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, int(duration_s * sampling_rate)), np.int16), format="s16", layout="mono"
+        )
+        frame.sample_rate, frame.pts = sampling_rate, 0
+        container.mux(audio.encode(frame))
+        container.mux(audio.encode())
+    return path

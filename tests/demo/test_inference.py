@@ -12,7 +12,13 @@ import pytest
 
 from av_emotion.demo.inference import DEMO_LIMITS, MAX_WINDOWS, DemoModel, model_card_limitations, user_message
 from av_emotion.processing.media import MediaError, window_bounds
-from tests.demo.media import write_8k_video, write_good_clip, write_text_renamed_mp4, write_two_hour_video
+from tests.demo.media import (
+    write_8k_video,
+    write_good_clip,
+    write_text_renamed_mp4,
+    write_two_hour_video,
+    write_video_with_silent_track,
+)
 from tests.pipelines.generated_media import write_video
 from tests.pipelines.tiny_checkpoint import LABELS, save_tiny_checkpoint
 
@@ -35,6 +41,15 @@ def media(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def good_clip(media) -> Path:
     return write_good_clip(media / "good.mp4")
+
+
+@pytest.fixture(scope="module")
+def ravdess_video_only_clip_with_silent_track(shared_data) -> Path:
+    """RAVDESS's video-only clip: its audio track holds digital silence (shared/data/README.md)."""
+    path = shared_data / "ravdess" / "02-01-03-01-01-02-05.mp4"
+    if not path.exists():
+        pytest.skip(f"{path} is missing from the shared samples")
+    return path
 
 
 def write_wav(path: Path, seconds: float = 2.0, rate: int = 16000) -> Path:
@@ -99,6 +114,26 @@ def test_real_clip_finds_the_face(model, ravdess_av_clip):
     assert result.windows_without_face == 0 and not result.notes
     assert all(crop.face_found for crop in result.crops)
     assert result.modalities == "video and audio"
+
+
+def test_silent_audio_track_is_reported(model, media):
+    result = model.analyse(write_video_with_silent_track(media / "muted.mkv"))
+    assert result.used_audio and result.windows_with_silent_audio == result.num_windows == 2
+    assert result.modalities == "video and audio (the audio track is silent)"
+    assert any("The audio track is silent in 2 of 2 windows" in note for note in result.notes)
+
+
+def test_silent_audio_track_of_a_real_clip(model, ravdess_video_only_clip_with_silent_track):
+    result = model.analyse(ravdess_video_only_clip_with_silent_track)
+    assert result.used_audio and result.windows_with_silent_audio == result.num_windows == 2
+    assert result.modalities == "video and audio (the audio track is silent)"
+    assert any("The audio track is silent in 2 of 2 windows" in note for note in result.notes)
+
+
+def test_sound_is_not_silence(model, good_clip):
+    result = model.analyse(good_clip)
+    assert result.windows_with_silent_audio == 0 and result.modalities == "video and audio"
+    assert not any("silent" in note for note in result.notes)
 
 
 def test_video_without_sound_and_audio_only(model, media):

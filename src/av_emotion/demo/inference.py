@@ -75,6 +75,8 @@ class DemoResult:
         used_audio: Whether the model ran its audio branch (the file has an audio track).
         crops: Every frame the model saw, in time order (`DemoCrop`), empty without video.
         windows_without_face: How many windows had no face detected (their crops are centre crops).
+        windows_with_silent_audio: How many windows had an audio track that is digitally silent (constant
+            features): the audio branch ran on nothing.
         num_windows: How many windows the file was cut into.
         notes: Sentences for the page (missing modality, missed faces).
     """
@@ -85,6 +87,7 @@ class DemoResult:
     used_audio: bool
     crops: list[DemoCrop] = field(default_factory=list)
     windows_without_face: int = 0
+    windows_with_silent_audio: int = 0
     num_windows: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -105,6 +108,8 @@ class DemoResult:
     def modalities(self) -> str:
         """Which branches ran, in words."""
         if self.used_video and self.used_audio:
+            if self.num_windows and self.windows_with_silent_audio == self.num_windows:
+                return "video and audio (the audio track is silent)"
             return "video and audio"
         return "video only (no audio track)" if self.used_video else "audio only (no video stream)"
 
@@ -208,6 +213,27 @@ def _denormalize(pixels: Any, video_processor: Any) -> np.ndarray:
     return np.clip(frames.round(), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
+def _is_silent(chunk: dict[str, Any]) -> bool:
+    """Whether a window's audio is digital silence: every feature constant over the window's real frames.
+
+    Silence gives the same log-mel (or MFCC) column in every frame, any sound makes some feature vary over time;
+    the threshold only absorbs float rounding.
+    """
+    features = chunk.get("input_features")
+    if features is None:
+        features = chunk.get("input_values")
+        if features is None:
+            return False
+        features = features[:, None, :]  # a raw waveform: one "feature", its samples
+    values = features[0].float()
+    mask = chunk.get("audio_mask")
+    if mask is not None and mask.shape[-1] == values.shape[-1]:
+        values = values[:, mask[0].bool()]
+    if values.shape[-1] < 2:
+        return False
+    return bool(values.std(dim=-1).max() < 1e-4)
+
+
 def _thumbnail(image: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarray:
     """Scale an `(H, W, 3)` image so its longer side is at most `size` pixels (never up)."""
     import cv2
@@ -306,6 +332,7 @@ class DemoModel:
         crops: list[DemoCrop] = []
         outputs = []
         without_face = 0
+        silent = 0
         with self._lock:
             # The pipeline's own steps for one input (Pipeline.run_single of a ChunkPipeline), so the scores are the
             # pipeline's; each window's model inputs are at hand for the thumbnails.
@@ -315,6 +342,8 @@ class DemoModel:
                 if info.has_video:
                     without_face += face_found is False
                     crops += self._crops(chunk, face_found)
+                if info.has_audio:
+                    silent += _is_silent(chunk)
                 outputs.append(pipe.forward(chunk))
             result = pipe.postprocess(outputs)
         notes = []
@@ -322,6 +351,11 @@ class DemoModel:
             notes.append("The file has no audio track: the model ran on the frames alone.")
         if not info.has_video:
             notes.append("The file has no video stream: the model ran on the sound alone.")
+        if silent:
+            notes.append(
+                f"The audio track is silent in {silent} of {len(outputs)} windows: there the scores rest on the "
+                "frames (the model still ran its audio branch, on silence)."
+            )
         if without_face:
             notes.append(
                 f"No face was found in {without_face} of {len(outputs)} windows: the model saw the centre of the "
@@ -334,6 +368,7 @@ class DemoModel:
             used_audio=info.has_audio,
             crops=crops,
             windows_without_face=without_face,
+            windows_with_silent_audio=silent,
             num_windows=len(outputs),
             notes=notes,
         )

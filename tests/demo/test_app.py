@@ -145,6 +145,9 @@ def browser():
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1800"):
         options.add_argument(argument)
+    # Chromium's fake camera and microphone (a test pattern and a beep), granted without a permission prompt.
+    options.add_argument("--use-fake-device-for-media-stream")
+    options.add_argument("--use-fake-ui-for-media-stream")
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         yield driver
@@ -271,3 +274,39 @@ def test_handler_never_shows_a_traceback_and_prunes_old_pictures(server, good_cl
     assert "a bug deep inside" not in status and "Traceback" not in status
     assert (scores, timeline, png, crops) == (None, None, None, [])
     assert "Traceback" in caplog.text and "a bug deep inside" in caplog.text  # the server log keeps the details
+
+
+@pytest.mark.slow  # Chromium's fake camera: record two seconds from the page, then analyse the recording
+def test_browser_webcam_recording(server, browser):
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server[0])
+    wait = WebDriverWait(browser, ANSWER_TIMEOUT_S)
+    wait.until(
+        expected_conditions.element_to_be_clickable(
+            (By.CSS_SELECTOR, "#video-input [aria-label='Capture from camera']")
+        )
+    )
+    browser.find_element(By.CSS_SELECTOR, "#video-input [aria-label='Capture from camera']").click()
+    wait.until(
+        expected_conditions.element_to_be_clickable(
+            (By.XPATH, "//*[@id='video-input']//button[contains(., 'Click to Access Webcam')]")
+        )
+    ).click()
+    record = wait.until(
+        expected_conditions.element_to_be_clickable(
+            (By.CSS_SELECTOR, "#video-input button[aria-label='start recording']")
+        )
+    )
+    record.click()  # "Record"; the same button then reads "Stop"
+    time.sleep(2.5)
+    record.click()
+    wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#video-input video")))
+    browser.find_element(By.ID, "analyse").click()
+    wait.until(lambda d: "most likely" in _status_text(d) or "Could not" in _status_text(d))
+    status = _status_text(browser)
+    assert ".webm: most likely" in status and "Modalities used: video and audio" in status, status

@@ -74,3 +74,18 @@ def write_video_with_silent_track(path: Path, duration_s: float = 4.0, sampling_
         container.mux(audio.encode(frame))
         container.mux(audio.encode())
     return path
+
+
+def write_wav(path: Path, seconds: float = 2.0, rate: int = 16000) -> Path:
+    """A mono 16-bit wav of a 220 Hz tone: an audio-only upload."""
+    samples = (0.3 * np.sin(2 * np.pi * 220 * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("pcm_s16le", rate=rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray((samples * 32767).astype(np.int16)[None, :], format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from av_emotion.demo.inference import DEMO_LIMITS
-from tests.demo.media import write_good_clip, write_text_renamed_mp4
+from tests.demo.media import write_good_clip, write_text_renamed_mp4, write_wav
 from tests.pipelines.tiny_checkpoint import LABELS, save_tiny_checkpoint
 
 pytest.importorskip("gradio", reason='the demo needs Gradio: pip install -e ".[demo]"')
@@ -263,6 +263,11 @@ def test_handler_never_shows_a_traceback_and_prunes_old_pictures(server, good_cl
     os.utime(first_png, (old, old))
     second_png = Path(analyse(str(good_clip), None, 3.0, 1.5)[3])
     assert not first_png.exists() and second_png.is_file()
+
+    # The audio tab: a wav runs on the sound alone, and the page says so.
+    status, scores, *_ = analyse(None, str(write_wav(good_clip.parent / "voice.wav")), 3.0, 1.5)
+    assert "**voice.wav**: most likely" in status and "Modalities used: **audio only (no video stream)**" in status
+    assert "no video stream: the model ran on the sound alone" in status
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug deep inside")

@@ -6,7 +6,6 @@ import threading
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
@@ -18,6 +17,7 @@ from tests.demo.media import (
     write_text_renamed_mp4,
     write_two_hour_video,
     write_video_with_silent_track,
+    write_wav,
 )
 from tests.pipelines.generated_media import write_video
 from tests.pipelines.tiny_checkpoint import LABELS, save_tiny_checkpoint
@@ -49,20 +49,6 @@ def ravdess_video_only_clip_with_silent_track(shared_data) -> Path:
     path = shared_data / "ravdess" / "02-01-03-01-01-02-05.mp4"
     if not path.exists():
         pytest.skip(f"{path} is missing from the shared samples")
-    return path
-
-
-def write_wav(path: Path, seconds: float = 2.0, rate: int = 16000) -> Path:
-    samples = (0.3 * np.sin(2 * np.pi * 220 * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("pcm_s16le", rate=rate)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray((samples * 32767).astype(np.int16)[None, :], format="s16", layout="mono")
-        frame.sample_rate = rate
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
     return path
 
 

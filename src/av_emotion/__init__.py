@@ -53,7 +53,7 @@ _EXPORTS: dict[str, list[str]] = {
         "JointCrossAttentionModel",
     ],
     "av_emotion.modeling.losses": ["CCCLoss", "concordance_correlation_coefficient", "per_video_ccc"],
-    "av_emotion.pipelines": ["AudioVideoEmotionPipeline"],
+    "av_emotion.pipelines": ["AudioVideoEmotionPipeline", "NoFaceWarning"],
     "av_emotion.processing.presets": ["PROCESSOR_PRESETS"],
     "av_emotion.processing": [
         "AVEmotionFeatureExtractor",
@@ -62,6 +62,7 @@ _EXPORTS: dict[str, list[str]] = {
         "FaceCropper",
         "MediaError",
         "MediaLimits",
+        "SilentAudioWarning",
         "decode_clip",
     ],
     "transformers.models.auto.video_processing_auto": ["AutoVideoProcessor"],

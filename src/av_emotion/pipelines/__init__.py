@@ -9,6 +9,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from av_emotion.pipelines.audio_video_emotion import (
     AudioVideoEmotionPipeline,
     AutoModelForAudioVideoEmotion,
+    NoFaceWarning,
     collate_chunks,
     is_regression_config,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "PIPELINE_TASK",
     "AudioVideoEmotionPipeline",
     "AutoModelForAudioVideoEmotion",
+    "NoFaceWarning",
     "collate_chunks",
     "is_regression_config",
 ]

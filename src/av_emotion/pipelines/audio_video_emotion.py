@@ -537,15 +537,18 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         modalities = [name for name in ("video", "audio") if bool(first(output.get(f"has_{name}", True)))]
         return fraction, modalities
 
-    def _warn_missing_faces(self, source: str, fractions: list[float | None], windowed: bool, abstaining: bool) -> None:
+    def _warn_missing_faces(
+        self, source: str, fractions: list[float | None], windowed: bool, abstaining: bool, with_audio: bool
+    ) -> None:
         """Warn when the face detector found nothing: in the whole clip, or in some windows of a video."""
         measured = [fraction for fraction in fractions if fraction is not None]
         without = sum(fraction == 0.0 for fraction in measured)
         if not without:
             return
         frames = self.num_frames
+        rest = "the voice and whatever was in view" if with_audio else "whatever was in view"
         consequence = (
-            "the video branch saw centre crops, so the scores rest on the voice and whatever was in view"
+            f"the video branch saw centre crops, so the scores rest on {rest}"
             if not abstaining
             else "no prediction is given where too few frames had a face (min_face_fraction)"
         )
@@ -590,7 +593,9 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         abstained = [min_face_fraction is not None and (fraction or 0.0) < min_face_fraction for fraction, _ in seen]
         windowed = bool(chunk_outputs[0]["windowed"])
         source = str(chunk_outputs[0].get("source") or "input")
-        self._warn_missing_faces(source, [fraction for fraction, _ in seen], windowed, min_face_fraction is not None)
+        with_audio = any("audio" in used for _, used in seen)
+        fractions = [fraction for fraction, _ in seen]
+        self._warn_missing_faces(source, fractions, windowed, min_face_fraction is not None, with_audio)
         kept = torch.tensor([not value for value in abstained], dtype=torch.bool)
         if self.is_regression:
             names = self._regression_names(logits.shape[-1])

@@ -103,17 +103,35 @@ def test_real_clip_finds_the_face(model, ravdess_av_clip):
 
 
 def test_silent_audio_track_is_reported(model, media):
-    result = model.analyse(write_video_with_silent_track(media / "muted.mkv"))
-    assert result.used_audio and result.windows_with_silent_audio == result.num_windows == 2
-    assert result.modalities == "video and audio (the audio track is silent)"
+    """Digital silence is a missing audio track (the processor's silence_threshold): the video branch runs alone."""
+    path = write_video_with_silent_track(media / "muted.mkv")
+    result = model.analyse(path)
+    assert not result.used_audio and result.windows_with_silent_audio == result.num_windows == 2
+    assert result.modalities == "video only (the audio track is silent)"
     assert any("The audio track is silent in 2 of 2 windows" in note for note in result.notes)
+    assert all(entry["modalities"] == ["video"] for entry in result.result["timeline"])
+    # The same scores as the pipeline told to ignore the audio.
+    expected = model.pipeline(
+        str(path), window_s=model.default_window_s, stride_s=model.default_stride_s, modalities=("video",)
+    )
+    assert result.top == pytest.approx({item["label"]: item["score"] for item in expected["aggregate"]})
 
 
 def test_silent_audio_track_of_a_real_clip(model, ravdess_video_only_clip_with_silent_track):
     result = model.analyse(ravdess_video_only_clip_with_silent_track)
-    assert result.used_audio and result.windows_with_silent_audio == result.num_windows == 2
-    assert result.modalities == "video and audio (the audio track is silent)"
+    assert not result.used_audio and result.windows_with_silent_audio == result.num_windows == 2
+    assert result.modalities == "video only (the audio track is silent)"
     assert any("The audio track is silent in 2 of 2 windows" in note for note in result.notes)
+
+
+def test_min_face_fraction_abstains_where_no_face(checkpoint, good_clip):
+    strict = DemoModel(checkpoint, device="cpu", min_face_fraction=0.5)
+    result = strict.analyse(good_clip, window_s=3.0, stride_s=1.5)  # a gradient: no face in any window
+    assert all(entry["abstained"] for entry in result.result["timeline"])
+    assert result.top == {} and any("No prediction in 2 of 2 windows" in note for note in result.notes)
+    from av_emotion.demo.app import _status
+
+    assert "no prediction" in _status(result, "good.mp4")
 
 
 def test_sound_is_not_silence(model, good_clip):

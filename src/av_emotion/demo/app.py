@@ -63,8 +63,10 @@ def _intro(model: DemoModel) -> str:
 
 
 def _status(result: DemoResult, display_name: str) -> str:
-    top_label, top_value = next(iter(result.top.items()))
-    if result.is_regression:
+    top_label, top_value = next(iter(result.top.items()), (None, None))
+    if top_value is None:
+        headline = f"**{display_name}**: no prediction (too few frames showed a face)"
+    elif result.is_regression:
         values = ", ".join(f"{name} {value:+.2f}" for name, value in result.top.items())
         headline = f"**{display_name}**: {values} (mean over windows)"
     else:

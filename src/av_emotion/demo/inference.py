@@ -11,22 +11,25 @@ For each upload it
    saw (`pixel_values_videos` turned back into pixels) and whether a face was found;
 3. returns a `DemoResult`: the aggregate scores, the timeline, the crops, the modalities used and notes.
 
-A missing modality never fails an upload: a video without an audio track runs on the frames alone and an audio
-file on the sound alone (the page says so); the models take either branch alone (DESIGN.md section 3).
+A missing modality never fails an upload: a video without an audio track, or whose track is digital silence (the
+processor's `silence_threshold` treats it as missing), runs on the frames alone and an audio file on the sound alone
+(the page says so); the models take either branch alone (DESIGN.md section 3).
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from av_emotion.pipelines.audio_video_emotion import DEFAULT_REGRESSION_NAMES
+from av_emotion.pipelines.audio_video_emotion import DEFAULT_REGRESSION_NAMES, DETAIL_KEYS, NoFaceWarning
 from av_emotion.processing.media import MediaInfo, MediaLimits, probe_media, sample_frame_times
+from av_emotion.processing.processor import SilentAudioWarning
 
 __all__ = ["DEMO_LIMITS", "DemoModel", "DemoResult", "model_card_limitations", "user_message"]
 
@@ -72,11 +75,12 @@ class DemoResult:
             `AudioVideoEmotionPipeline.postprocess`).
         info: What the file holds (`MediaInfo`), from the probe.
         used_video: Whether the model ran its video branch (the file has a video stream).
-        used_audio: Whether the model ran its audio branch (the file has an audio track).
+        used_audio: Whether the model ran its audio branch in some window (the file has an audio track that is not
+            digital silence throughout).
         crops: Every frame the model saw, in time order (`DemoCrop`), empty without video.
         windows_without_face: How many windows had no face detected (their crops are centre crops).
-        windows_with_silent_audio: How many windows had an audio track that is digitally silent (constant
-            features): the audio branch ran on nothing.
+        windows_with_silent_audio: How many windows had an audio track that is digital silence (the processor's
+            `silence_threshold`): there the audio was treated as missing and the model ran on the frames alone.
         num_windows: How many windows the file was cut into.
         notes: Sentences for the page (missing modality, missed faces).
     """
@@ -98,7 +102,10 @@ class DemoResult:
 
     @property
     def top(self) -> dict[str, float]:
-        """Aggregate scores by label (classification) or valence/arousal values (regression), highest first."""
+        """Aggregate scores by label (classification) or valence/arousal values (regression), highest first.
+
+        Empty (classification) or None values (regression) when every window abstained (`min_face_fraction`).
+        """
         aggregate = self.result["aggregate"]
         if isinstance(aggregate, dict):
             return dict(aggregate)
@@ -108,10 +115,16 @@ class DemoResult:
     def modalities(self) -> str:
         """Which branches ran, in words."""
         if self.used_video and self.used_audio:
-            if self.num_windows and self.windows_with_silent_audio == self.num_windows:
-                return "video and audio (the audio track is silent)"
+            if self.windows_with_silent_audio:
+                return "video and audio (video only where the audio track is silent)"
             return "video and audio"
-        return "video only (no audio track)" if self.used_video else "audio only (no video stream)"
+        if self.used_video:
+            return (
+                "video only (the audio track is silent)"
+                if self.windows_with_silent_audio
+                else "video only (no audio track)"
+            )
+        return "audio only (no video stream)"
 
     def strip(self, max_frames: int = 16) -> list[DemoCrop]:
         """Up to `max_frames` crops in time order, spread evenly over the file (overlapping windows interleave)."""
@@ -132,7 +145,7 @@ class DemoResult:
                 rows += [
                     {"time": centre, "label": name, "score": value}
                     for name, value in entry.items()
-                    if name not in ("start", "end")
+                    if name not in ("start", "end", *DETAIL_KEYS)
                 ]
         return rows
 
@@ -213,27 +226,6 @@ def _denormalize(pixels: Any, video_processor: Any) -> np.ndarray:
     return np.clip(frames.round(), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
-def _is_silent(chunk: dict[str, Any]) -> bool:
-    """Whether a window's audio is digital silence: every feature constant over the window's real frames.
-
-    Silence gives the same log-mel (or MFCC) column in every frame, any sound makes some feature vary over time;
-    the threshold only absorbs float rounding.
-    """
-    features = chunk.get("input_features")
-    if features is None:
-        features = chunk.get("input_values")
-        if features is None:
-            return False
-        features = features[:, None, :]  # a raw waveform: one "feature", its samples
-    values = features[0].float()
-    mask = chunk.get("audio_mask")
-    if mask is not None and mask.shape[-1] == values.shape[-1]:
-        values = values[:, mask[0].bool()]
-    if values.shape[-1] < 2:
-        return False
-    return bool(values.std(dim=-1).max() < 1e-4)
-
-
 def _thumbnail(image: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarray:
     """Scale an `(H, W, 3)` image so its longer side is at most `size` pixels (never up)."""
     import cv2
@@ -253,15 +245,24 @@ class DemoModel:
         model: A local model folder or a Hub repo id (with its saved processor).
         device: As `pipeline(device=...)`; default the first GPU when there is one, else the CPU.
         limits: Upload limits (default `DEMO_LIMITS`).
+        min_face_fraction: Abstain in windows where fewer than this share of the sampled frames had a face (the
+            pipeline's `min_face_fraction`; default None: always predict, and say where no face was found).
     """
 
-    def __init__(self, model: str | Path, device: Any = None, limits: MediaLimits | None = None) -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        device: Any = None,
+        limits: MediaLimits | None = None,
+        min_face_fraction: float | None = None,
+    ) -> None:
         from transformers import pipeline
 
         import av_emotion  # noqa: F401  (registers the pipeline)
 
         self.model_id = str(model)
         self.limits = limits or DEMO_LIMITS
+        self.min_face_fraction = min_face_fraction
         self.pipeline = pipeline("audio-video-emotion", model=self.model_id, device=device)
         self.limitations = model_card_limitations(model)
         self._lock = threading.Lock()
@@ -324,7 +325,8 @@ class DemoModel:
         info = self.check_upload(source, window_s, stride_s)
         pipe = self.pipeline
         params = {
-            "allow_missing_audio": not info.has_audio,
+            # True even with an audio track: one that is digital silence is treated as missing (and counted below).
+            "allow_missing_audio": True,
             "allow_missing_video": not info.has_video,
             "window_s": window_s,
             "stride_s": stride_s,
@@ -333,7 +335,10 @@ class DemoModel:
         outputs = []
         without_face = 0
         silent = 0
-        with self._lock:
+        with self._lock, warnings.catch_warnings():
+            # The page says what these warnings would (the notes below); the server log need not repeat it per upload.
+            warnings.simplefilter("ignore", SilentAudioWarning)
+            warnings.simplefilter("ignore", NoFaceWarning)
             # The pipeline's own steps for one input (Pipeline.run_single of a ChunkPipeline), so the scores are the
             # pipeline's; each window's model inputs are at hand for the thumbnails.
             for chunk in pipe.preprocess(str(source), **params):
@@ -343,9 +348,10 @@ class DemoModel:
                     without_face += face_found is False
                     crops += self._crops(chunk, face_found)
                 if info.has_audio:
-                    silent += _is_silent(chunk)
+                    silent += not bool(chunk["has_audio"][0])
                 outputs.append(pipe.forward(chunk))
-            result = pipe.postprocess(outputs)
+            details = {} if self.min_face_fraction is None else {"min_face_fraction": self.min_face_fraction}
+            result = pipe.postprocess(outputs, **details)
         notes = []
         if not info.has_audio:
             notes.append("The file has no audio track: the model ran on the frames alone.")
@@ -353,8 +359,14 @@ class DemoModel:
             notes.append("The file has no video stream: the model ran on the sound alone.")
         if silent:
             notes.append(
-                f"The audio track is silent in {silent} of {len(outputs)} windows: there the scores rest on the "
-                "frames (the model still ran its audio branch, on silence)."
+                f"The audio track is silent in {silent} of {len(outputs)} windows: there the model ran on the frames "
+                "alone (digital silence is treated as a missing audio track)."
+            )
+        abstained = sum(bool(entry.get("abstained")) for entry in result["timeline"])
+        if abstained:
+            notes.append(
+                f"No prediction in {abstained} of {len(outputs)} windows: fewer than {self.min_face_fraction:.0%} of "
+                "their frames showed a face."
             )
         if without_face:
             notes.append(
@@ -365,7 +377,7 @@ class DemoModel:
             result=result,
             info=info,
             used_video=info.has_video,
-            used_audio=info.has_audio,
+            used_audio=info.has_audio and silent < len(outputs),
             crops=crops,
             windows_without_face=without_face,
             windows_with_silent_audio=silent,

@@ -12,7 +12,6 @@ from transformers import pipeline
 
 from av_emotion import NoFaceWarning, SilentAudioWarning
 from av_emotion.processing.faces import FaceCropper
-from av_emotion.processing.media import MediaError
 from tests.pipelines.generated_media import write_video
 from tests.pipelines.tiny_checkpoint import save_tiny_checkpoint
 
@@ -131,15 +130,13 @@ def test_regression_abstains_with_none_values(regressor, media):
 
 def test_silent_track_is_a_missing_modality(classifier, media):
     path = str(media["muted"])
-    with pytest.raises(MediaError, match="digital silence"):
-        classifier(path)
-    with pytest.warns(SilentAudioWarning):
-        result = classifier(path, allow_missing_audio=True, return_details=True)
+    with pytest.warns(SilentAudioWarning, match="digital silence"):
+        result = classifier(path, return_details=True)
     assert result["modalities"] == ["video"]
     forced = classifier(path, modalities=("video",), return_details=True)
     assert forced["modalities"] == ["video"] and forced["labels"] == result["labels"]
     with pytest.warns(SilentAudioWarning):
-        windows = classifier(path, window_s=2.0, allow_missing_audio=True)
+        windows = classifier(path, window_s=2.0)
     assert windows["modalities"] == ["video"] and all(e["modalities"] == ["video"] for e in windows["timeline"])
     audio_only = classifier(str(media["half"]), modalities=("audio",), return_details=True)
     assert audio_only["modalities"] == ["audio"] and audio_only["face_fraction"] is None
@@ -171,10 +168,11 @@ def test_real_video_only_ravdess_clip(classifier, shared_data):
     path = shared_data / "ravdess" / "02-01-03-01-01-02-05.mp4"
     if not path.exists():
         pytest.skip(f"{path} is missing from the shared samples")
-    with pytest.raises(MediaError, match="digital silence"):
-        classifier(str(path))
-    result = classifier(str(path), modalities=("video",), return_details=True)
+    with pytest.warns(SilentAudioWarning, match="digital silence"):
+        result = classifier(str(path), return_details=True)
     assert result["modalities"] == ["video"] and result["face_fraction"] >= 0.9
+    forced = classifier(str(path), modalities=("video",), return_details=True)
+    assert forced == result
 
 
 def _score(labels, label):

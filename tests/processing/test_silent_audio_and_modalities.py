@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from av_emotion import AVEmotionProcessor, SilentAudioWarning
-from av_emotion.processing.media import MediaError, decode_clip
+from av_emotion.processing.media import decode_clip
 from tests.pipelines.generated_media import write_video
 
 
@@ -29,19 +29,15 @@ def media(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("name", ["silent_aac", "silent_pcm"])
-def test_a_track_of_zeros_is_refused_with_the_fix(processor, media, name):
+def test_a_track_of_zeros_is_a_missing_modality_with_a_warning(processor, media, name):
     path = media[name]
     assert np.abs(decode_clip(path, 2, 16000).audio).max() == 0.0  # the file really carries a track of zeros
-    with pytest.raises(MediaError, match="digital silence") as error:
-        processor(paths=[str(path)])
-    message = str(error.value)
-    assert str(path) in message and "allow_missing_audio=True" in message and "modalities=('video',)" in message
-
-
-@pytest.mark.parametrize("name", ["silent_aac", "silent_pcm"])
-def test_a_track_of_zeros_is_a_missing_modality_with_a_warning(processor, media, name):
-    with pytest.warns(SilentAudioWarning, match=f"{media[name].name}.*treated as missing"):
-        batch = processor(paths=[str(media[name])], allow_missing_audio=True)
+    # No allow_missing_audio needed: the file has a track, and it is reported.
+    with pytest.warns(
+        SilentAudioWarning, match=f"{path.name}.*treated as missing.*modalities=\\('video',\\)"
+    ) as caught:
+        batch = processor(paths=[str(path)])
+    assert len(caught) == 1
     assert batch["has_audio"].tolist() == [False] and not batch["audio_mask"].any()
     assert batch["has_video"].tolist() == [True] and batch["video_mask"].all()
 
@@ -59,8 +55,8 @@ def test_the_threshold_is_a_saved_setting(processor, media, tmp_path):
     assert batch["has_audio"].tolist() == [True]
     # A threshold above the tone's peak (0.3) makes even the tone "silent": the peak is what is compared.
     loud = AVEmotionProcessor.from_preset("cpu_small", num_frames=4, silence_threshold=0.5)
-    with pytest.raises(MediaError, match="peak amplitude 0.3"):
-        loud(paths=[str(media["tone"])])
+    with pytest.warns(SilentAudioWarning, match="peak amplitude 0.3"):
+        assert loud(paths=[str(media["tone"])])["has_audio"].tolist() == [False]
     loud.save_pretrained(tmp_path)
     assert AVEmotionProcessor.from_pretrained(tmp_path).silence_threshold == 0.5
     assert processor.silence_threshold == pytest.approx(1e-4)
@@ -71,10 +67,27 @@ def test_the_threshold_is_a_saved_setting(processor, media, tmp_path):
 def test_windows_of_a_silent_track_warn_once(processor, media):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        clips = list(processor.iter_clips(str(media["silent_pcm"]), 1.0, 0.5, allow_missing_audio=True))
-    assert len(clips) == 5 and not any(clip.has_audio for clip in clips)
+        clips = list(processor.iter_clips(str(media["silent_pcm"]), 1.0, 0.5))
+    assert len(clips) == 5 and not any(clip.has_audio for clip in clips) and all(c.silent_audio for c in clips)
     silent = [w for w in caught if issubclass(w.category, SilentAudioWarning)]
     assert len(silent) == 1 and "0.00-1.00 s" in str(silent[0].message)
+
+
+def test_a_silent_track_without_video_is_refused(processor, tmp_path):
+    from tests.demo.media import write_wav
+
+    path = write_wav(tmp_path / "zeros.wav")
+    quiet = tmp_path / "quiet.wav"
+    import wave
+
+    with wave.open(str(path)) as source, wave.open(str(quiet), "wb") as target:
+        target.setparams(source.getparams())
+        target.writeframes(b"\x00" * source.getnframes() * source.getsampwidth())
+    with (
+        pytest.warns(SilentAudioWarning),
+        pytest.raises(ValueError, match="no video and its audio track is digital silence"),
+    ):
+        processor(paths=[str(quiet)], allow_missing_video=True)
 
 
 def test_arrays_of_zeros_are_the_callers_choice(processor):
@@ -120,10 +133,8 @@ def test_the_real_video_only_ravdess_clip(processor, shared_data):
     path = shared_data / "ravdess" / "02-01-03-01-01-02-05.mp4"
     if not path.exists():
         pytest.skip(f"{path} is missing from the shared samples")
-    with pytest.raises(MediaError, match="digital silence"):
-        processor(paths=[str(path)])
-    with pytest.warns(SilentAudioWarning):
-        batch = processor(paths=[str(path)], allow_missing_audio=True)
+    with pytest.warns(SilentAudioWarning, match="digital silence"):
+        batch = processor(paths=[str(path)])
     assert batch["has_audio"].tolist() == [False] and batch["has_video"].tolist() == [True]
     speech = shared_data / "ravdess" / "01-01-03-01-01-02-05.mp4"
     if speech.exists():  # a real speech clip keeps its audio

@@ -107,14 +107,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _as_flags(message: str) -> str:
+    """Library messages name the keyword argument; on the command line the fix is the flag."""
+    for keyword in ("allow_missing_audio", "allow_missing_video"):
+        message = message.replace(f"{keyword}=True", "--" + keyword.replace("_", "-"))
+    return message.replace("modalities=('video',)", "--modalities video")
+
+
 def _error(message: str) -> None:
     first_line = str(message).strip().splitlines()[0] if str(message).strip() else "unknown error"
-    # Library messages name the keyword argument; on the command line the fix is the flag.
-    for keyword in ("allow_missing_audio", "allow_missing_video"):
-        first_line = first_line.replace(f"{keyword}=True", "--" + keyword.replace("_", "-"))
-    first_line = first_line.replace("modalities=('video',)", "--modalities video")
-    first_line = first_line.replace("silence_threshold=None", "a processor saved with silence_threshold=None")
-    print(f"av-emotion predict: error: {first_line}", file=sys.stderr)
+    print(f"av-emotion predict: error: {_as_flags(first_line)}", file=sys.stderr)
 
 
 def _check_arguments(args: argparse.Namespace) -> str | None:
@@ -345,12 +347,11 @@ def run(args: argparse.Namespace) -> int:
                 plot_timeline(results[path], target, title=Path(path).name)
                 print(f"timeline plot written to {target}", file=sys.stderr)
     # What the model could not see, one line each (a file retried after a failure in the batch warns only once).
-    for message in dict.fromkeys(
-        str(w.message) for w in warned if issubclass(w.category, (NoFaceWarning, SilentAudioWarning))
-    ):
-        print(f"av-emotion predict: warning: {message}", file=sys.stderr)
+    ours = (NoFaceWarning, SilentAudioWarning)
+    for message in dict.fromkeys(str(w.message) for w in warned if issubclass(w.category, ours)):
+        print(f"av-emotion predict: warning: {_as_flags(message)}", file=sys.stderr)
     for other in warned:
-        if not issubclass(other.category, (NoFaceWarning, SilentAudioWarning)):
+        if not issubclass(other.category, ours):
             warnings.showwarning(other.message, other.category, other.filename, other.lineno)
     for message in errors.values():
         _error(message)

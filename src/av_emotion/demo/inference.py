@@ -325,8 +325,7 @@ class DemoModel:
         info = self.check_upload(source, window_s, stride_s)
         pipe = self.pipeline
         params = {
-            # True even with an audio track: one that is digital silence is treated as missing (and counted below).
-            "allow_missing_audio": True,
+            "allow_missing_audio": not info.has_audio,
             "allow_missing_video": not info.has_video,
             "window_s": window_s,
             "stride_s": stride_s,

@@ -161,6 +161,8 @@ class DecodedClip:
         path: The file as shown in messages.
         source_size: `(height, width)` of the frames as a player shows them (display rotation applied), before any
             `frame_size` scaling (None without video).
+        silent_audio: The file has an audio track but it is digital silence over this range, so `audio` is None
+            and `has_audio` False (set by `AVEmotionProcessor`, whose `silence_threshold` decides).
     """
 
     frames: np.ndarray | None
@@ -173,6 +175,7 @@ class DecodedClip:
     has_audio: bool
     path: str
     source_size: tuple[int, int] | None = None
+    silent_audio: bool = False
 
     @property
     def duration_s(self) -> float:

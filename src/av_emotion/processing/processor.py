@@ -33,7 +33,6 @@ from transformers.video_processing_utils import VideoProcessorMixin
 from av_emotion.processing.feature_extraction import AVEmotionFeatureExtractor
 from av_emotion.processing.media import (
     DecodedClip,
-    MediaError,
     MediaLimits,
     MediaSource,
     check_modalities_argument,
@@ -85,9 +84,10 @@ class AVEmotionProcessor(ProcessorMixin):
         window_stride_s: Hop between windows for long videos, seconds (default half a window).
         silence_threshold: Peak amplitude (full scale 1.0) at or below which the audio decoded from a file (the
             whole clip, or one window) is digital silence and treated as missing: `has_audio=False`, an all-False
-            `audio_mask`, a warning, and a `MediaError` unless `allow_missing_audio=True`. RAVDESS's video-only
-            files (`02-*`) and many screen recordings carry such a track of zeros. Our choice: 1e-4 (about -80
-            dBFS); None uses every track as sound. Arrays passed as `audio=` are never checked: the caller chose them.
+            `audio_mask` and a `SilentAudioWarning` (no `allow_missing_audio` needed: the file has a track, and
+            whole-clip and windowed decoding treat it alike). RAVDESS's video-only files (`02-*`) and many screen
+            recordings carry such a track of zeros. Our choice: 1e-4 (about -80 dBFS); None uses every track as
+            sound. Arrays passed as `audio=` are never checked: the caller chose them.
     """
 
     model_input_names = ["pixel_values_videos", "video_mask", "input_features", "audio_mask"]
@@ -263,11 +263,10 @@ class AVEmotionProcessor(ProcessorMixin):
         Without a face crop, frames are scaled to the output size while they are converted (cheaper than after);
         `video_settings` are the video processor overrides the frames will be processed with. `modalities`
         (`("video",)` or `("audio",)`) decodes one stream only and returns the other as missing. An audio track that
-        is digital silence (`silence_threshold`) is returned as missing, with a warning.
+        is digital silence (`silence_threshold`) is returned as missing (`silent_audio=True`), with a warning.
 
         Raises:
-            MediaError: as `media.decode_clip`, naming the file and the fix; also for a silent audio track unless
-                `allow_missing_audio=True`.
+            MediaError: as `media.decode_clip`, naming the file and the fix.
         """
         clip = decode_clip(
             source,
@@ -283,7 +282,7 @@ class AVEmotionProcessor(ProcessorMixin):
             clip_position=self.clip_position,
             modalities=modalities,
         )
-        return self._drop_silent_audio(clip, allow_missing_audio, window=False)
+        return self._drop_silent_audio(clip, window=False)
 
     def iter_clips(
         self,
@@ -317,11 +316,11 @@ class AVEmotionProcessor(ProcessorMixin):
             with warnings.catch_warnings():
                 if warned:
                     warnings.simplefilter("ignore", SilentAudioWarning)
-                checked = self._drop_silent_audio(clip, allow_missing_audio, window=True)
+                checked = self._drop_silent_audio(clip, window=True)
             warned = warned or (clip.has_audio and not checked.has_audio)
             yield checked
 
-    def _drop_silent_audio(self, clip: DecodedClip, allow_missing_audio: bool, window: bool) -> DecodedClip:
+    def _drop_silent_audio(self, clip: DecodedClip, window: bool) -> DecodedClip:
         """Return `clip` with its audio marked missing when it is digital silence (see `silence_threshold`)."""
         if self.silence_threshold is None or not clip.has_audio or clip.audio is None or clip.audio.size == 0:
             return clip
@@ -333,16 +332,14 @@ class AVEmotionProcessor(ProcessorMixin):
             f"{where}: the audio track is digital silence (peak amplitude {peak:.2g} <= silence_threshold "
             f"{self.silence_threshold:g})"
         )
-        if not allow_missing_audio:
-            raise MediaError(
-                f"{what}, so the clip has no usable audio; pass allow_missing_audio=True (or modalities=('video',)) "
-                "to run the video branch alone, or silence_threshold=None to use the track as sound"
-            )
-        later = " (later silent windows of this file are not reported again)" if window else ""
+        later = "; later silent windows of this file are not reported again" if window else ""
         warnings.warn(
-            f"{what}: treated as missing, the model runs on the video alone{later}", SilentAudioWarning, stacklevel=3
+            f"{what}: treated as missing, the model runs on the video alone (pass modalities=('video',) to say so, "
+            f"or a processor with silence_threshold=None to use the track as sound){later}",
+            SilentAudioWarning,
+            stacklevel=3,
         )
-        return dataclasses.replace(clip, audio=None, has_audio=False)
+        return dataclasses.replace(clip, audio=None, has_audio=False, silent_audio=True)
 
     # ---------------------------------------------------------------------------------------------------------
     # Model inputs
@@ -477,7 +474,21 @@ class AVEmotionProcessor(ProcessorMixin):
             raise ValueError("process_clips needs at least one clip")
         videos = [c.frames if c.has_video else None for c in clips]
         audio = [c.audio if c.has_audio else None for c in clips]
-        self._check_missing(videos, audio, allow_missing_audio, allow_missing_video, names=[c.path for c in clips])
+        # A silent track was already reported (SilentAudioWarning); it needs no allow_missing_audio.
+        checked = [c for c in clips if not c.silent_audio]
+        self._check_missing(
+            [c.frames if c.has_video else None for c in checked],
+            [c.audio if c.has_audio else None for c in checked],
+            allow_missing_audio,
+            allow_missing_video,
+            names=[c.path for c in checked],
+        )
+        for clip in clips:
+            if clip.silent_audio and not clip.has_video:
+                raise ValueError(
+                    f"{clip.path}: no video and its audio track is digital silence; drop it, or use a processor with "
+                    "silence_threshold=None to run the audio branch on the track"
+                )
         rates = [c.sampling_rate for c in clips]
         return self._make_batch(videos, audio, rates, labels, return_tensors, **kwargs)
 

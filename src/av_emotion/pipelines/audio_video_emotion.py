@@ -165,8 +165,8 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
             aggregate and the last partial window are handled. Needs a path or bytes input.
         progress (`bool`, default `False`): a tqdm bar on stderr while the windows of a long video are decoded.
         modalities (`tuple[str]`, *optional*): `("video",)` or `("audio",)` runs one branch only, whatever the file
-            holds (the other stream is not decoded); default both. A silent audio track is treated as missing by
-            the processor (its `silence_threshold`), which needs `allow_missing_audio=True` or `("video",)`.
+            holds (the other stream is not decoded); default both. An audio track of digital silence is treated as
+            missing by the processor (its `silence_threshold`) with a `SilentAudioWarning`; `("video",)` says so.
         return_details (`bool`, default `False`): whole clip: return `{"labels": [...], "face_fraction",
             "modalities", "abstained"}` (regression: the valence/arousal keys plus those) instead of the bare list.
             Windowed results always carry these keys, per window and for the whole video.

@@ -165,3 +165,28 @@ def test_recipe_backbone_checkpoint_that_is_missing_names_the_setting(tmp_path):
     }
     with pytest.raises(FileNotFoundError, match="model.backbones.video.checkpoint: .*absent.pth.tar.*backbones=\\{\\}"):
         build_model(config_from_dict(raw).model, ["a", "b"])
+
+
+def test_recipe_backbones_are_loaded_when_the_model_is_built(tmp_path):
+    from av_emotion.training.factory import build_model
+    from tests.convert.original_efficientface import OriginalEfficientFace, randomize_norm_statistics
+
+    torch.manual_seed(4)
+    original = OriginalEfficientFace(repeats=(1, 1, 1), channels=(4, 8, 8, 8, 16), reduction=4, n_dilated=1).eval()
+    randomize_norm_statistics(original, torch.Generator().manual_seed(4))
+    torch.save({"state_dict": {f"module.{k}": v for k, v in original.state_dict().items()}}, tmp_path / "ef.pth.tar")
+    raw = {
+        "model": {
+            "model_type": "avt_ca",
+            "config": TINY_CONFIGS["avt_ca"],
+            "backbones": {"video": {"format": "efficientface", "checkpoint": str(tmp_path / "ef.pth.tar")}},
+            "freeze_encoders": ["video"],
+        },
+        "data": {"corpus": "ravdess"},
+    }
+    lines = []
+    model = build_model(config_from_dict(raw).model, ["a", "b"], log=lines.append).eval()
+    frames = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(model.avt_ca.video_encoder(frames), original.features(frames), atol=1e-5)
+    assert any("0 missing, 0 unexpected, 0 mismatched" in line for line in lines)

@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "av_emotion.commands.convert",
         "Load published backbone weights (EfficientFace, torchvision video ResNets, ResNet-18) into a model.",
     ),
+    "demo": ("av_emotion.commands.demo", "Serve a web page where people upload or record a video (Gradio)."),
 }
 
 

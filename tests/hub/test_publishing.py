@@ -86,6 +86,9 @@ def test_one_commit_with_exactly_the_model_files(tmp_path: Path, hub: HubRecorde
             "masked_batch_norm.py",
             "presence.py",
             "outputs.py",
+            # the optional stems: mini-Xception and transformers encoders (issue 14)
+            "mini_xception.py",
+            "transformers_encoders.py",
         }
     if (run / "emotion_relation_matrix.png").exists():
         expected.add("emotion_relation_matrix.png")

@@ -472,6 +472,7 @@ def build_model_card(
     remote_code: bool = False,
     template_path: str | Path | None = None,
     plot_relations: bool = True,
+    demo_space: str | None = None,
 ):
     """Build (without writing it) the `huggingface_hub.ModelCard` of the model saved in `output_dir`.
 
@@ -661,6 +662,7 @@ def build_model_card(
         "remote_code": remote_code,
         "dataset_licence": licence_text,
         "package_version": av_emotion.__version__,
+        "demo_space": demo_space,
     }
     context["sections"] = _render_partials(context)
     template = Path(template_path) if template_path is not None else template_path_for(facts.model_type)
@@ -684,6 +686,7 @@ def render_model_card(
     remote_code: bool = False,
     template_path: str | Path | None = None,
     plot_relations: bool = True,
+    demo_space: str | None = None,
 ) -> Path:
     """Render the model card of the model saved in `output_dir` into `output_dir/README.md`, and return its path.
 
@@ -709,6 +712,8 @@ def render_model_card(
         template_path: A Jinja template to use instead of the shipped one for the architecture.
         plot_relations: Draw the learned relation matrix of a model that has one (`emotion_relation_matrix()`)
             into `output_dir/emotion_relation_matrix.png` and show it on the card.
+        demo_space: The Space serving this model's web demo (`user/name`, as `av-emotion push --with-demo` makes
+            it); the card links it. Without one the card gives the `av-emotion demo` command.
     """
     card = build_model_card(
         output_dir,
@@ -721,6 +726,7 @@ def render_model_card(
         remote_code=remote_code,
         template_path=template_path,
         plot_relations=plot_relations,
+        demo_space=demo_space,
     )
     path = Path(output_dir) / CARD_FILE
     card.save(path)

@@ -133,6 +133,7 @@ def push_to_hub(
     commit_message: str | None = None,
     update_card: bool = True,
     remote_code: bool = True,
+    demo_space: str | None = None,
     api: Any = None,
 ):
     """Upload the model saved in `output_dir` to the Hub repo `repo_id` in one commit; returns the `CommitInfo`.
@@ -149,6 +150,8 @@ def push_to_hub(
             False uploads the existing card as it is. A card is rendered when there is none.
         remote_code: Also upload the standalone model code and its `auto_map`, so the repo loads with
             `trust_remote_code=True` where av_emotion is not installed.
+        demo_space: The Space serving the model's web demo (`av_emotion.demo.space.push_demo_space`); the
+            rendered card links it.
         api: An `HfApi` to use (tests pass a fake one); default `HfApi(token=token)`.
     """
     from huggingface_hub import HfApi
@@ -164,7 +167,7 @@ def push_to_hub(
         logger.info("%s was not rendered by av_emotion: uploading it as it is", card_path)
         render = False
     if render:
-        plan, rendered = _plan_with_rendered_card(output_dir, repo_id, remote_code)
+        plan, rendered = _plan_with_rendered_card(output_dir, repo_id, remote_code, demo_space)
     else:
         plan, rendered = plan_upload(output_dir, remote_code=remote_code), {}
     config = json.loads((output_dir / "config.json").read_text(encoding="utf-8"))
@@ -196,7 +199,9 @@ def push_to_hub(
     return commit
 
 
-def _plan_with_rendered_card(output_dir: Path, repo_id: str, remote_code: bool) -> tuple[UploadPlan, dict[str, bytes]]:
+def _plan_with_rendered_card(
+    output_dir: Path, repo_id: str, remote_code: bool, demo_space: str | None = None
+) -> tuple[UploadPlan, dict[str, bytes]]:
     """Plan an upload whose card is rendered for `repo_id`, leaving `output_dir` exactly as it was.
 
     `render_model_card` writes into the folder (the card and, for some models, a picture); those files are read
@@ -211,7 +216,7 @@ def _plan_with_rendered_card(output_dir: Path, repo_id: str, remote_code: bool) 
 
     before = {path.name: path.read_bytes() for path in card_files()}
     try:
-        render_model_card(output_dir, repo_id=repo_id, remote_code=remote_code)
+        render_model_card(output_dir, repo_id=repo_id, remote_code=remote_code, demo_space=demo_space)
         plan = plan_upload(output_dir, remote_code=remote_code)
         rendered: dict[str, bytes] = {}
         for path in card_files():

@@ -87,6 +87,7 @@ class AVMetricFusionVideoEncoder(nn.Module):
             widths=config.video_resnet_widths,
             conv_type=config.video_conv_type,
             temporal_downsample=config.video_temporal_downsample,
+            layout=config.video_backbone_layout,
         )
         channels = self.backbone.out_channels
         self.channel_attention = ChannelAttention(channels, reduction=config.channel_attention_reduction)

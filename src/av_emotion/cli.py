@@ -23,6 +23,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("av_emotion.commands.synth", "Write a synthetic audio-video emotion corpus (mp4 + metadata.jsonl)."),
     "push": ("av_emotion.commands.push", "Publish a saved model, its processor and card to the Hub."),
     "predict": ("av_emotion.commands.predict", "Predict the emotions of video files with a trained model."),
+    "convert": (
+        "av_emotion.commands.convert",
+        "Load published backbone weights (EfficientFace, torchvision video ResNets, ResNet-18) into a model.",
+    ),
     "demo": ("av_emotion.commands.demo", "Serve a web page where people upload or record a video (Gradio)."),
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from av_emotion import AVTCAConfig, AVTCAForEmotionClassification
@@ -48,14 +49,16 @@ def _attention(queries, keys, values, attention):
     return _linear(torch.cat(heads, dim=-1), attention.out_proj)
 
 
-def _block(x, context, block):
+def _block(x, context, block, values=None):
     """Pre-norm transformer block: x + Attn(LN_q(x), LN_k(c), LN_k(c)), then + MLP(LN(.)).
 
-    Self-attention blocks (context None) read LN_q(x) for keys and values.
+    Self-attention blocks (context None) read LN_q(x) for keys and values; with `values` (already on x's
+    steps, the paper's figure) they read LN_q(x) for keys and LN_k(values) for values.
     """
     queries = _layer_norm(x, block.query_norm)
     keys = queries if context is None else _layer_norm(context, block.key_norm)
-    x = x + _attention(queries, keys, keys, block.attention)
+    attended_values = keys if values is None else _layer_norm(values, block.key_norm)
+    x = x + _attention(queries, keys, attended_values, block.attention)
     fc1, fc2 = block.mlp[0], block.mlp[3]
     return x + _linear(_gelu(_linear(_layer_norm(x, block.mlp_norm), fc1)), fc2)
 
@@ -78,6 +81,18 @@ def _temporal_stage(x, stage):
     return x
 
 
+def _resample(source, steps):
+    """Source (n_s, D) onto `steps` steps of the same clip: step i at clip time (i + 0.5) / steps, linear."""
+    n_s = source.shape[0]
+    rows = []
+    for i in range(steps):
+        position = min(max((i + 0.5) / steps * n_s - 0.5, 0.0), n_s - 1)
+        low = math.floor(position)
+        high = min(low + 1, n_s - 1)
+        rows.append((1 - (position - low)) * source[low] + (position - low) * source[high])
+    return torch.stack(rows)
+
+
 def _reference_logits(model, frames, audio):
     """One clip: frames (T, C, H, W) and audio (F, n), all valid -> logits (num_labels,)."""
     avt = model.avt_ca
@@ -90,17 +105,21 @@ def _reference_logits(model, frames, audio):
     video2 = _temporal_stage(fused_video.T, avt.video_stage2).T
     audio2 = _temporal_stage(fused_audio.T, avt.audio_stage2).T
     # CT: self-attention per modality, then cross-attention both ways from the self-attended streams.
-    audio_self = _block(audio2, None, avt.self_attention_audio)
-    video_self = _block(video2, None, avt.self_attention_video)
+    if model.config.pre_cross_attention_values == "other":
+        audio_self = _block(audio2, None, avt.self_attention_audio, values=_resample(video2, audio2.shape[0]))
+        video_self = _block(video2, None, avt.self_attention_video, values=_resample(audio2, video2.shape[0]))
+    else:
+        audio_self = _block(audio2, None, avt.self_attention_audio)
+        video_self = _block(video2, None, avt.self_attention_video)
     crossed_audio = _block(audio_self, video_self, avt.cross_attention_audio_to_video)
     crossed_video = _block(video_self, audio_self, avt.cross_attention_video_to_audio)
     embedding = crossed_audio.amax(dim=0) + crossed_video.amax(dim=0)
     return _linear(embedding, model.classifier)
 
 
-def _tiny_model() -> AVTCAForEmotionClassification:
+def _tiny_model(**overrides) -> AVTCAForEmotionClassification:
     torch.manual_seed(0)
-    model = AVTCAForEmotionClassification(AVTCAConfig(**TINY_CONFIGS["avt_ca"])).double()
+    model = AVTCAForEmotionClassification(AVTCAConfig(**{**TINY_CONFIGS["avt_ca"], **overrides})).double()
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
@@ -115,8 +134,9 @@ def _tiny_model() -> AVTCAForEmotionClassification:
     return model.eval()
 
 
-def test_fusion_and_cross_attention_match_the_float64_reference_clip_by_clip():
-    model = _tiny_model()
+@pytest.mark.parametrize("values", ["own", "other"])
+def test_fusion_and_cross_attention_match_the_float64_reference_clip_by_clip(values):
+    model = _tiny_model(pre_cross_attention_values=values)
     features = TINY_CONFIGS["avt_ca"]["num_audio_features"]
     # Two clips of different lengths, padded in the batch: 5 and 3 frames, 19 and 11 audio frames.
     frame_counts, audio_counts = [5, 3], [19, 11]

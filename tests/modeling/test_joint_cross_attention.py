@@ -162,6 +162,36 @@ def test_regression_clip_labels_and_loss_value():
         model(**inputs, labels=torch.zeros(4, 3))
 
 
+def test_output_activation_and_trained_dimensions_are_configurable():
+    config = tiny_config()
+    inputs = make_inputs(config, 4)
+    labels = torch.tensor([[0.5, -0.2], [-0.4, 0.1], [0.9, 0.3], [-0.1, -0.8]])
+    torch.manual_seed(0)
+    bounded = JointCrossAttentionForEmotionRegression(config).eval()
+    linear = JointCrossAttentionForEmotionRegression(tiny_config(regression_output_activation="none")).eval()
+    linear.load_state_dict(bounded.state_dict())
+    with torch.no_grad():
+        raw = linear(**inputs).step_logits
+        torch.testing.assert_close(bounded(**inputs).step_logits, torch.tanh(raw))  # tanh is the only difference
+        # One dimension per model, as the authors train: the loss is that dimension's 1 - CCC alone.
+        valence_only = JointCrossAttentionForEmotionRegression(tiny_config(regression_loss_targets=["valence"]))
+        valence_only.load_state_dict(bounded.state_dict())
+        out = valence_only.eval()(**inputs, labels=labels)
+        ccc = concordance_correlation_coefficient(out.logits[:, 0], labels[:, 0])
+        torch.testing.assert_close(out.loss, 1 - ccc)
+    # Training it leaves the arousal head untouched.
+    valence_only.train()
+    valence_only(**inputs, labels=labels).loss.backward()
+    assert all(
+        parameter.grad is None or not parameter.grad.any() for parameter in valence_only.arousal_head.parameters()
+    )
+    assert any(parameter.grad.any() for parameter in valence_only.valence_head.parameters())
+    with pytest.raises(Exception, match="regression_output_activation must be 'tanh' or 'none'"):
+        tiny_config(regression_output_activation="sigmoid")
+    with pytest.raises(Exception, match="regression_loss_targets must be a non-empty subset"):
+        tiny_config(regression_loss_targets=["dominance"])
+
+
 def test_per_step_labels_with_missing_annotations():
     config = tiny_config()
     model = JointCrossAttentionForEmotionRegression(config).eval()

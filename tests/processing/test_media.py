@@ -28,7 +28,13 @@ MEDIA_SUFFIXES = (".mp4", ".flv", ".wav", ".mkv", ".avi", ".webm", ".flac", ".mp
 
 
 def shared_media_files(shared_data: Path) -> list[Path]:
-    return sorted(p for p in shared_data.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES)
+    """The format samples: every media file except the 1,440 of the audio-only speech corpus (one of those is
+    decoded by `test_ravdess_speech_flac_decodes_as_audio_only`)."""
+    return sorted(
+        p
+        for p in shared_data.rglob("*")
+        if p.suffix.lower() in MEDIA_SUFFIXES and "ravdess_speech" not in p.relative_to(shared_data).parts
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -56,6 +62,17 @@ def test_every_shared_clip_decodes(shared_data: Path):
             assert clip.frames.std() > 5, f"{path.name}: decoded frames look blank"
         if not path.name.startswith("02-"):  # the video-only RAVDESS clip carries a silent track
             assert np.abs(clip.audio).max() > 0.01, f"{path.name}: decoded audio is silent"
+
+
+def test_ravdess_speech_flac_decodes_as_audio_only(shared_data: Path):
+    path = shared_data / "ravdess_speech" / "Actor_01" / "03-01-01-01-01-01-01.flac"
+    if not path.is_file():
+        pytest.skip(f"{path} not found (the RAVDESS speech corpus, see shared/data/README.md)")
+    info = probe_media(path)
+    clip = decode_clip(path, num_frames=4, sampling_rate=16000, allow_missing_video=True)
+    assert not clip.has_video and clip.frames is None and clip.frame_times.shape == (0,)
+    assert clip.has_audio and clip.audio.shape[0] == round(info.duration_s * 16000)
+    assert np.abs(clip.audio).max() > 0.01, f"{path.name}: decoded audio is silent"
 
 
 def test_ravdess_clip_frames_and_audio_duration(ravdess_av_clip: Path):
@@ -457,3 +474,18 @@ def test_default_limits_accept_just_below_and_refuse_just_above(tmp_path: Path, 
     with pytest.raises(MediaError) as excinfo:
         probe_media(outside)
     assert_media_error(excinfo, outside, *fragments)
+
+
+def test_default_audio_channel_limit_accepts_32_and_refuses_33(tmp_path: Path):
+    paths = {}
+    for channels in (32, 33):
+        paths[channels] = tmp_path / f"channels_{channels}.wav"
+        with wave.open(str(paths[channels]), "wb") as handle:
+            handle.setnchannels(channels)
+            handle.setsampwidth(2)
+            handle.setframerate(8000)
+            handle.writeframes(np.zeros((800, channels), dtype=np.int16).tobytes())
+    assert probe_media(paths[32]).audio_channels == 32
+    with pytest.raises(MediaError) as excinfo:
+        probe_media(paths[33])
+    assert_media_error(excinfo, paths[33], "33 channels", "max_audio_channels=32")

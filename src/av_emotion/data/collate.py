@@ -165,8 +165,13 @@ class AVEmotionCollator:
         if self.target_columns:
             if not all(column in examples[0] for column in self.target_columns):
                 return None
-            values = [[float(example[column]) for column in self.target_columns] for example in examples]
-            return torch.tensor(values, dtype=torch.float32)
+            values = [[example[column] for column in self.target_columns] for example in examples]
+            # Per-sub-clip targets (lists, e.g. Aff-Wild2 windows) give (B, L, D); scalars give (B, D).
+            return (
+                torch.tensor(values, dtype=torch.float32).transpose(1, 2)
+                if _is_sequence(values[0][0])
+                else (torch.tensor(values, dtype=torch.float32))
+            )
         if self.label_column not in examples[0]:
             return None
         return torch.tensor([int(example[self.label_column]) for example in examples], dtype=torch.int64)
@@ -202,6 +207,10 @@ class AVEmotionCollator:
         return outputs
 
 
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) or (hasattr(value, "ndim") and value.ndim > 0)
+
+
 def process_clips(processor: Any, examples: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Run `processor` on raw rows and return its tensors (without labels).
 
@@ -211,7 +220,14 @@ def process_clips(processor: Any, examples: Sequence[dict[str, Any]]) -> dict[st
     """
     videos = [example["video"] for example in examples]
     audio = [example.get("audio") for example in examples]
-    if any(path is not None for path in audio) and hasattr(processor, "load_clip"):
+    if any(example.get("start_s") is not None for example in examples) and hasattr(processor, "load_clip"):
+        # Rows that are windows of a longer video (Aff-Wild2): decode each row's [start_s, end_s).
+        clips = [
+            processor.load_clip(example["video"], start_s=example.get("start_s"), end_s=example.get("end_s"))
+            for example in examples
+        ]
+        features = processor.process_clips(clips, return_tensors="pt")
+    elif any(path is not None for path in audio) and hasattr(processor, "load_clip"):
         clips = []
         for video_path, audio_path in zip(videos, audio):
             clip = processor.load_clip(video_path, allow_missing_audio=audio_path is not None)

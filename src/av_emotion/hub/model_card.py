@@ -590,7 +590,9 @@ def build_model_card(
         model_name=model_name,
         license=licence,
         library_name="transformers",
-        pipeline_tag="video-classification",
+        # No pipeline_tag: the Hub has no audio-video emotion task, and `pipeline("video-classification")` would
+        # run the video branch alone with transformers' own preprocessing. Cards show what runs instead:
+        # `pipeline("audio-video-emotion")` with av_emotion, the remote-code processor and model without it.
         tags=tags,
         metrics=sorted({result.metric_type for result in eval_results}) or None,
         eval_results=eval_results or None,

@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from av_emotion.hub.model_card import CARD_FILE, CARD_MARKER, render_model_card
-from av_emotion.hub.remote_code import remote_code_for_config
+from av_emotion.hub.remote_code import processor_config_with_auto_map, remote_code_for_config
 
 logger = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+PROCESSOR_CONFIG = "processor_config.json"
 CONFIG_FILES = ("config.json", "processor_config.json", "preprocessor_config.json", "video_preprocessor_config.json")
 WEIGHTS_INDEX = "model.safetensors.index.json"
 PICTURE_SUFFIXES = (".png",)
@@ -106,12 +107,17 @@ def plan_upload(output_dir: str | Path, *, remote_code: bool = True) -> UploadPl
             plan.files[name] = path
     if remote_code:
         config = json.loads((output_dir / "config.json").read_text(encoding="utf-8"))
-        bundle = remote_code_for_config(config)
+        processor_path = output_dir / PROCESSOR_CONFIG
+        bundle = remote_code_for_config(config, include_processor=processor_path.is_file())
         clashes = sorted(name for name in bundle.files if name in plan.files)
         if clashes:
             raise ValueError(f"{output_dir}: files {clashes} would be replaced by the generated model code")
         config["auto_map"] = {**(config.get("auto_map") or {}), **bundle.auto_map}
         plan.files["config.json"] = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        if processor_path.is_file():
+            processor_config = json.loads(processor_path.read_text(encoding="utf-8"))
+            processor_config = processor_config_with_auto_map(processor_config, bundle)
+            plan.files[PROCESSOR_CONFIG] = (json.dumps(processor_config, indent=2, sort_keys=True) + "\n").encode()
         for name, text in bundle.files.items():
             plan.files[name] = text.encode("utf-8")
     return plan

@@ -12,28 +12,12 @@ from av_emotion.pipelines.audio_video_emotion import (
     collate_chunks,
     is_regression_config,
 )
+from av_emotion.registration import PIPELINE_TASK, PipelineTaskEntry
 
-PIPELINE_TASK = "audio-video-emotion"
-
-
-class _TaskWithoutDefaultModel(dict):
-    """The registry entry of a task that has no default checkpoint: asking for one names the fix.
-
-    `transformers.pipeline(task)` without `model=` reads `entry["default"]`; a plain dict raises a bare
-    `KeyError: 'default'` there.
-    """
-
-    def __missing__(self, key: str):
-        if key == "default":
-            raise ValueError(
-                f'pipeline("{PIPELINE_TASK}") needs a model: pass model="path/or/user/repo", a folder written by '
-                "`av-emotion train` (or save_pretrained) or a Hub repo of an av_emotion model; there is no default "
-                "checkpoint"
-            )
-        raise KeyError(key)
-
-
-if PIPELINE_TASK not in PIPELINE_REGISTRY.supported_tasks:
+_entry = PIPELINE_REGISTRY.supported_tasks.get(PIPELINE_TASK)
+if not isinstance(_entry, PipelineTaskEntry) or "impl" not in _entry:
+    # Absent, or the placeholder `av_emotion.registration` put there before this module was needed.
+    PIPELINE_REGISTRY.supported_tasks.pop(PIPELINE_TASK, None)
     PIPELINE_REGISTRY.register_pipeline(
         PIPELINE_TASK,
         pipeline_class=AudioVideoEmotionPipeline,
@@ -41,7 +25,8 @@ if PIPELINE_TASK not in PIPELINE_REGISTRY.supported_tasks:
         pt_model=AutoModelForAudioVideoEmotion,
         type="multimodal",
     )
-    _entry = _TaskWithoutDefaultModel(PIPELINE_REGISTRY.supported_tasks[PIPELINE_TASK])
+    # No default checkpoint: the entry's missing "default" raises an error naming the fix.
+    _entry = PipelineTaskEntry(PIPELINE_REGISTRY.supported_tasks[PIPELINE_TASK])
     PIPELINE_REGISTRY.supported_tasks[PIPELINE_TASK] = _entry
     AudioVideoEmotionPipeline._registered_impl = {PIPELINE_TASK: _entry}
 

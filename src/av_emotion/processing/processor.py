@@ -151,6 +151,51 @@ class AVEmotionProcessor(ProcessorMixin):
             **processor_settings,
         )
 
+    @classmethod
+    def from_encoders(
+        cls,
+        preset: str,
+        vision_encoder: str | None = None,
+        audio_encoder: str | None = None,
+        **overrides: Any,
+    ) -> AVEmotionProcessor:
+        """Build a preset whose inputs follow the preprocessing of transformers encoder checkpoints (path or Hub id).
+
+        From the vision checkpoint's image processor: the frame size (`size`, or `crop_size` when it
+        centre-crops) and `image_mean` / `image_std`. From the audio checkpoint's feature extractor: its
+        `sampling_rate` and `do_normalize`, with `feature_type="waveform"` (the speech model reads samples).
+        Everything else (frame count, face crop, clip window) comes from `preset` and `overrides`. The result is
+        saved with the model like any processor, so the saved model reproduces its inputs.
+        """
+        settings: dict[str, Any] = {}
+        if vision_encoder is not None:
+            from transformers import AutoImageProcessor
+
+            image_processor = AutoImageProcessor.from_pretrained(vision_encoder)
+            size = dict(getattr(image_processor, "size", None) or {})
+            if getattr(image_processor, "do_center_crop", False) and getattr(image_processor, "crop_size", None):
+                size = dict(image_processor.crop_size)
+            if "shortest_edge" in size and "height" not in size:
+                size = {"height": size["shortest_edge"], "width": size["shortest_edge"]}
+            settings["video_processor"] = {
+                "size": {"height": int(size["height"]), "width": int(size["width"])},
+                "image_mean": list(image_processor.image_mean),
+                "image_std": list(image_processor.image_std),
+            }
+        if audio_encoder is not None:
+            from transformers import AutoFeatureExtractor
+
+            feature_extractor = AutoFeatureExtractor.from_pretrained(audio_encoder)
+            settings["feature_extractor"] = {
+                "feature_type": "waveform",
+                "sampling_rate": int(feature_extractor.sampling_rate),
+                "do_normalize": bool(getattr(feature_extractor, "do_normalize", False)),
+            }
+        for part in ("video_processor", "feature_extractor"):
+            if part in overrides:
+                settings.setdefault(part, {}).update(overrides.pop(part))
+        return cls.from_preset(preset, **settings, **overrides)
+
     # ---------------------------------------------------------------------------------------------------------
     # Settings shared with decoding
     # ---------------------------------------------------------------------------------------------------------

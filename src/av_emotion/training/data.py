@@ -23,6 +23,7 @@ from typing import Any
 import datasets
 from datasets.fingerprint import Hasher
 
+from av_emotion.data.affwild2 import AFFWILD2_OFFICIAL_PROTOCOL, official_split_fold
 from av_emotion.data.collate import media_error_types, process_clips
 from av_emotion.data.corpus import BuildReport, CorpusBuild, build_corpus
 from av_emotion.data.folds import Fold, get_fold, speaker_independent_folds, split_by_fold
@@ -32,7 +33,17 @@ logger = logging.getLogger(__name__)
 
 MEDIA_ERROR_COLUMN = "media_error"
 # Raw columns kept beside the processed arrays (to trace predictions back to clips and speakers).
-KEPT_COLUMNS = ("clip_id", "speaker")
+KEPT_COLUMNS = (
+    "clip_id",
+    "speaker",
+    # Aff-Wild2 windows: what the per-video evaluation maps sub-clip predictions back to frames with.
+    "video_id",
+    "start_frame",
+    "end_frame",
+    "frame_index",
+    "frame_valence",
+    "frame_arousal",
+)
 
 
 @dataclass
@@ -57,6 +68,10 @@ class PreparedData:
 def resolve_fold(config: RecipeConfig, dataset: datasets.Dataset) -> Fold:
     """Return the fold the config asks for: a published protocol, or sorted speaker blocks of this corpus."""
     data = config.data
+    if data.fold_protocol == AFFWILD2_OFFICIAL_PROTOCOL:
+        if data.fold != 0:
+            raise ValueError(f"data.fold_protocol {AFFWILD2_OFFICIAL_PROTOCOL} has one fold (0), not {data.fold}")
+        return official_split_fold(dataset, data.validation_speakers)
     if data.fold_protocol:
         return get_fold(data.fold_protocol, data.fold, validation_speakers=data.validation_speakers)
     folds = speaker_independent_folds(dataset["speaker"], data.num_folds, validation_speakers=data.validation_speakers)
@@ -180,7 +195,10 @@ def build_corpus_of(config: RecipeConfig, *, log: Callable[[str], None] = print)
 
 def _labels_of_row(row: dict[str, Any], config: RecipeConfig) -> Any:
     if config.model.head == "regression":
-        return [float(row[column]) for column in config.data.target_columns]
+        values = [row[column] for column in config.data.target_columns]
+        if isinstance(values[0], (list, tuple)):  # one value per sub-clip (Aff-Wild2): (L, D)
+            return [[float(value) for value in step] for step in zip(*values)]
+        return [float(value) for value in values]
     return int(row[config.data.label_column])
 
 
@@ -189,7 +207,7 @@ def shape_column(name: str) -> str:
     return f"{name}_shape"
 
 
-def _features_for(example: dict[str, Any], config: RecipeConfig) -> datasets.Features:
+def _features_for(example: dict[str, Any], config: RecipeConfig, per_step_labels: bool = False) -> datasets.Features:
     """Arrow features of processed rows, from one processed example.
 
     Arrays are stored flat (`List(Value)`) beside their shape (`<name>_shape`): Arrow hands a flat list of
@@ -204,9 +222,12 @@ def _features_for(example: dict[str, Any], config: RecipeConfig) -> datasets.Fea
         else:
             features[key] = datasets.List(datasets.Value(dtype))
             features[shape_column(key)] = datasets.List(datasets.Value("int32"))
-    features["labels"] = (
-        datasets.List(datasets.Value("float32")) if config.model.head == "regression" else datasets.Value("int64")
-    )
+    if config.model.head != "regression":
+        features["labels"] = datasets.Value("int64")
+    elif per_step_labels:
+        features["labels"] = datasets.List(datasets.List(datasets.Value("float32")))
+    else:
+        features["labels"] = datasets.List(datasets.Value("float32"))
     features[MEDIA_ERROR_COLUMN] = datasets.Value("string")
     return datasets.Features(features)
 
@@ -260,7 +281,9 @@ def preprocess_with_map(
         break
     if example is None:
         raise ValueError("no training clip could be processed; check the corpus and the processor settings")
-    features = _features_for(example, config)
+    first_target = splits["train"].features.get(config.data.target_columns[0]) if config.data.target_columns else None
+    per_step = config.model.head == "regression" and isinstance(first_target, (datasets.List, datasets.Sequence))
+    features = _features_for(example, config, per_step_labels=per_step)
     input_names = list(example)
     columns = [name for name in features if name not in ("labels", MEDIA_ERROR_COLUMN)]
     function = _RowProcessor(processor, config, input_names, columns)

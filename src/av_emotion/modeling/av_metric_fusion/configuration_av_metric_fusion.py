@@ -51,6 +51,10 @@ class AVMetricFusionConfig(PreTrainedConfig):
             3D-CNN.
         video_temporal_downsample (`bool`, *optional*, defaults to `True`):
             Whether ResNet stages 2-4 also halve time inside a snippet (as in R3D-18).
+        video_backbone_layout (`str`, *optional*, defaults to `"default"`):
+            `"torchvision"` builds the `"2plus1d"` backbone exactly as torchvision's `r2plus1d_18` (factorised
+            stem, one intermediate width per block) so its Kinetics-400 weights load (`av-emotion convert`);
+            `"default"` uses Tran et al.'s per-convolution widths and a 3x7x7 stem. R3D is the same either way.
         channel_attention_reduction (`int`, *optional*, defaults to 16):
             Bottleneck ratio of the channel attention. Our choice: squeeze-and-excitation (Hu et al. 2018)
             on the last video feature map, with their r = 16.
@@ -141,6 +145,7 @@ class AVMetricFusionConfig(PreTrainedConfig):
     video_resnet_widths: list[int] | tuple[int, ...] = (64, 128, 256, 512)
     video_conv_type: str = "3d"
     video_temporal_downsample: bool = True
+    video_backbone_layout: str = "default"
     channel_attention_reduction: int = 16
     spatial_attention_hidden_size: int = 128
 
@@ -203,6 +208,10 @@ class AVMetricFusionConfig(PreTrainedConfig):
                 raise ValueError(f"{name} must give 4 stage widths, got {getattr(self, name)}")
         if self.video_conv_type not in ("3d", "2plus1d"):
             raise ValueError(f"video_conv_type must be '3d' or '2plus1d', got {self.video_conv_type!r}")
+        if self.video_backbone_layout not in ("default", "torchvision"):
+            raise ValueError(
+                f"video_backbone_layout must be 'default' or 'torchvision', got {self.video_backbone_layout!r}"
+            )
         if self.metric_mining not in ("batch_hard", "semi_hard"):
             raise ValueError(f"metric_mining must be 'batch_hard' or 'semi_hard', got {self.metric_mining!r}")
 

@@ -87,6 +87,7 @@ class AVMetricFusionVideoEncoder(nn.Module):
             widths=config.video_resnet_widths,
             conv_type=config.video_conv_type,
             temporal_downsample=config.video_temporal_downsample,
+            layout=config.video_backbone_layout,
         )
         channels = self.backbone.out_channels
         self.channel_attention = ChannelAttention(channels, reduction=config.channel_attention_reduction)
@@ -141,7 +142,13 @@ class AVMetricFusionPreTrainedModel(PreTrainedModel):
     base_model_prefix = "av_metric_fusion"
     main_input_name = "pixel_values_videos"
     input_modalities = ("video", "audio")
-    supports_gradient_checkpointing = False
+    # The temporal and cross-modal attention blocks are `GradientCheckpointingLayer`s. The 3D/2D ResNets are not
+    # checkpointed: their batch norm would update its running statistics a second time in the recomputation.
+    supports_gradient_checkpointing = True
+    # "sdpa" (default) or "eager", read from `config._attn_implementation` at every forward (so
+    # `set_attn_implementation` works on a built model); the attention maps always come from the eager path.
+    _supports_sdpa = True
+    _can_set_attn_implementation_cached_value = True
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -333,6 +340,7 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
         has_video: torch.Tensor | None = None,
         has_audio: torch.Tensor | None = None,
         face_found: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
     ) -> AVMetricFusionModelOutput | tuple:
         r"""Encode a batch of clips into fused embeddings.
 
@@ -366,7 +374,14 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
             has_audio (`torch.BoolTensor` of shape `(batch,)`, *optional*): The same for `audio_mask`.
             face_found (`torch.BoolTensor` of shape `(batch,)`, *optional*): The processor's face flag; accepted
                 so that the processor's output feeds the model, not read.
+            output_hidden_states (`bool`, *optional*): Also return `hidden_states`, `(batch, S, hidden_size)`
+                snippet sequences by name: `"video_snippets"` / `"audio_snippets"` (encoder outputs, with position
+                embeddings when configured), `"temporal_video"` / `"temporal_audio"` (after temporal attention),
+                `"cross_audio"` / `"cross_video"` (after cross-attention). Default `config.output_hidden_states`.
         """
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        implementation = "eager" if output_attentions else (self.config._attn_implementation or "sdpa")
         batch = self._batch_size(pixel_values_videos, input_features)
         video_mask, audio_mask = fold_presence_flags(
             pixel_values_videos, input_features, video_mask, audio_mask, has_video, has_audio
@@ -387,14 +402,17 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
         if self.video_position_embeddings is not None:
             video = video + self.video_position_embeddings
             audio = audio + self.audio_position_embeddings
-        video, temporal_video = self.video_temporal_attention(video, video_snippet_mask)
-        audio, temporal_audio = self.audio_temporal_attention(audio, audio_snippet_mask)
+        hidden_states = {"video_snippets": video, "audio_snippets": audio}
+        video, temporal_video = self.video_temporal_attention(video, video_snippet_mask, implementation)
+        audio, temporal_audio = self.audio_temporal_attention(audio, audio_snippet_mask, implementation)
+        hidden_states.update(temporal_video=video, temporal_audio=audio)
         video_embeddings = masked_mean(video, video_snippet_mask)
         audio_embeddings = masked_mean(audio, audio_snippet_mask)
 
         audio_fused, video_fused, audio_to_video, video_to_audio = self.cross_attention(
-            audio, video, audio_snippet_mask, video_snippet_mask
+            audio, video, audio_snippet_mask, video_snippet_mask, implementation
         )
+        hidden_states.update(cross_audio=audio_fused, cross_video=video_fused)
         pooled = torch.cat(
             [masked_mean(audio_fused, audio_snippet_mask), masked_mean(video_fused, video_snippet_mask)], dim=-1
         )
@@ -420,6 +438,7 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
             audio_present=audio_present,
             video_present=video_present,
             attentions=attentions,
+            hidden_states=hidden_states if output_hidden_states else None,
         )
         return output if return_dict else output.to_tuple()
 
@@ -483,6 +502,7 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
         has_audio: torch.Tensor | None = None,
         face_found: torch.Tensor | None = None,
         output_embeddings: bool = False,
+        output_hidden_states: bool | None = None,
     ) -> AVEmotionOutput | tuple:
         r"""Classify a batch of clips.
 
@@ -500,6 +520,7 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
             has_audio (`torch.BoolTensor`, *optional*): As in [`AVMetricFusionModel.forward`].
             face_found (`torch.BoolTensor`, *optional*): As in [`AVMetricFusionModel.forward`].
             output_embeddings (`bool`, *optional*): Also return the fused `embeddings`.
+            output_hidden_states (`bool`, *optional*): As in [`AVMetricFusionModel.forward`].
 
         Returns:
             `AVEmotionOutput` with `logits (batch, num_labels)`, `audio_logits` and `video_logits`
@@ -515,6 +536,7 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
             output_attentions=output_attentions,
             has_video=has_video,
             has_audio=has_audio,
+            output_hidden_states=output_hidden_states,
         )
         logits = self.classifier(self.dropout(outputs.embeddings))
         audio_logits = self.audio_classifier(outputs.audio_embeddings)
@@ -544,6 +566,7 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
             video_logits=video_logits,
             embeddings=outputs.embeddings if output_embeddings else None,
             attentions=outputs.attentions,
+            hidden_states=outputs.hidden_states,
         )
         return output if return_dict else output.to_tuple()
 

@@ -43,10 +43,19 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from av_emotion.modeling.losses import CCCLoss
+from av_emotion.modeling.modules.mini_xception import MiniXceptionEncoder
 from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder, masked_feature_mean
 from av_emotion.modeling.modules.subclips import split_audio_into_subclips
+from av_emotion.modeling.modules.transformers_encoders import (
+    TransformersAudioEncoder,
+    TransformersClipEncoder,
+    TransformersFrameEncoder,
+    build_with_pretrained_encoders,
+    is_video_model_config,
+)
 from av_emotion.modeling.outputs import AVEmotionOutput
 from av_emotion.modeling.presence import fold_presence_flags
 
@@ -95,6 +104,23 @@ class JointCrossAttentionPreTrainedModel(PreTrainedModel):
     base_model_prefix = "joint_cross_attention"
     main_input_name = "pixel_values_videos"
     input_modalities = ("video", "audio")
+    # The fusion is a `GradientCheckpointingLayer`; the ResNet backbones are not checkpointed (their batch norm
+    # would update its running statistics a second time in the recomputation). JCA has no dot-product attention
+    # (its maps come from correlation matrices), so there is no attention implementation to choose.
+    supports_gradient_checkpointing = True
+
+    @classmethod
+    def from_encoders_pretrained(
+        cls, vision_encoder: str | None = None, audio_encoder: str | None = None, **config_kwargs
+    ) -> JointCrossAttentionPreTrainedModel:
+        """Build JCA around pretrained transformers encoders (path or Hub id each, either optional).
+
+        The checkpoints' configs become `vision_encoder_config` / `audio_encoder_config` and their weights are
+        loaded; projections, fusion and heads are freshly initialised. Pair with `AVEmotionProcessor.from_encoders`.
+        """
+        return build_with_pretrained_encoders(
+            cls, JointCrossAttentionConfig, vision_encoder, audio_encoder, **config_kwargs
+        )
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -125,17 +151,20 @@ class JointCrossAttentionPreTrainedModel(PreTrainedModel):
         """Inputs of the right shapes for this config: 2 clips, `num_frames` frames, 4 log-mel frames a sub-clip."""
         config = self.config
         audio_frames = 4 * config.num_subclips
+        size = config.image_size
+        if config.audio_encoder_config is not None:
+            audio_frames = 400 + 320 * 2 * config.num_subclips  # two speech-model frames a sub-clip (wav2vec2: 320x)
+        if config.vision_encoder_config is not None:
+            size = getattr(config.vision_encoder_config, "image_size", size)
         return {
-            "pixel_values_videos": torch.randn(
-                2, config.num_frames, config.num_channels, config.image_size, config.image_size
-            ),
+            "pixel_values_videos": torch.randn(2, config.num_frames, config.num_channels, size, size),
             "input_features": torch.randn(2, config.num_mel_bins, audio_frames),
             "video_mask": torch.ones(2, config.num_frames, dtype=torch.bool),
             "audio_mask": torch.ones(2, audio_frames, dtype=torch.bool),
         }
 
 
-class JointCrossAttentionFusion(nn.Module):
+class JointCrossAttentionFusion(GradientCheckpointingLayer):
     """The joint cross-attention fusion of Praveen et al. 2022, batched over clips.
 
     The parameters carry the paper's names and shapes (L = `num_subclips`, d = `fusion_hidden_size`,
@@ -214,16 +243,33 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
 
     def __init__(self, config: JointCrossAttentionConfig):
         super().__init__(config)
-        self.video_encoder = ResNet3dEncoder(
-            in_channels=config.num_channels,
-            depth=config.visual_depth,
-            widths=config.visual_widths,
-            conv_type=config.visual_conv_type,
-            temporal_downsample=config.visual_temporal_downsample,
-        )
-        self.audio_encoder = ResNet2dEncoder(
-            in_channels=1, depth=config.audio_depth, widths=config.audio_widths, stem_pool=config.audio_stem_pool
-        )
+        if config.vision_encoder_config is not None:
+            if is_video_model_config(config.vision_encoder_config):
+                self.video_encoder = TransformersClipEncoder(config.vision_encoder_config)
+            else:
+                self.video_encoder = TransformersFrameEncoder(config.vision_encoder_config)
+        elif config.visual_backbone == "mini_xception":
+            self.video_encoder = MiniXceptionEncoder(
+                in_channels=config.num_channels,
+                stem_channels=config.mini_xception_channels[:2],
+                block_channels=config.mini_xception_channels[2:],
+                num_classes=config.mini_xception_num_classes,
+            )
+        else:
+            self.video_encoder = ResNet3dEncoder(
+                in_channels=config.num_channels,
+                depth=config.visual_depth,
+                widths=config.visual_widths,
+                conv_type=config.visual_conv_type,
+                temporal_downsample=config.visual_temporal_downsample,
+                layout=config.visual_backbone_layout,
+            )
+        if config.audio_encoder_config is not None:
+            self.audio_encoder = TransformersAudioEncoder(config.audio_encoder_config)
+        else:
+            self.audio_encoder = ResNet2dEncoder(
+                in_channels=1, depth=config.audio_depth, widths=config.audio_widths, stem_pool=config.audio_stem_pool
+            )
         self.video_projection = nn.Linear(self.video_encoder.out_channels, config.fusion_hidden_size)
         self.audio_projection = nn.Linear(self.audio_encoder.out_channels, config.fusion_hidden_size)
         self.fusion = JointCrossAttentionFusion(
@@ -245,6 +291,28 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
                 f"{config.num_frames} frames ({config.num_subclips} sub-clips x {config.frames_per_subclip}) of "
                 f"{config.num_channels} channels. Use the processor saved with the model."
             )
+        if isinstance(self.video_encoder, TransformersClipEncoder):
+            # A transformers video model on each sub-clip; masked frames are zero, as for the 3D CNN.
+            if video_mask is not None and video_mask.shape == (batch, frames):
+                pixel_values_videos = pixel_values_videos * video_mask[:, :, None, None, None].to(
+                    pixel_values_videos.dtype
+                )
+            subclips = pixel_values_videos.reshape(
+                batch * config.num_subclips, config.frames_per_subclip, channels, height, width
+            )
+            pooled = self.video_encoder(subclips)
+            return self.video_projection(pooled.reshape(batch, config.num_subclips, -1))
+        if isinstance(self.video_encoder, (MiniXceptionEncoder, TransformersFrameEncoder)):
+            # A frame encoder: every frame, then the mean over each sub-clip's valid frames.
+            frame_features = self.video_encoder(pixel_values_videos.reshape(batch * frames, channels, height, width))
+            frame_features = frame_features.reshape(batch * config.num_subclips, config.frames_per_subclip, -1)
+            if video_mask is not None and video_mask.shape == (batch, frames):
+                weights = video_mask.reshape(batch * config.num_subclips, config.frames_per_subclip, 1)
+                weights = weights.to(frame_features.dtype)
+                pooled = (frame_features * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+            else:
+                pooled = frame_features.mean(dim=1)
+            return self.video_projection(pooled.reshape(batch, config.num_subclips, -1))
         if video_mask is not None and video_mask.shape == (batch, frames):
             # Masked frames inside a present sub-clip are zero, so padding never reaches the encoder.
             pixel_values_videos = pixel_values_videos * video_mask[:, :, None, None, None].to(pixel_values_videos.dtype)
@@ -277,6 +345,23 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
             )
         if audio_mask is not None and audio_mask.shape != (batch, frames):
             raise ValueError(f"audio_mask must be (batch, frames) = {(batch, frames)}, got {tuple(audio_mask.shape)}")
+        if isinstance(self.audio_encoder, TransformersAudioEncoder):
+            # The speech model on the whole waveform, then its frames cut into the L sub-clips and averaged.
+            sample_mask = (
+                torch.ones(batch, frames, dtype=torch.bool, device=input_features.device)
+                if audio_mask is None
+                else audio_mask.bool()
+            )
+            hidden, hidden_mask = self.audio_encoder(input_features[:, 0], sample_mask)
+            if hidden.shape[-1] < config.num_subclips:
+                raise ValueError(
+                    f"the audio encoder gives {hidden.shape[-1]} frames for {frames} samples, fewer than the "
+                    f"{config.num_subclips} sub-clips; pass a longer clip"
+                )
+            segments, _, frame_mask = split_audio_into_subclips(hidden, hidden_mask, config.num_subclips)
+            weights = frame_mask[:, :, None, :].to(segments.dtype)  # (B, L, 1, W)
+            pooled = (segments * weights).sum(dim=-1) / weights.sum(dim=-1).clamp(min=1.0)
+            return self.audio_projection(pooled), frame_mask.any(dim=-1)
         segments, lengths, frame_mask = split_audio_into_subclips(input_features, audio_mask, config.num_subclips)
         width = segments.shape[-1]
         lengths = lengths.reshape(batch * config.num_subclips)
@@ -307,13 +392,19 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         has_video: torch.Tensor | None = None,
         has_audio: torch.Tensor | None = None,
         face_found: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
     ) -> JointCrossAttentionOutput | tuple:
         """Encode both modalities per sub-clip and fuse them; `labels` is accepted and ignored here.
 
         `has_video` / `has_audio` `(batch,)` bool (the processor's flags): False clears that clip's mask row.
         `face_found` is accepted so that the processor's output feeds the model, and not read.
+        `output_hidden_states` (default `config.output_hidden_states`) also returns `hidden_states`:
+        `"video_features"` X_v and `"audio_features"` X_a `(batch, L, d)` (projected, absent sub-clips zero) and
+        `"attended"` [Xatt_a ; Xatt_v] `(batch, L, 2d)`.
         """
         config = self.config
+        if output_hidden_states is None:
+            output_hidden_states = config.output_hidden_states
         video_mask, audio_mask = fold_presence_flags(
             pixel_values_videos, input_features, video_mask, audio_mask, has_video, has_audio
         )
@@ -345,9 +436,13 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         attended_audio, attended_video, maps = self.fusion(audio, video)
         hidden = torch.cat([attended_audio, attended_video], dim=-1)  # (B, L, 2d)
         step_mask = video_steps | audio_steps
+        hidden_states = None
+        if output_hidden_states:
+            hidden_states = {"video_features": video, "audio_features": audio, "attended": hidden}
         output = JointCrossAttentionOutput(
             embeddings=masked_mean(hidden, step_mask),
             attentions=maps if output_attentions else None,
+            hidden_states=hidden_states,
             last_hidden_state=hidden,
             step_mask=step_mask,
         )
@@ -388,7 +483,10 @@ class JointCrossAttentionHead(nn.Sequential):
 
 
 class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel):
-    """Joint Cross-Attention with separate valence and arousal heads, outputs in [-1, 1] (tanh), CCC loss.
+    """Joint Cross-Attention with separate valence and arousal heads and the CCC loss.
+
+    Outputs pass `config.regression_output_activation` (tanh by default: in [-1, 1]); the loss trains the
+    dimensions in `config.regression_loss_targets` (both by default).
 
     `logits` (B, 2) holds the clip-level (valence, arousal): the mean over valid sub-clips of `step_logits`
     (B, L, 2), the per-sub-clip predictions of the paper. `labels` may be clip-level (B, 2) or per sub-clip
@@ -420,6 +518,7 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
         has_audio: torch.Tensor | None = None,
         face_found: torch.Tensor | None = None,
         output_embeddings: bool = False,
+        output_hidden_states: bool | None = None,
     ) -> JointCrossAttentionOutput | tuple:
         """Predict valence and arousal per sub-clip and per clip; the CCC loss when `labels` are given.
 
@@ -435,9 +534,12 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
             output_attentions=output_attentions,
             has_video=has_video,
             has_audio=has_audio,
+            output_hidden_states=output_hidden_states,
         )
         hidden = base.last_hidden_state
-        step_logits = torch.tanh(torch.cat([self.valence_head(hidden), self.arousal_head(hidden)], dim=-1))
+        step_logits = torch.cat([self.valence_head(hidden), self.arousal_head(hidden)], dim=-1)
+        if self.config.regression_output_activation == "tanh":
+            step_logits = torch.tanh(step_logits)
         logits = masked_mean(step_logits, base.step_mask)
         loss = None
         if labels is not None:
@@ -447,6 +549,7 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
             logits=logits,
             embeddings=base.embeddings if output_embeddings else None,
             attentions=base.attentions,
+            hidden_states=base.hidden_states,
             step_logits=step_logits,
             last_hidden_state=hidden,
             step_mask=base.step_mask,
@@ -457,10 +560,12 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
         self, logits: torch.Tensor, step_logits: torch.Tensor, step_mask: torch.Tensor, labels: torch.Tensor
     ) -> torch.Tensor:
         labels = labels.to(logits.dtype)
+        # Only the dimensions in `regression_loss_targets` are trained (the authors train one per model).
+        columns = [REGRESSION_TARGETS.index(name) for name in self.config.regression_loss_targets]
         if labels.shape == logits.shape:
-            return self.ccc_loss(logits, labels, mask=step_mask.any(dim=1))
+            return self.ccc_loss(logits[..., columns], labels[..., columns], mask=step_mask.any(dim=1))
         if labels.shape == step_logits.shape:
-            return self.ccc_loss(step_logits, labels, mask=step_mask)
+            return self.ccc_loss(step_logits[..., columns], labels[..., columns], mask=step_mask)
         raise ValueError(
             f"labels must be (batch, 2) clip-level or (batch, {self.config.num_subclips}, 2) per sub-clip "
             f"[{', '.join(REGRESSION_TARGETS)}], got {tuple(labels.shape)}"
@@ -504,6 +609,7 @@ class JointCrossAttentionForEmotionClassification(JointCrossAttentionPreTrainedM
         has_audio: torch.Tensor | None = None,
         face_found: torch.Tensor | None = None,
         output_embeddings: bool = False,
+        output_hidden_states: bool | None = None,
     ) -> JointCrossAttentionOutput | tuple:
         """Score the emotions per sub-clip and per clip; cross-entropy when `labels` (B,) are given.
 
@@ -519,6 +625,7 @@ class JointCrossAttentionForEmotionClassification(JointCrossAttentionPreTrainedM
             output_attentions=output_attentions,
             has_video=has_video,
             has_audio=has_audio,
+            output_hidden_states=output_hidden_states,
         )
         step_logits = self.classifier(base.last_hidden_state)
         logits = masked_mean(step_logits, base.step_mask)
@@ -532,6 +639,7 @@ class JointCrossAttentionForEmotionClassification(JointCrossAttentionPreTrainedM
             logits=logits,
             embeddings=base.embeddings if output_embeddings else None,
             attentions=base.attentions,
+            hidden_states=base.hidden_states,
             step_logits=step_logits,
             last_hidden_state=base.last_hidden_state,
             step_mask=base.step_mask,

@@ -5,6 +5,12 @@ at spatiotemporal convolutions"): R3D uses full 3x3x3 convolutions, R(2+1)D fact
 spatial and a 3x1x1 temporal convolution with the intermediate width chosen so the parameter count
 matches R3D (Tran et al. 2018, section 3.5). Widths and depth are configurable so tests can build
 models of a few thousand parameters.
+
+`ResNet3dEncoder(layout="torchvision")` builds the R(2+1)D of torchvision's `r2plus1d_18` (the layout of the
+R(2+1)D code Tran et al. released): a factorised stem (1x7x7 to 45 channels, then 3x1x1) and one intermediate
+width per block, computed from the block's input and output widths and used by both of its convolutions. With
+that layout torchvision's Kinetics-400 weights load unchanged (`av_emotion.convert`). For R3D both layouts are
+the same network as torchvision's `r3d_18`.
 """
 
 from __future__ import annotations
@@ -28,10 +34,16 @@ def stage_blocks_for_depth(depth: int) -> tuple[int, int, int, int]:
 class Conv2Plus1d(nn.Sequential):
     """A 3x3x3 convolution factorised into 1x3x3 (space) then 3x1x1 (time), Tran et al. 2018 §3.5."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: tuple[int, int, int] = (1, 1, 1)):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: tuple[int, int, int] = (1, 1, 1),
+        mid_channels: int | None = None,
+    ):
         # Intermediate width M_i = floor(t d^2 N_{i-1} N_i / (d^2 N_{i-1} + t N_i)) keeps the parameter
-        # count equal to the full 3D convolution (t = d = 3).
-        mid = (3 * 3 * 3 * in_channels * out_channels) // (3 * 3 * in_channels + 3 * out_channels)
+        # count equal to the full 3D convolution (t = d = 3); `mid_channels` overrides it (torchvision layout).
+        mid = mid_channels or (3 * 3 * 3 * in_channels * out_channels) // (3 * 3 * in_channels + 3 * out_channels)
         mid = max(mid, 1)
         super().__init__(
             nn.Conv3d(in_channels, mid, (1, 3, 3), stride=(1, stride[1], stride[2]), padding=(0, 1, 1), bias=False),
@@ -41,22 +53,36 @@ class Conv2Plus1d(nn.Sequential):
         )
 
 
-def _conv3d(conv_type: str, in_channels: int, out_channels: int, stride: tuple[int, int, int]) -> nn.Module:
+def _conv3d(
+    conv_type: str,
+    in_channels: int,
+    out_channels: int,
+    stride: tuple[int, int, int],
+    mid_channels: int | None = None,
+) -> nn.Module:
     if conv_type == "3d":
         return nn.Conv3d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
     if conv_type == "2plus1d":
-        return Conv2Plus1d(in_channels, out_channels, stride)
+        return Conv2Plus1d(in_channels, out_channels, stride, mid_channels)
     raise ValueError(f"conv_type must be '3d' or '2plus1d', got {conv_type!r}")
 
 
 class BasicBlock3d(nn.Module):
     """Two 3D (or (2+1)D) convolutions with a residual connection."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: tuple[int, int, int], conv_type: str):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: tuple[int, int, int],
+        conv_type: str,
+        block_mid_channels: int | None = None,
+    ):
         super().__init__()
-        self.conv1 = _conv3d(conv_type, in_channels, out_channels, stride)
+        # block_mid_channels: one (2+1)D intermediate width for both convolutions (torchvision layout)
+        self.conv1 = _conv3d(conv_type, in_channels, out_channels, stride, block_mid_channels)
         self.bn1 = nn.BatchNorm3d(out_channels)
-        self.conv2 = _conv3d(conv_type, out_channels, out_channels, (1, 1, 1))
+        self.conv2 = _conv3d(conv_type, out_channels, out_channels, (1, 1, 1), block_mid_channels)
         self.bn2 = nn.BatchNorm3d(out_channels)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = None
@@ -89,21 +115,39 @@ class ResNet3dEncoder(nn.Module):
         widths: Sequence[int] = (64, 128, 256, 512),
         conv_type: str = "3d",
         temporal_downsample: bool = True,
+        layout: str = "default",
     ):
         super().__init__()
         if len(widths) != 4:
             raise ValueError(f"widths must give 4 stage widths, got {tuple(widths)}")
-        self.stem = nn.Sequential(
-            nn.Conv3d(in_channels, widths[0], (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
-            nn.BatchNorm3d(widths[0]),
-            nn.ReLU(inplace=True),
-        )
+        if layout not in ("default", "torchvision"):
+            raise ValueError(f"layout must be 'default' or 'torchvision', got {layout!r}")
+        torchvision_2plus1d = layout == "torchvision" and conv_type == "2plus1d"
+        if torchvision_2plus1d:
+            # torchvision's R2Plus1dStem: 45 intermediate channels for a 64-wide stem (scaled for other widths)
+            stem_mid = max(1, widths[0] * 45 // 64)
+            self.stem = nn.Sequential(
+                nn.Conv3d(in_channels, stem_mid, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
+                nn.BatchNorm3d(stem_mid),
+                nn.ReLU(inplace=True),
+                nn.Conv3d(stem_mid, widths[0], (3, 1, 1), stride=(1, 1, 1), padding=(1, 0, 0), bias=False),
+                nn.BatchNorm3d(widths[0]),
+                nn.ReLU(inplace=True),
+            )
+        else:
+            self.stem = nn.Sequential(
+                nn.Conv3d(in_channels, widths[0], (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
+                nn.BatchNorm3d(widths[0]),
+                nn.ReLU(inplace=True),
+            )
         stages, in_ch = [], widths[0]
         for index, (num_blocks, width) in enumerate(zip(stage_blocks_for_depth(depth), widths)):
             t_stride = 2 if (index > 0 and temporal_downsample) else 1
             stride = (1, 1, 1) if index == 0 else (t_stride, 2, 2)
-            blocks = [BasicBlock3d(in_ch, width, stride, conv_type)]
-            blocks += [BasicBlock3d(width, width, (1, 1, 1), conv_type) for _ in range(num_blocks - 1)]
+            first_mid = (27 * in_ch * width) // (9 * in_ch + 3 * width) if torchvision_2plus1d else None
+            later_mid = (27 * width * width) // (9 * width + 3 * width) if torchvision_2plus1d else None
+            blocks = [BasicBlock3d(in_ch, width, stride, conv_type, first_mid)]
+            blocks += [BasicBlock3d(width, width, (1, 1, 1), conv_type, later_mid) for _ in range(num_blocks - 1)]
             stages.append(nn.Sequential(*blocks))
             in_ch = width
         self.stages = nn.Sequential(*stages)

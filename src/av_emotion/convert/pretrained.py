@@ -165,7 +165,9 @@ def load_backbone(
     if isinstance(checkpoint, (str, Path)):
         label, state_dict = str(checkpoint), backbone.reader(checkpoint)
     else:
-        label, state_dict = "<state dict>", dict(checkpoint)
+        # as from a file: without the `module.` prefix nn.DataParallel adds
+        label = "<state dict>"
+        state_dict = {key.removeprefix("module."): value for key, value in checkpoint.items()}
     networks = checkpoint_networks(state_dict)
     state_dict = networks.get(modality, networks.get("single"))
     if state_dict is None:

@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("av_emotion.commands.synth", "Write a synthetic audio-video emotion corpus (mp4 + metadata.jsonl)."),
     "push": ("av_emotion.commands.push", "Publish a saved model, its processor and card to the Hub."),
     "predict": ("av_emotion.commands.predict", "Predict the emotions of video files with a trained model."),
+    "export": ("av_emotion.commands.export", "Export a saved model to ONNX and check it against PyTorch."),
     "convert": (
         "av_emotion.commands.convert",
         "Load published backbone weights (EfficientFace, torchvision video ResNets, ResNet-18) into a model.",

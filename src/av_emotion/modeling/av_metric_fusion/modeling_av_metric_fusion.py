@@ -220,14 +220,13 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
     def _batch_size(self, pixel_values_videos: torch.Tensor | None, input_features: torch.Tensor | None) -> int:
         if pixel_values_videos is None and input_features is None:
             raise ValueError("pass pixel_values_videos, input_features, or both")
-        sizes = {
-            name: x.shape[0]
-            for name, x in (("pixel_values_videos", pixel_values_videos), ("input_features", input_features))
-            if x is not None
-        }
-        if len(set(sizes.values())) > 1:
-            raise ValueError(f"pixel_values_videos and input_features have different batch sizes: {sizes}")
-        return next(iter(sizes.values()))
+        if pixel_values_videos is not None and input_features is not None:
+            if pixel_values_videos.shape[0] != input_features.shape[0]:
+                raise ValueError(
+                    "pixel_values_videos and input_features have different batch sizes: "
+                    f"{pixel_values_videos.shape[0]} and {input_features.shape[0]}"
+                )
+        return (pixel_values_videos if pixel_values_videos is not None else input_features).shape[0]
 
     @staticmethod
     def _frame_mask(
@@ -240,15 +239,31 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
         return mask.to(device=device, dtype=torch.bool)
 
     def _encode_snippets(self, encoder: nn.Module, snippets: torch.Tensor, snippet_mask: torch.Tensor, *extra):
-        """Run `encoder` on the valid snippets only; return its output (None if none) and their flat indices.
+        """Run `encoder` on the snippets; return its outputs for all `B·S` snippets, zero at the invalid ones.
 
-        `extra`: further per-snippet tensors `(B·S, ...)` passed to the encoder, selected the same way.
+        `extra`: further per-snippet tensors `(B·S, ...)` passed to the encoder. Training encodes the valid snippets
+        only (padding stays out of the batch-norm statistics) and returns None when there is none. Inference
+        encodes every snippet (batch norm then uses its running statistics, so a snippet's features do not depend
+        on the others) and zeroes the invalid ones: no branch on mask values, so the forward exports and compiles.
         """
         flat_mask = snippet_mask.reshape(-1)
+        if not self.training:
+            encoded = encoder(snippets, *extra)
+            outputs = encoded if isinstance(encoded, tuple) else (encoded,)
+            outputs = tuple(
+                torch.where(flat_mask.view(-1, *[1] * (value.ndim - 1)), value, torch.zeros_like(value))
+                for value in outputs
+            )
+            return outputs if isinstance(encoded, tuple) else outputs[0]
         index = flat_mask.nonzero().squeeze(1)
         if index.numel() == 0:
-            return None, index
-        return encoder(snippets.index_select(0, index), *(value.index_select(0, index) for value in extra)), index
+            return None
+        encoded = encoder(snippets.index_select(0, index), *(value.index_select(0, index) for value in extra))
+        outputs = encoded if isinstance(encoded, tuple) else (encoded,)
+        outputs = tuple(
+            value.new_zeros((flat_mask.shape[0], *value.shape[1:])).index_copy(0, index, value) for value in outputs
+        )
+        return outputs if isinstance(encoded, tuple) else outputs[0]
 
     def _encode_video(self, pixel_values_videos, video_mask, batch, device, dtype):
         config = self.config
@@ -283,14 +298,12 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
             batch * snippets_per_clip, num_channels, frames_per_snippet, height, width
         )
         snippet_mask = frame_mask.view(batch, snippets_per_clip, frames_per_snippet).any(dim=-1)
-        encoded, index = self._encode_snippets(self.video_encoder, snippets, snippet_mask)
+        encoded = self._encode_snippets(self.video_encoder, snippets, snippet_mask)
         map_height, map_width = self.video_encoder.feature_map_size(height, width)
         spatial = torch.zeros(batch * snippets_per_clip, map_height, map_width, device=device, dtype=dtype)
         if encoded is not None:
             features, spatial_weights, channel_weights = encoded
-            hidden = hidden.index_copy(0, index, features.to(dtype))
-            spatial = spatial.index_copy(0, index, spatial_weights.to(dtype))
-            channel = channel.index_copy(0, index, channel_weights.to(dtype))
+            hidden, spatial, channel = features.to(dtype), spatial_weights.to(dtype), channel_weights.to(dtype)
         return (
             hidden.view(batch, snippets_per_clip, -1),
             snippet_mask,
@@ -322,9 +335,9 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
         per_snippet = segments.shape[-1]
         snippets = segments.reshape(batch * snippets_per_clip, 1, config.num_mel_bins, per_snippet)
         snippet_mask = segment_mask.any(dim=-1)
-        encoded, index = self._encode_snippets(self.audio_encoder, snippets, snippet_mask, lengths.reshape(-1))
+        encoded = self._encode_snippets(self.audio_encoder, snippets, snippet_mask, lengths.reshape(-1))
         if encoded is not None:
-            hidden = hidden.index_copy(0, index, encoded.to(dtype))
+            hidden = encoded.to(dtype)
         return hidden.view(batch, snippets_per_clip, -1), snippet_mask
 
     # ----------------------------------------------------------------------------------------------
@@ -395,7 +408,9 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
         audio, audio_snippet_mask = self._encode_audio(input_features, audio_mask, batch, device, dtype)
         video_present = video_snippet_mask.any(dim=1)
         audio_present = audio_snippet_mask.any(dim=1)
-        if not bool((video_present | audio_present).all()):
+        # A value check, skipped while torch.export / torch.compile trace the graph (it would be a data-dependent
+        # branch there); eager calls keep the clear error.
+        if not torch.compiler.is_compiling() and not bool((video_present | audio_present).all()):
             missing = (~(video_present | audio_present)).nonzero().flatten().tolist()
             raise ValueError(f"samples {missing} have neither video nor audio (both masks all False)")
 

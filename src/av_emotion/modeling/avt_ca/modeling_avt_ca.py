@@ -69,10 +69,11 @@ class AVTCATemporalConvBlock(nn.Module):
         hidden_states = hidden_states * mask[:, None, :].to(hidden_states.dtype)
         hidden_states = F.relu(self.norm(self.conv(hidden_states), mask))
         if self.pool_kernel_size is not None:
-            hidden_states = F.max_pool1d(hidden_states, self.pool_kernel_size, self.pool_stride)
+            # max-pool over time written as windows (`unfold`): the same values as `F.max_pool1d` (no padding,
+            # floor mode), and the length stays symbolic under torch.export (max_pool1d specialises it)
+            hidden_states = hidden_states.unfold(-1, self.pool_kernel_size, self.pool_stride).amax(dim=-1)
             # min-pool of the mask: a window is valid only if all of its steps are
-            mask = -F.max_pool1d(-mask[:, None, :].float(), self.pool_kernel_size, self.pool_stride)
-            mask = mask[:, 0] > 0.5
+            mask = mask.unfold(-1, self.pool_kernel_size, self.pool_stride).all(dim=-1)
         return hidden_states * mask[:, None, :].to(hidden_states.dtype), mask
 
 
@@ -531,10 +532,11 @@ class AVTCAModel(AVTCAPreTrainedModel):
     def _encode_frames(
         self, pixel_values_videos: torch.Tensor | None, video_mask: torch.Tensor, input_video_mask: torch.Tensor
     ) -> torch.Tensor:
-        """(B, T, C, H, W) -> (B, C_stem, T): EfficientFace on the valid frames only, zeros elsewhere.
+        """(B, T, C, H, W) -> (B, C_stem, T): EfficientFace features of the valid frames, zeros elsewhere.
 
-        `video_mask` is the mask after modality dropout, `input_video_mask` the one before. Padded and dropped
-        frames are neither computed nor allowed into the batch-norm statistics, with one exception: when
+        Inference encodes every frame and zeroes the padded ones (same values, no data-dependent branch).
+        Training: `video_mask` is the mask after modality dropout, `input_video_mask` the one before. Padded and
+        dropped frames are neither computed nor allowed into the batch-norm statistics, with one exception: when
         modality dropout removed every frame of the batch, the frames it removed are encoded anyway (and
         their features zeroed), so the encoder stays in the autograd graph and DDP without
         `find_unused_parameters` does not fail on that step.
@@ -544,6 +546,13 @@ class AVTCAModel(AVTCAPreTrainedModel):
         features = torch.zeros(batch, frames, width, device=video_mask.device, dtype=self.dtype)
         if pixel_values_videos is None:
             return features.transpose(1, 2)
+        if not self.training:
+            # Inference: every frame through the encoder (its batch norm uses running statistics, so a frame's
+            # features do not depend on the others), padded ones zeroed. No branch on mask values, so the forward
+            # exports (`torch.export`, ONNX) and compiles with `fullgraph=True` for any batch and clip length.
+            encoded = self.video_encoder(pixel_values_videos.flatten(0, 1).to(self.dtype))
+            encoded = encoded.reshape(batch, frames, width).to(features.dtype)
+            return torch.where(video_mask[:, :, None], encoded, features).transpose(1, 2)
         encode_mask = video_mask if video_mask.any() else input_video_mask
         if encode_mask.any():
             encoded = self.video_encoder(pixel_values_videos[encode_mask].to(self.dtype))

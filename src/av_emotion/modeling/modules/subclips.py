@@ -42,7 +42,9 @@ def split_audio_into_subclips(
     """
     batch, n_mels, frames = input_features.shape
     length = num_subclips
-    width = -(-frames // length)
+    # ceil(frames / length) with non-negative operands: ONNX's integer Div truncates toward zero, so the usual
+    # `-(-a // b)` would export as floor instead of ceil for dynamic lengths
+    width = (frames + length - 1) // length
     device = input_features.device
     clip_lengths = audio_lengths(audio_mask, batch, frames, device)
     boundaries = torch.div(

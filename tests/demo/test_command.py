@@ -17,7 +17,8 @@ def test_help_lists_the_options(capsys):
         main(["demo", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--model", "--host", "--port", "--share", "--max-duration", "--max-upload-mb", "--device"):
+    options = ("--model", "--host", "--port", "--share", "--max-duration", "--max-upload-mb", "--device")
+    for option in (*options, "--min-face-fraction"):
         assert option in text
     assert 'pip install "av-emotion[demo]"' in text
     with pytest.raises(SystemExit):
@@ -33,7 +34,14 @@ def test_arguments_reach_launch_demo(monkeypatch):
     assert main(["demo", "--model", "user/repo"]) == 0
     assert calls[-1] == (
         "user/repo",
-        {"host": "127.0.0.1", "port": 7860, "share": False, "limits": DEMO_LIMITS, "device": None},
+        {
+            "host": "127.0.0.1",
+            "port": 7860,
+            "share": False,
+            "limits": DEMO_LIMITS,
+            "device": None,
+            "min_face_fraction": None,
+        },
     )
     argv = ["demo", "--model", "m", "--host", "0.0.0.0", "--port", "8000", "--share", "true"]
     assert main([*argv, "--max-duration", "60", "--max-upload-mb", "10", "--device", "1"]) == 0
@@ -41,6 +49,8 @@ def test_arguments_reach_launch_demo(monkeypatch):
     assert (kwargs["host"], kwargs["port"], kwargs["share"], kwargs["device"]) == ("0.0.0.0", 8000, True, 1)
     assert kwargs["limits"].max_duration_s == 60 and kwargs["limits"].max_file_bytes == 10 * 1024**2
     assert kwargs["limits"].max_pixels == DEMO_LIMITS.max_pixels
+    assert main(["demo", "--model", "m", "--min-face-fraction", "0.5"]) == 0
+    assert calls[-1][1]["min_face_fraction"] == 0.5
 
 
 def test_bad_share_value_and_unloadable_model(monkeypatch, capsys, tmp_path):
@@ -50,6 +60,8 @@ def test_bad_share_value_and_unloadable_model(monkeypatch, capsys, tmp_path):
     assert main(["demo", "--model", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("av-emotion demo: error: cannot serve") and "Traceback" not in err
+    assert main(["demo", "--model", "m", "--min-face-fraction", "1.5"]) == 2
+    assert "--min-face-fraction must be a share of frames in [0, 1]" in capsys.readouterr().err
 
 
 def test_without_gradio_the_command_says_how_to_install_it(monkeypatch, capsys):

@@ -63,6 +63,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="largest accepted upload, megabytes (default: av_emotion.demo.DEMO_LIMITS, 256)",
     )
     parser.add_argument(
+        "--min-face-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="no prediction for windows where fewer than this share of the sampled frames, in [0, 1], had a face "
+        "(default: always predict, and say where no face was found)",
+    )
+    parser.add_argument(
         "--device",
         default=None,
         help='"cpu", "cuda", "cuda:1", ... (default: first GPU if CUDA is available, else CPU)',
@@ -86,11 +94,25 @@ def run(args: argparse.Namespace) -> int:
         limits = dataclasses.replace(limits, max_duration_s=args.max_duration)
     if args.max_upload_mb is not None:
         limits = dataclasses.replace(limits, max_file_bytes=int(args.max_upload_mb * 1024**2))
+    if args.min_face_fraction is not None and not 0.0 <= args.min_face_fraction <= 1.0:
+        print(
+            f"av-emotion demo: error: --min-face-fraction must be a share of frames in [0, 1], got {args.min_face_fraction}",
+            file=sys.stderr,
+        )
+        return 2
     device = args.device
     if device is not None and device.isdigit():
         device = int(device)
     try:
-        launch_demo(args.model, host=args.host, port=args.port, share=args.share, limits=limits, device=device)
+        launch_demo(
+            args.model,
+            host=args.host,
+            port=args.port,
+            share=args.share,
+            limits=limits,
+            device=device,
+            min_face_fraction=args.min_face_fraction,
+        )
     except (OSError, ValueError, KeyError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"av-emotion demo: error: cannot serve {args.model!r}: {first_line}", file=sys.stderr)

@@ -153,13 +153,19 @@ def make_analyse(model: DemoModel):
     return analyse
 
 
-def build_demo(model: DemoModel | str | Path, limits: MediaLimits | None = None, device: Any = None) -> gr.Blocks:
+def build_demo(
+    model: DemoModel | str | Path,
+    limits: MediaLimits | None = None,
+    device: Any = None,
+    min_face_fraction: float | None = None,
+) -> gr.Blocks:
     """Build the demo page for `model` (a `DemoModel`, or a local folder / Hub repo id to load).
 
     A Space's `app.py` is `build_demo("user/repo").launch()`; `launch_demo` adds the host, port and upload limit.
+    `min_face_fraction`: windows with fewer frames showing a face get no prediction (see `DemoModel`).
     """
     if not isinstance(model, DemoModel):
-        model = DemoModel(model, device=device, limits=limits)
+        model = DemoModel(model, device=device, limits=limits, min_face_fraction=min_face_fraction)
     regression = model.pipeline.is_regression
     window_max = max(10.0, 4 * model.default_window_s)
     with gr.Blocks(
@@ -252,9 +258,10 @@ def launch_demo(
     limits: MediaLimits | None = None,
     device: Any = None,
     block: bool = True,
+    min_face_fraction: float | None = None,
 ) -> gr.Blocks:
     """Serve the demo of `model` on `host:port` (share: a public gradio.live link); blocks unless `block=False`."""
-    demo = build_demo(model, limits=limits, device=device)
+    demo = build_demo(model, limits=limits, device=device, min_face_fraction=min_face_fraction)
     model = demo.av_emotion_model
     demo.launch(
         server_name=host,

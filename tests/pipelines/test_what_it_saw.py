@@ -177,3 +177,18 @@ def test_real_video_only_ravdess_clip(classifier, shared_data):
 
 def _score(labels, label):
     return next(item["score"] for item in labels if item["label"] == label)
+
+
+def test_dict_and_bytes_inputs_report_too(classifier, media):
+    clip = classifier.processor.load_clip(str(media["half"]))
+    item = {"video": clip.frames, "audio": clip.audio, "sampling_rate": clip.sampling_rate}
+    with pytest.warns(NoFaceWarning, match="<decoded arrays>: no face"):
+        both = classifier(item, return_details=True)
+    assert both["modalities"] == ["video", "audio"] and both["face_fraction"] == 0.0
+    video_only = classifier(item, modalities=("video",), return_details=True)
+    assert video_only["modalities"] == ["video"]
+    audio_only = classifier(item, modalities=("audio",), return_details=True)
+    assert audio_only["modalities"] == ["audio"] and audio_only["face_fraction"] is None
+    with pytest.warns(NoFaceWarning, match="bytes"):
+        from_bytes = classifier(media["wall"].read_bytes(), return_details=True)
+    assert from_bytes["face_fraction"] == 0.0

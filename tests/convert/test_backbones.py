@@ -233,3 +233,13 @@ def test_convert_command_writes_a_loadable_safetensors_model(tmp_path, capsys):
     last_line = captured.err.strip().splitlines()[-1]  # after any progress bars of the reload above
     assert last_line.startswith("av-emotion convert: error: the checkpoint does not fit")
     assert not (tmp_path / "x").exists()
+
+
+def test_convert_list_formats_prints_every_format_without_needing_out(capsys):
+    from av_emotion.convert.pretrained import BACKBONE_FORMATS
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["convert", "--list-formats"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(" ", 1)[0] for line in printed] == list(BACKBONE_FORMATS)

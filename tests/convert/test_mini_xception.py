@@ -128,6 +128,11 @@ def test_convert_command_writes_a_card_with_the_mit_licence_and_attribution(tmp_
     reloaded = AutoModelForAudioVideoClassification.from_pretrained(out).eval()
     assert isinstance(reloaded.avt_ca.video_encoder, MiniXceptionEncoder)
     assert not list(out.glob("*.hdf5"))  # the weights leave only as the converted safetensors
+    # Any card rendered later for this folder (training from it, `av-emotion push`) keeps the notice.
+    from av_emotion.hub.model_card import render_model_card
+
+    rendered = render_model_card(out).read_text()
+    assert "## Pretrained backbones" in rendered and "Permission is hereby granted" in rendered
 
 
 def test_keras_converter_refuses_what_is_not_a_keras_model(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import torch
@@ -135,6 +136,17 @@ def test_recipe_freezes_the_pretrained_encoder_for_the_whole_run(tiny_corpus, ti
     torch.manual_seed(0)
     start = TinyAVForClassification(TinyAVConfig(hidden_size=8, num_labels=2))
     start.save_pretrained(tmp_path / "start")
+    # A converted start records the published backbone it holds; the run must carry that record and its notice.
+    provenance = [
+        {
+            "modality": "video",
+            "format": "keras_mini_xception",
+            "checkpoint": "x.hdf5",
+            "description": "d",
+            "notice": "NOTICE-TEXT MIT License",
+        }
+    ]
+    (tmp_path / "start" / "pretrained_backbones.json").write_text(json.dumps(provenance))
     raw = tiny_config_dict(tiny_corpus, tmp_path / "run", num_epochs=2)
     raw["model"].update(pretrained=str(tmp_path / "start"), freeze_encoders=["video"])
     raw["optimizer"]["encoder_lr"] = 0.01
@@ -150,6 +162,9 @@ def test_recipe_freezes_the_pretrained_encoder_for_the_whole_run(tiny_corpus, ti
     assert not torch.equal(initial["tiny.audio.weight"], final["tiny.audio.weight"])  # encoder_lr 0.01
     assert not torch.equal(initial["head.weight"], final["head.weight"])
     assert any("encoders frozen (video) for the whole run" in line for line in lines)
+    assert json.loads((tmp_path / "run" / "pretrained_backbones.json").read_text()) == provenance
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "## Pretrained backbones" in card and "NOTICE-TEXT MIT License" in card
 
 
 def test_recipe_backbone_checkpoint_that_is_missing_names_the_setting(tmp_path):
@@ -165,3 +180,28 @@ def test_recipe_backbone_checkpoint_that_is_missing_names_the_setting(tmp_path):
     }
     with pytest.raises(FileNotFoundError, match="model.backbones.video.checkpoint: .*absent.pth.tar.*backbones=\\{\\}"):
         build_model(config_from_dict(raw).model, ["a", "b"])
+
+
+def test_recipe_backbones_are_loaded_when_the_model_is_built(tmp_path):
+    from av_emotion.training.factory import build_model
+    from tests.convert.original_efficientface import OriginalEfficientFace, randomize_norm_statistics
+
+    torch.manual_seed(4)
+    original = OriginalEfficientFace(repeats=(1, 1, 1), channels=(4, 8, 8, 8, 16), reduction=4, n_dilated=1).eval()
+    randomize_norm_statistics(original, torch.Generator().manual_seed(4))
+    torch.save({"state_dict": {f"module.{k}": v for k, v in original.state_dict().items()}}, tmp_path / "ef.pth.tar")
+    raw = {
+        "model": {
+            "model_type": "avt_ca",
+            "config": TINY_CONFIGS["avt_ca"],
+            "backbones": {"video": {"format": "efficientface", "checkpoint": str(tmp_path / "ef.pth.tar")}},
+            "freeze_encoders": ["video"],
+        },
+        "data": {"corpus": "ravdess"},
+    }
+    lines = []
+    model = build_model(config_from_dict(raw).model, ["a", "b"], log=lines.append).eval()
+    frames = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(model.avt_ca.video_encoder(frames), original.features(frames), atol=1e-5)
+    assert any("0 missing, 0 unexpected, 0 mismatched" in line for line in lines)

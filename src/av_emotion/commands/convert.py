@@ -20,11 +20,27 @@ def _checkpoint_argument(text: str) -> tuple[str, str]:
     return fmt.strip(), path.strip()
 
 
+class _ListFormatsAction(argparse.Action):
+    """`--list-formats`: print the checkpoint formats and exit (like `--version`, so `--out` is not needed).
+
+    The list lives with the loaders, which import torch; `av-emotion convert --help` must not (the CLI stays fast).
+    """
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from av_emotion.convert.pretrained import BACKBONE_FORMATS
+
+        for name, fmt in BACKBONE_FORMATS.items():
+            print(f"{name} ({fmt.modality}): {fmt.description}")
+        parser.exit()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `convert` options."""
-    from av_emotion.convert.pretrained import BACKBONE_FORMATS
-
-    formats = "; ".join(f"{name} ({fmt.modality}): {fmt.description}" for name, fmt in BACKBONE_FORMATS.items())
+    formats = "FORMAT is a published checkpoint format: `av-emotion convert --list-formats` lists them"
+    parser.add_argument("--list-formats", action=_ListFormatsAction, help="print the checkpoint formats and exit")
     parser.add_argument("--recipe", help="recipe YAML whose `model` section describes the model to build")
     parser.add_argument("--model-type", help="architecture, when no recipe is given (its default config)")
     parser.add_argument(
@@ -65,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
         section.config[key.strip()] = yaml.safe_load(value)
     checkpoints = {modality: getattr(args, modality) for modality in ("video", "audio") if getattr(args, modality)}
     if not checkpoints:
-        raise ValueError("give --video FORMAT=PATH and/or --audio FORMAT=PATH (formats: see --help)")
+        raise ValueError(
+            "give --video FORMAT=PATH and/or --audio FORMAT=PATH (formats: av-emotion convert --list-formats)"
+        )
     section.pretrained = None
     section.backbones = {}
     model = build_model(section, label_names=_default_labels(section))

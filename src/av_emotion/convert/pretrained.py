@@ -30,6 +30,9 @@ from av_emotion.modeling.modules.mini_xception import MiniXceptionEncoder
 from av_emotion.modeling.modules.resnet import Conv2Plus1d, ResNet2dEncoder, ResNet3dEncoder
 
 REPORT_FILE = "conversion_report.json"
+# Where a model folder records the published backbones it holds, so every card rendered for it (after training,
+# after `av-emotion push`) names them and carries the notices their licences require.
+PROVENANCE_FILE = "pretrained_backbones.json"
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,9 @@ def load_backbone(
     if isinstance(checkpoint, (str, Path)):
         label, state_dict = str(checkpoint), backbone.reader(checkpoint)
     else:
-        label, state_dict = "<state dict>", dict(checkpoint)
+        # as from a file: without the `module.` prefix nn.DataParallel adds
+        label = "<state dict>"
+        state_dict = {key.removeprefix("module."): value for key, value in checkpoint.items()}
     networks = checkpoint_networks(state_dict)
     state_dict = networks.get(modality, networks.get("single"))
     if state_dict is None:
@@ -212,7 +217,54 @@ def convert_backbones(
     model.save_pretrained(output_dir)
     (output_dir / REPORT_FILE).write_text(json.dumps([report.to_dict() for report in reports], indent=2) + "\n")
     (output_dir / "README.md").write_text(conversion_model_card(model, checkpoints, reports))
+    write_provenance(output_dir, backbone_provenance(checkpoints))
     return reports
+
+
+def backbone_provenance(checkpoints: dict[str, tuple[str, str | Path]]) -> list[dict[str, str]]:
+    """Describe `{modality: (format, path)}` backbones: format, source file name, description, required notice."""
+    entries = []
+    for modality, (fmt, path) in checkpoints.items():
+        backbone = BACKBONE_FORMATS[fmt]
+        entries.append(
+            {
+                "modality": modality,
+                "format": fmt,
+                "checkpoint": Path(path).name,
+                "description": backbone.description,
+                "notice": backbone.notice() if backbone.notice is not None else "",
+            }
+        )
+    return entries
+
+
+def read_provenance(model_dir: str | Path) -> list[dict[str, str]]:
+    """Return the backbones recorded in `model_dir/pretrained_backbones.json` (empty when there is none)."""
+    path = Path(model_dir) / PROVENANCE_FILE
+    if not path.is_file():
+        return []
+    return list(json.loads(path.read_text()))
+
+
+def write_provenance(output_dir: str | Path, entries: list[dict[str, str]]) -> None:
+    """Record `entries` in `output_dir/pretrained_backbones.json` (nothing is written for none)."""
+    if entries:
+        (Path(output_dir) / PROVENANCE_FILE).write_text(json.dumps(entries, indent=2) + "\n")
+
+
+def provenance_card_section(entries: list[dict[str, str]]) -> str:
+    """Markdown section naming the published backbones a model starts from, with their licence notices."""
+    if not entries:
+        return ""
+    lines = ["## Pretrained backbones", ""]
+    for entry in entries:
+        lines.append(
+            f"- {entry['modality']} encoder: `{entry['format']}`, {entry['description']} (`{entry['checkpoint']}`)."
+        )
+    for entry in entries:
+        if entry.get("notice"):
+            lines += ["", f"### Attribution and licence: {entry['format']}", "", entry["notice"].rstrip()]
+    return "\n".join(lines) + "\n"
 
 
 def conversion_model_card(
@@ -249,7 +301,12 @@ def conversion_model_card(
 
 __all__ = [
     "BACKBONE_FORMATS",
+    "PROVENANCE_FILE",
     "REPORT_FILE",
+    "backbone_provenance",
+    "provenance_card_section",
+    "read_provenance",
+    "write_provenance",
     "BackboneFormat",
     "conversion_model_card",
     "convert_backbones",

@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 FILES_KEPT_S = 900
 FILES_CHECK_S = 300
 
+# An upload smaller than this cannot hold a playable second of audio or video; the page then suggests recording
+# again (our choice: 1 kB, below any real recording, above the empty or 1-byte blobs a failed recording gives).
+TRUNCATED_RECORDING_BYTES = 1024
+
 STRIP_FRAMES = 16
 """Thumbnails in the strip of frames the model saw (our choice: two rows of eight on a laptop screen)."""
 
@@ -119,7 +123,15 @@ def make_analyse(model: DemoModel):
         except (MediaError, ValueError, OSError) as error:
             # The processor's message names the file and the fix; shown as it is, with the visitor's file name.
             logger.info("upload refused: %s", error)
-            return _empty_outputs(f"**Could not analyse this file.** {user_message(error, source, display_name)}")
+            message = f"**Could not analyse this file.** {user_message(error, source, display_name)}"
+            size = Path(source).stat().st_size if Path(source).is_file() else None
+            if size is not None and size < TRUNCATED_RECORDING_BYTES:
+                # Seen with Chromium's recorder under load: the browser hands over a 1-byte "recording".
+                message += (
+                    f" The upload holds only {size} bytes: if it was a webcam or microphone recording, it did not "
+                    "complete; record it again."
+                )
+            return _empty_outputs(message)
         except Exception as error:  # noqa: BLE001  (the server must stay up; the traceback goes to the log)
             logger.exception("demo failed on %s", source)
             return _empty_outputs(
@@ -213,6 +225,11 @@ def build_demo(model: DemoModel | str | Path, limits: MediaLimits | None = None,
             elem_id="crops",
         )
         gr.Markdown("## Limitations\n\n" + model.limitations, elem_id="limitations")
+        # One input at a time: a new video clears the audio file and the other way round, so Analyse never has to
+        # guess which of the two the visitor meant.
+        for new, other in ((video, audio), (audio, video)):
+            for event in (new.upload, new.stop_recording):
+                event(lambda: None, outputs=other, queue=False, show_progress="hidden")
         button.click(
             make_analyse(model),
             inputs=[video, audio, window, stride],

@@ -671,7 +671,11 @@ def build_model_card(
         f"{CARD_MARKER} {av_emotion.__version__} from the files of the run (render_model_card); "
         "`av-emotion push` renders it again unless given --keep-card -->"
     )
-    return ModelCard(_tidy(f"{card}\n\n{marker}"))
+    # The published backbones the model starts from, with the notices their licences require (issue 14).
+    from av_emotion.convert.pretrained import provenance_card_section, read_provenance
+
+    backbones = provenance_card_section(read_provenance(output_dir))
+    return ModelCard(_tidy(f"{card}\n\n{backbones}\n\n{marker}" if backbones else f"{card}\n\n{marker}"))
 
 
 def render_model_card(

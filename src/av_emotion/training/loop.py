@@ -620,6 +620,17 @@ def _restore_best(accelerator: Accelerator, checkpoint: Path, output_dir: Path) 
     accelerator.wait_for_everyone()
 
 
+def _record_backbones(config: RecipeConfig, output_dir: Path) -> None:
+    """Carry the provenance of published backbones into the run's folder (its card then names them)."""
+    from av_emotion.convert.pretrained import backbone_provenance, read_provenance, write_provenance
+
+    section = config.model
+    entries = backbone_provenance({m: (spec["format"], spec["checkpoint"]) for m, spec in section.backbones.items()})
+    if section.pretrained and Path(section.pretrained).is_dir():
+        entries += read_provenance(section.pretrained)
+    write_provenance(output_dir, entries)
+
+
 def _finish(
     accelerator: Accelerator,
     model: torch.nn.Module,
@@ -676,6 +687,7 @@ def _finish(
     if accelerator.is_main_process:
         unwrapped.save_pretrained(output_dir, state_dict=state_dict)
         processor.save_pretrained(output_dir)
+        _record_backbones(config, output_dir)
         write_results(output_dir, results)
         if config.model.head == "classification":
             plot_confusion_matrix(

@@ -72,8 +72,9 @@ def test_predict_table_and_top_k(capsys, checkpoint, ravdess_av_clip):
     code, out, _ = run_cli(capsys, "predict", ravdess_av_clip, "--model", checkpoint, "--top-k", "2")
     assert code == 0
     lines = out.strip().splitlines()
-    assert lines[0] == str(ravdess_av_clip) and len(lines) == 3
-    assert all(line.split()[0] in LABELS for line in lines[1:])
+    assert lines[0] == str(ravdess_av_clip) and len(lines) == 4
+    assert lines[1].startswith("  seen: face in ") and lines[1].endswith("of sampled frames; modalities: video, audio")
+    assert all(line.split()[0] in LABELS for line in lines[2:])
 
 
 @pytest.mark.slow  # a fresh interpreter importing torch + transformers takes 10-25 s on a shared CPU
@@ -162,7 +163,9 @@ def test_window_timeline_json_and_plot(capsys, checkpoint, long_video, tmp_path)
     code, out, _ = run_cli(capsys, "predict", long_video, "--model", checkpoint, "--device", "cpu", "--window", "20")
     assert code == 0
     lines = out.strip().splitlines()
-    assert lines[0] == str(long_video) and len(lines) == 1 + 3 + 1 and lines[-1].lstrip().startswith("aggregate")
+    assert lines[0] == str(long_video) and len(lines) == 1 + 1 + 3 + 1 and lines[-1].lstrip().startswith("aggregate")
+    assert lines[1] == "  seen: face in 0% of sampled frames; modalities: video, audio"
+    assert all(line.endswith("(face in 0% of sampled frames; modalities: video, audio)") for line in lines[2:5])
 
 
 def test_plot_for_several_files_writes_one_png_each(capsys, checkpoint, long_video, ravdess_av_clip, tmp_path):

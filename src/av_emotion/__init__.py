@@ -4,99 +4,84 @@ Importing the package registers every architecture with the `transformers` Auto 
 classes with `AutoProcessor`/`AutoVideoProcessor`/`AutoFeatureExtractor`, and the
 `"audio-video-emotion"` pipeline, so `AutoModel.from_pretrained(...)` and
 `pipeline("audio-video-emotion", ...)` work without `trust_remote_code`.
+
+The import itself is cheap (no torch): like `transformers`, the package is lazy. A public name is imported from
+its module on first access (`av_emotion.AVTCAConfig`, `from av_emotion import AVEmotionProcessor`), and the
+registration with transformers happens when transformers' registries are first used (see
+`av_emotion.registration`).
+
+`AutoVideoProcessor` here is transformers' own class: `transformers.AutoVideoProcessor` is a placeholder that
+asks for torchvision when it is not installed, while av_emotion's video processor needs no torchvision.
 """
 
-from av_emotion.data.affwild2 import build_affwild2_dataset
-from av_emotion.data.collate import AVEmotionCollator
-from av_emotion.data.corpus import BuildReport, CorpusBuild, build_corpus
-from av_emotion.data.cremad import build_cremad
-from av_emotion.data.folds import FOLD_PROTOCOLS, Fold, get_fold, speaker_independent_folds, split_by_fold
-from av_emotion.data.labels import CREMAD_LABELS, RAVDESS_LABELS, label_index_map, map_label
-from av_emotion.data.manifest import ManifestDataset, ManifestError, ManifestReport, build_manifest_dataset
-from av_emotion.data.ravdess import build_ravdess, build_synthetic_corpus
-from av_emotion.metrics import load_metric
-from av_emotion.modeling import (
-    ARCHITECTURES,
-    AutoModelForAudioVideoClassification,
-    AutoModelForAudioVideoRegression,
-    AVEmotionOutput,
-)
-from av_emotion.modeling.av_metric_fusion import (
-    AVMetricFusionConfig,
-    AVMetricFusionForEmotionClassification,
-    AVMetricFusionModel,
-)
-from av_emotion.modeling.avt_ca import AVTCAConfig, AVTCAForEmotionClassification, AVTCAModel
-from av_emotion.modeling.joint_cross_attention import (
-    JointCrossAttentionConfig,
-    JointCrossAttentionForEmotionClassification,
-    JointCrossAttentionForEmotionRegression,
-    JointCrossAttentionModel,
-)
-from av_emotion.modeling.losses import CCCLoss, concordance_correlation_coefficient, per_video_ccc
-from av_emotion.pipelines import AudioVideoEmotionPipeline  # registers pipeline("audio-video-emotion")
-from av_emotion.processing import (
-    PROCESSOR_PRESETS,
-    AVEmotionFeatureExtractor,
-    AVEmotionProcessor,
-    AVEmotionVideoProcessor,
-    FaceCropper,
-    MediaError,
-    MediaLimits,
-    decode_clip,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from av_emotion import registration
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ARCHITECTURES",
-    "PROCESSOR_PRESETS",
-    "AVEmotionFeatureExtractor",
-    "AVEmotionOutput",
-    "AVTCAConfig",
-    "AVTCAForEmotionClassification",
-    "AVTCAModel",
-    "AVMetricFusionConfig",
-    "AVMetricFusionForEmotionClassification",
-    "AVMetricFusionModel",
-    "AVEmotionProcessor",
-    "AVEmotionVideoProcessor",
-    "FaceCropper",
-    "MediaError",
-    "MediaLimits",
-    "decode_clip",
-    "AudioVideoEmotionPipeline",
-    "AutoModelForAudioVideoClassification",
-    "AutoModelForAudioVideoRegression",
-    "CCCLoss",
-    "JointCrossAttentionConfig",
-    "JointCrossAttentionForEmotionClassification",
-    "JointCrossAttentionForEmotionRegression",
-    "JointCrossAttentionModel",
-    "ManifestDataset",
-    "ManifestError",
-    "ManifestReport",
-    "build_affwild2_dataset",
-    "build_manifest_dataset",
-    "concordance_correlation_coefficient",
-    "per_video_ccc",
-    # Corpora, folds, labels, batches and metrics for training (the training loop: `av_emotion.training`).
-    "AVEmotionCollator",
-    "BuildReport",
-    "CREMAD_LABELS",
-    "CorpusBuild",
-    "FOLD_PROTOCOLS",
-    "Fold",
-    "RAVDESS_LABELS",
-    "build_corpus",
-    "build_cremad",
-    "build_ravdess",
-    "build_synthetic_corpus",
-    "get_fold",
-    "label_index_map",
-    "load_metric",
-    "map_label",
-    "speaker_independent_folds",
-    "split_by_fold",
-    "__version__",
-]
+# Public name -> the module that defines it (imported on first access).
+_EXPORTS: dict[str, list[str]] = {
+    "av_emotion.data.affwild2": ["build_affwild2_dataset"],
+    "av_emotion.data.collate": ["AVEmotionCollator"],
+    "av_emotion.data.corpus": ["BuildReport", "CorpusBuild", "build_corpus"],
+    "av_emotion.data.cremad": ["build_cremad"],
+    "av_emotion.data.folds": ["FOLD_PROTOCOLS", "Fold", "get_fold", "speaker_independent_folds", "split_by_fold"],
+    "av_emotion.data.labels": ["CREMAD_LABELS", "RAVDESS_LABELS", "label_index_map", "map_label"],
+    "av_emotion.data.manifest": ["ManifestDataset", "ManifestError", "ManifestReport", "build_manifest_dataset"],
+    "av_emotion.data.ravdess": ["build_ravdess", "build_synthetic_corpus"],
+    "av_emotion.metrics": ["load_metric", "compute_metrics_for_trainer"],
+    "av_emotion.modeling": [
+        "ARCHITECTURES",
+        "AutoModelForAudioVideoClassification",
+        "AutoModelForAudioVideoRegression",
+        "AVEmotionOutput",
+    ],
+    "av_emotion.modeling.av_metric_fusion": [
+        "AVMetricFusionConfig",
+        "AVMetricFusionForEmotionClassification",
+        "AVMetricFusionModel",
+    ],
+    "av_emotion.modeling.avt_ca": ["AVTCAConfig", "AVTCAForEmotionClassification", "AVTCAModel"],
+    "av_emotion.modeling.joint_cross_attention": [
+        "JointCrossAttentionConfig",
+        "JointCrossAttentionForEmotionClassification",
+        "JointCrossAttentionForEmotionRegression",
+        "JointCrossAttentionModel",
+    ],
+    "av_emotion.modeling.losses": ["CCCLoss", "concordance_correlation_coefficient", "per_video_ccc"],
+    "av_emotion.pipelines": ["AudioVideoEmotionPipeline", "NoFaceWarning"],
+    "av_emotion.processing.presets": ["PROCESSOR_PRESETS"],
+    "av_emotion.processing": [
+        "AVEmotionFeatureExtractor",
+        "AVEmotionProcessor",
+        "AVEmotionVideoProcessor",
+        "FaceCropper",
+        "MediaError",
+        "MediaLimits",
+        "SilentAudioWarning",
+        "decode_clip",
+    ],
+    "transformers.models.auto.video_processing_auto": ["AutoVideoProcessor"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = [*sorted(_MODULE_OF), "__version__"]
+
+registration.install()
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'av_emotion' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later accesses skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULE_OF})

@@ -8,7 +8,7 @@ from tests.data.fake_media import write_clip
 
 
 def test_registry_names():
-    assert set(available_corpora()) == {"ravdess", "cremad", "synthetic", "manifest"}
+    assert set(available_corpora()) == {"affwild2", "ravdess", "cremad", "synthetic", "manifest"}
     with pytest.raises(ValueError, match="unknown corpus 'iemocap'"):
         build_corpus("iemocap", "/tmp")
 

@@ -73,22 +73,32 @@ def test_one_commit_with_exactly_the_model_files(tmp_path: Path, hub: HubRecorde
     push_to_hub(run, "alice/tiny-model")
 
     assert len(hub.commits) == 1 and len(hub.repos) == 1 and not hub.branches
-    bundle = remote_code_for_config(local_config)
+    bundle = remote_code_for_config(local_config, include_processor=True)  # the run has a processor_config.json
     expected = {"config.json", "model.safetensors", "processor_config.json", "README.md", "confusion_matrix.png"}
     expected |= set(bundle.files)
+    processor_files = {"processor.py", "video_processing.py", "feature_extraction.py", "media.py", "faces.py"}
+    assert processor_files | {"presets.py"} <= set(bundle.files)
     if model_type == "avt_ca":
-        assert set(bundle.files) == {
+        assert set(bundle.files) - processor_files - {"presets.py"} == {
             "configuration_avt_ca.py",
             "modeling_avt_ca.py",
             "efficientface.py",
             "masked_batch_norm.py",
+            "presence.py",
             "outputs.py",
+            # the optional stems: mini-Xception and transformers encoders (issue 14)
+            "mini_xception.py",
+            "transformers_encoders.py",
         }
     if (run / "emotion_relation_matrix.png").exists():
         expected.add("emotion_relation_matrix.png")
     assert set(hub.files) == expected  # no results.json, recipe.yaml, checkpoints/, best_model/, logs/
     assert hub.files["model.safetensors"] == (run / "model.safetensors").read_bytes()
-    assert hub.files["processor_config.json"] == (run / "processor_config.json").read_bytes()
+    uploaded_processor = json.loads(hub.files["processor_config.json"])
+    assert uploaded_processor.pop("auto_map") == bundle.processor_auto_map
+    assert uploaded_processor["video_processor"].pop("auto_map")["AutoVideoProcessor"].startswith("video_processing.")
+    assert uploaded_processor["feature_extractor"].pop("auto_map")["AutoFeatureExtractor"].startswith("feature_")
+    assert uploaded_processor == json.loads((run / "processor_config.json").read_text())  # only auto_map added
 
     uploaded_config = json.loads(hub.files["config.json"])
     assert uploaded_config.pop("auto_map") == bundle.auto_map

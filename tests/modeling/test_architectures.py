@@ -148,6 +148,40 @@ def test_samples_are_independent_in_eval(model_type):
     torch.testing.assert_close(single, batched[1:2], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_clip_logits_do_not_depend_on_longer_or_shorter_batch_mates(model_type):
+    # A batch pads audio to its longest clip (the collator's layout): a clip must give the same eval-mode
+    # logits alone (unpadded, no mask) and next to a shorter and a longer clip, with noise in its padding.
+    model = ARCHITECTURES[model_type].classification_class(_config(model_type)).eval()
+    _perturb_and_update_statistics(model, _inputs(model, 2, seed=5))
+    base = _inputs(model, 1)
+    audio_key = _audio_key(base)
+    base_frames = base[audio_key].shape[-1]
+    frame_counts = [base_frames + 3, base_frames, 2 * base_frames + 5]
+    longest = max(frame_counts)
+    generator = torch.Generator().manual_seed(1)
+    clips = []
+    for count in frame_counts:
+        clip = {name: torch.randn(value.shape, generator=generator) for name, value in base.items()}
+        clip[audio_key] = torch.randn(*base[audio_key].shape[:-1], count, generator=generator)
+        clips.append(clip)
+    padded_audio, audio_mask = [], torch.zeros(len(clips), longest, dtype=torch.bool)
+    for index, clip in enumerate(clips):
+        count = clip[audio_key].shape[-1]
+        noise = 50.0 * torch.randn(*clip[audio_key].shape[:-1], longest - count, generator=generator)
+        padded_audio.append(torch.cat([clip[audio_key], noise], dim=-1))
+        audio_mask[index, :count] = True
+    batch = {name: torch.cat([clip[name] for clip in clips]) for name in base if name != audio_key}
+    batch[audio_key] = torch.cat(padded_audio)
+    with torch.no_grad():
+        batched = model(**batch, audio_mask=audio_mask).logits
+        for index, clip in enumerate(clips):
+            alone = model(**clip).logits
+            torch.testing.assert_close(
+                batched[index : index + 1], alone, rtol=0, atol=1e-5, msg=f"clip {index} ({frame_counts[index]} frames)"
+            )
+
+
 def _perturb_and_update_statistics(model, inputs):
     """Move every weight and the batch-norm statistics away from their initial values."""
     model.train()

@@ -121,7 +121,7 @@ def test_missing_video_means_audio_branch_only():
     assert audio_only.attentions is None
 
 
-def test_audio_frames_not_divisible_by_snippets_are_padded_with_masked_frames():
+def test_audio_frames_not_divisible_by_snippets_are_all_used_and_padding_ignored():
     model = AVMetricFusionForEmotionClassification(tiny_config(num_snippets=2)).eval()
     inputs = clips(2, audio_frames=64)
     mask = torch.ones(2, 64, dtype=torch.bool)
@@ -222,7 +222,7 @@ def test_loss_is_cross_entropy_plus_weighted_metric_plus_probes():
     model = AVMetricFusionForEmotionClassification(config).eval()
     labels = torch.tensor([2, 2, 5])
     with torch.no_grad():
-        output = model(**clips(3), labels=labels)
+        output = model(**clips(3), labels=labels, output_embeddings=True)
         ce = torch.nn.functional.cross_entropy(output.logits, labels)
         metric = model.emotion_metric(output.embeddings, labels)
         probes = torch.nn.functional.cross_entropy(output.audio_logits, labels) + torch.nn.functional.cross_entropy(

@@ -85,7 +85,7 @@ def test_registered_with_auto_classes():
 def test_forward_backward_reaches_every_parameter(batch):
     model = AVTCAForEmotionClassification(tiny_config(modality_dropout_prob=0.0)).train()
     labels = torch.randint(0, model.config.num_labels, (batch,))
-    out = model(**inputs(batch), labels=labels)
+    out = model(**inputs(batch), labels=labels, output_embeddings=True)
     assert out.logits.shape == (batch, 8)
     assert out.embeddings.shape == (batch, model.config.hidden_size)
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)
@@ -101,9 +101,10 @@ def test_loss_is_cross_entropy_and_tuple_output():
     labels = torch.tensor([0, 5, 7])
     out = model(**batch, labels=labels)
     torch.testing.assert_close(out.loss, torch.nn.functional.cross_entropy(out.logits, labels))
-    loss, logits, embeddings = model(**batch, labels=labels, return_dict=False)
+    loss, logits = model(**batch, labels=labels, return_dict=False)  # embeddings only when asked
     torch.testing.assert_close(logits, out.logits)
-    torch.testing.assert_close(embeddings, out.embeddings)
+    _, _, embeddings = model(**batch, labels=labels, return_dict=False, output_embeddings=True)
+    torch.testing.assert_close(embeddings, model.avt_ca(**batch).embeddings)
 
 
 def test_base_model_returns_embeddings_only():
@@ -122,8 +123,9 @@ def test_dummy_inputs_follow_the_input_recipe():
 # ---------------------------------------------------------------- masks
 
 
-def test_missing_modality_by_mask_equals_running_that_modality_alone():
-    model = eval_model()
+@pytest.mark.parametrize("values", ["own", "other"])
+def test_missing_modality_by_mask_equals_running_that_modality_alone(values):
+    model = eval_model(pre_cross_attention_values=values)
     batch = inputs(3)
     video_mask = torch.ones(3, FRAMES, dtype=torch.bool)
     audio_mask = torch.ones(3, AUDIO_FRAMES, dtype=torch.bool)
@@ -146,10 +148,12 @@ def test_missing_modality_by_mask_equals_running_that_modality_alone():
     torch.testing.assert_close(perturbed, mixed)
 
 
+@pytest.mark.parametrize("values", ["own", "other"])
 @pytest.mark.parametrize("training", [False, True])
-def test_padded_steps_match_the_truncated_clip(training):
+def test_padded_steps_match_the_truncated_clip(training, values):
     # in training too: batch-norm statistics come from the valid frames and steps only
-    model = AVTCAForEmotionClassification(tiny_config(modality_dropout_prob=0.0)).train(training)
+    config = tiny_config(modality_dropout_prob=0.0, pre_cross_attention_values=values)
+    model = AVTCAForEmotionClassification(config).train(training)
     long = inputs(1, frames=6, audio_frames=16)
     video_mask = torch.tensor([[True] * 4 + [False] * 2])
     audio_mask = torch.tensor([[True] * 11 + [False] * 5])
@@ -239,6 +243,40 @@ def test_self_attention_can_be_disabled():
     assert not any("self_attention" in name for name, _ in model.named_parameters())
 
 
+def test_block_before_cross_attention_can_take_values_from_the_other_modality():
+    # The paper's figure: q and k from the own modality, v from the other (config.pre_cross_attention_values).
+    own, other = eval_model(), eval_model(pre_cross_attention_values="other")
+    assert other.avt_ca.self_attention_audio.key_norm is not None and own.avt_ca.self_attention_audio.key_norm is None
+    batch = inputs(2)
+    with torch.no_grad():
+        maps = other(**batch, output_attentions=True).attentions
+        # Attention weights are over the own steps (L2 = L - 2 audio steps in the tiny config, T frames)...
+        assert maps["self_audio"].shape[-2:] == (AUDIO_FRAMES - 2, AUDIO_FRAMES - 2)
+        assert maps["self_video"].shape[-2:] == (FRAMES, FRAMES)
+        # ...and the other modality's content reaches each branch through the values.
+        reference = other(**batch).logits
+        changed = dict(batch, pixel_values_videos=batch["pixel_values_videos"] + 1.0)
+        assert not torch.allclose(other(**changed).logits, reference)
+    with pytest.raises(ValueError, match="pre_cross_attention_values must be 'own'"):
+        tiny_config(pre_cross_attention_values="both")
+
+
+def test_align_steps_interpolates_in_clip_time_per_clip():
+    from av_emotion.modeling.avt_ca.modeling_avt_ca import align_steps
+
+    source = torch.tensor([[0.0, 10.0, 0.0, 0.0], [0.0, 10.0, 20.0, 30.0]])[:, :, None]
+    source_mask = torch.tensor([[True, True, False, False], [True, True, True, True]])
+    target_mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    aligned, mask = align_steps(source, source_mask, target_mask)
+    # Clip 0: 2 source steps at t = 0.25, 0.75 onto 4 at t = 0.125 ... 0.875 -> positions -0.25, 0.25, 0.75, 1.25.
+    torch.testing.assert_close(aligned[0, :, 0], torch.tensor([0.0, 2.5, 7.5, 10.0]))
+    # Clip 1: 4 source steps onto 2 -> positions 0.5 and 2.5; the padded target steps are zero.
+    torch.testing.assert_close(aligned[1, :, 0], torch.tensor([5.0, 25.0, 0.0, 0.0]))
+    assert mask.tolist() == target_mask.tolist()
+    empty, empty_mask = align_steps(source, torch.zeros(2, 4, dtype=torch.bool), target_mask)
+    assert not empty.any() and not empty_mask.any()
+
+
 # ---------------------------------------------------------------- save / load
 
 
@@ -261,7 +299,7 @@ def test_save_load_round_trip(tmp_path):
         torch.testing.assert_close(loaded.eval()(**batch).logits, model(**batch).logits)
     base = AutoModel.from_pretrained(tmp_path)  # the encoder alone, from the head's checkpoint
     with torch.no_grad():
-        torch.testing.assert_close(base.eval()(**batch).embeddings, model(**batch).embeddings)
+        torch.testing.assert_close(base.eval()(**batch).embeddings, model(**batch, output_embeddings=True).embeddings)
 
 
 # ---------------------------------------------------------------- modality dropout

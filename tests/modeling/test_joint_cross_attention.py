@@ -126,7 +126,7 @@ def test_regression_forward_backward(batch):
     model = JointCrossAttentionForEmotionRegression(config).train()
     inputs = make_inputs(config, batch)
     labels = torch.rand(batch, config.num_subclips, 2) * 2 - 1
-    out = model(**inputs, labels=labels, output_attentions=True)
+    out = model(**inputs, labels=labels, output_attentions=True, output_embeddings=True)
     assert out.logits.shape == (batch, 2)
     assert out.step_logits.shape == (batch, config.num_subclips, 2)
     assert out.embeddings.shape == (batch, 2 * config.fusion_hidden_size)
@@ -160,6 +160,36 @@ def test_regression_clip_labels_and_loss_value():
     torch.testing.assert_close(out.logits, out.step_logits.mean(dim=1))
     with pytest.raises(ValueError, match=r"labels must be \(batch, 2\) clip-level"):
         model(**inputs, labels=torch.zeros(4, 3))
+
+
+def test_output_activation_and_trained_dimensions_are_configurable():
+    config = tiny_config()
+    inputs = make_inputs(config, 4)
+    labels = torch.tensor([[0.5, -0.2], [-0.4, 0.1], [0.9, 0.3], [-0.1, -0.8]])
+    torch.manual_seed(0)
+    bounded = JointCrossAttentionForEmotionRegression(config).eval()
+    linear = JointCrossAttentionForEmotionRegression(tiny_config(regression_output_activation="none")).eval()
+    linear.load_state_dict(bounded.state_dict())
+    with torch.no_grad():
+        raw = linear(**inputs).step_logits
+        torch.testing.assert_close(bounded(**inputs).step_logits, torch.tanh(raw))  # tanh is the only difference
+        # One dimension per model, as the authors train: the loss is that dimension's 1 - CCC alone.
+        valence_only = JointCrossAttentionForEmotionRegression(tiny_config(regression_loss_targets=["valence"]))
+        valence_only.load_state_dict(bounded.state_dict())
+        out = valence_only.eval()(**inputs, labels=labels)
+        ccc = concordance_correlation_coefficient(out.logits[:, 0], labels[:, 0])
+        torch.testing.assert_close(out.loss, 1 - ccc)
+    # Training it leaves the arousal head untouched.
+    valence_only.train()
+    valence_only(**inputs, labels=labels).loss.backward()
+    assert all(
+        parameter.grad is None or not parameter.grad.any() for parameter in valence_only.arousal_head.parameters()
+    )
+    assert any(parameter.grad.any() for parameter in valence_only.valence_head.parameters())
+    with pytest.raises(Exception, match="regression_output_activation must be 'tanh' or 'none'"):
+        tiny_config(regression_output_activation="sigmoid")
+    with pytest.raises(Exception, match="regression_loss_targets must be a non-empty subset"):
+        tiny_config(regression_loss_targets=["dominance"])
 
 
 def test_per_step_labels_with_missing_annotations():
@@ -254,15 +284,33 @@ def test_masked_subclip_is_ignored_and_left_out_of_the_clip_mean():
     model = JointCrossAttentionForEmotionRegression(config).eval()
     inputs = make_inputs(config, 2)
     f = config.frames_per_subclip
-    inputs["video_mask"][0, 2 * f :] = False  # last sub-clip: no video
-    inputs["audio_mask"][0, 8:] = False  # 4 audio frames per sub-clip: last sub-clip, no audio
+    inputs["video_mask"][0, f : 2 * f] = False  # middle sub-clip: no video
+    # 12 audio frames, 4 per sub-clip: a hole over the middle sub-clip (the clip keeps its length, 12).
+    inputs["audio_mask"][0, 4:8] = False
     out = model(**inputs)
-    assert out.step_mask[0].tolist() == [True, True, False] and out.step_mask[1].all()
-    torch.testing.assert_close(out.logits[0], out.step_logits[0, :2].mean(dim=0))
+    assert out.step_mask[0].tolist() == [True, False, True] and out.step_mask[1].all()
+    torch.testing.assert_close(out.logits[0], out.step_logits[0, [0, 2]].mean(dim=0))
     # Changing the masked frames changes nothing.
-    inputs["pixel_values_videos"][0, 2 * f :] = 9.0
-    inputs["input_features"][0, :, 8:] = -9.0
+    inputs["pixel_values_videos"][0, f : 2 * f] = 9.0
+    inputs["input_features"][0, :, 4:8] = -9.0
     torch.testing.assert_close(model(**inputs).logits, out.logits)
+
+
+def test_audio_subclips_follow_each_clip_own_length():
+    # Clip 0 has 6 valid audio frames out of 12 (padding after): its 3 audio sub-clips are frames 0-1, 2-3
+    # and 4-5, the spans of its video sub-clips, and not 0-3, 4-7 (padding) and 8-11 of the padded length.
+    config = tiny_config(num_subclips=3)
+    model = JointCrossAttentionForEmotionRegression(config).eval()
+    inputs = make_inputs(config, 2)
+    inputs["audio_mask"][0, 6:] = False
+    inputs["input_features"][0, :, 6:] = 0.0
+    out = model(**inputs)
+    assert out.step_mask[0].all()
+    alone = model(
+        pixel_values_videos=inputs["pixel_values_videos"][:1],
+        input_features=inputs["input_features"][:1, :, :6],
+    )
+    torch.testing.assert_close(out.step_logits[:1], alone.step_logits, rtol=1e-5, atol=1e-5)
 
 
 def test_clip_with_no_modality_gives_zero_without_nan():

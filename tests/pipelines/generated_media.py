@@ -16,6 +16,7 @@ def write_video(
     with_audio: bool = True,
     sampling_rate: int = 16000,
     frames: np.ndarray | None = None,
+    silent_audio: bool = False,
 ) -> Path:
     """Write a video of `duration_s` seconds: h264 frames, plus a mono tone when `with_audio`.
 
@@ -24,6 +25,7 @@ def write_video(
 
     Frames are a moving gradient of `size` = (width, height) pixels at `fps` frames/s, or the given `frames`
     `(T, H, W, 3)` uint8 (repeated cyclically to fill the duration). Keyframes every second keep seeking cheap.
+    `silent_audio`: the audio track holds exact zeros, like RAVDESS's video-only files and muted screen recordings.
     """
     num_frames = int(round(duration_s * fps))
     with av.open(str(path), mode="w") as container:
@@ -60,6 +62,8 @@ def write_video(
                 times = np.arange(start, min(start + block, total)) / sampling_rate
                 # A tone whose pitch drifts, so windows differ.
                 samples = 0.3 * np.sin(2 * np.pi * (220.0 + 20.0 * times) * times)
+                if silent_audio:
+                    samples = np.zeros_like(samples)
                 frame = av.AudioFrame.from_ndarray(samples.astype(np.float32)[None, :], format="flt", layout="mono")
                 frame.sample_rate = sampling_rate
                 frame.pts = start

@@ -180,11 +180,11 @@ def expected_windows(duration, window, stride):
 @pytest.mark.parametrize("window, stride", [(4.0, 2.0), (7.0, 5.0)])
 def test_timeline_of_a_sixty_second_video(classifier, long_video, window, stride):
     result = classifier(str(long_video), window_s=window, stride_s=stride)
-    assert sorted(result) == ["aggregate", "timeline"]
+    assert sorted(result) == ["abstained", "aggregate", "face_fraction", "modalities", "timeline"]
     expected = expected_windows(60.0, window, stride)
     assert len(result["timeline"]) == len(expected)  # 29 windows, or 11 plus a last one at 53-60 s
     for entry, (start, end) in zip(result["timeline"], expected):
-        assert sorted(entry) == ["end", "labels", "start"]
+        assert sorted(entry) == ["abstained", "end", "face_fraction", "labels", "modalities", "start"]
         assert entry["start"] == pytest.approx(start, abs=1e-3) and entry["end"] == pytest.approx(end, abs=1e-3)
         assert_label_distribution(entry["labels"])
     # The aggregate is the mean of the window probabilities, sorted.
@@ -271,7 +271,9 @@ def test_regression_checkpoint_gives_valence_and_arousal(tmp_path, model_type, r
         )
     assert result == pytest.approx({"valence": valence, "arousal": arousal}, abs=1e-6)
     timeline = regressor(str(long_video), window_s=20.0)
-    assert [sorted(entry) for entry in timeline["timeline"]] == [["arousal", "end", "start", "valence"]] * 3
+    assert [sorted(entry) for entry in timeline["timeline"]] == [
+        ["abstained", "arousal", "end", "face_fraction", "modalities", "start", "valence"]
+    ] * 3
     assert timeline["aggregate"]["valence"] == pytest.approx(
         np.mean([entry["valence"] for entry in timeline["timeline"]]), abs=1e-6
     )

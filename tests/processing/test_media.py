@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import wave
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -27,7 +28,13 @@ MEDIA_SUFFIXES = (".mp4", ".flv", ".wav", ".mkv", ".avi", ".webm", ".flac", ".mp
 
 
 def shared_media_files(shared_data: Path) -> list[Path]:
-    return sorted(p for p in shared_data.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES)
+    """The format samples: every media file except the 1,440 of the audio-only speech corpus (one of those is
+    decoded by `test_ravdess_speech_flac_decodes_as_audio_only`)."""
+    return sorted(
+        p
+        for p in shared_data.rglob("*")
+        if p.suffix.lower() in MEDIA_SUFFIXES and "ravdess_speech" not in p.relative_to(shared_data).parts
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -55,6 +62,17 @@ def test_every_shared_clip_decodes(shared_data: Path):
             assert clip.frames.std() > 5, f"{path.name}: decoded frames look blank"
         if not path.name.startswith("02-"):  # the video-only RAVDESS clip carries a silent track
             assert np.abs(clip.audio).max() > 0.01, f"{path.name}: decoded audio is silent"
+
+
+def test_ravdess_speech_flac_decodes_as_audio_only(shared_data: Path):
+    path = shared_data / "ravdess_speech" / "Actor_01" / "03-01-01-01-01-01-01.flac"
+    if not path.is_file():
+        pytest.skip(f"{path} not found (the RAVDESS speech corpus, see shared/data/README.md)")
+    info = probe_media(path)
+    clip = decode_clip(path, num_frames=4, sampling_rate=16000, allow_missing_video=True)
+    assert not clip.has_video and clip.frames is None and clip.frame_times.shape == (0,)
+    assert clip.has_audio and clip.audio.shape[0] == round(info.duration_s * 16000)
+    assert np.abs(clip.audio).max() > 0.01, f"{path.name}: decoded audio is silent"
 
 
 def test_ravdess_clip_frames_and_audio_duration(ravdess_av_clip: Path):
@@ -404,3 +422,70 @@ def test_display_rotation_is_applied(tmp_path: Path, degrees: int):
     white = np.argwhere(scaled.frames[0].min(axis=-1) > 200).mean(axis=0) / scaled.frames.shape[1:3]
     expected = np.argwhere(shown.min(axis=-1) > 200).mean(axis=0) / shown.shape[:2]
     np.testing.assert_allclose(white, expected, atol=0.1)  # the white corner is where a player shows it
+
+
+# --- the default limits, at their boundaries ------------------------------------------------------------
+
+
+def write_sparse_video(path: Path, last_s: int, streams: int = 1, width: int = 16, height: int = 16) -> Path:
+    """A tiny file whose headers say what a limit reads: a frame at 0 s and one at `last_s`, per stream."""
+    with av.open(str(path), "w") as container:
+        added = [container.add_stream("mpeg4", rate=1) for _ in range(streams)]
+        for stream in added:
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.codec_context.time_base = Fraction(1, 1)
+        for stream in added:
+            for pts in (0, last_s):
+                frame = av.VideoFrame(width, height, "yuv420p")
+                frame.pts = pts
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode(None):
+                container.mux(packet)
+    return path
+
+
+def test_default_limits_have_the_documented_values():
+    limits = MediaLimits()
+    assert limits.max_duration_s == 30 * 60
+    assert limits.max_pixels == 4096 * 2160
+    assert limits.max_streams == 32
+    assert limits.max_audio_channels == 32
+    assert limits.max_file_bytes == 8 * 1024**3
+
+
+@pytest.mark.parametrize(
+    ("name", "accepted", "refused", "fragments"),
+    [
+        ("duration", dict(last_s=1798), dict(last_s=1801), ["lasts 1802.0 s", "max_duration_s=1800"]),
+        ("streams", dict(last_s=1, streams=32), dict(last_s=1, streams=33), ["33 streams", "max_streams=32"]),
+        (
+            "pixels",
+            dict(last_s=1, width=4096, height=2160),
+            dict(last_s=1, width=4096, height=2176),
+            ["4096x2176", "max_pixels=8847360"],
+        ),
+    ],
+)
+def test_default_limits_accept_just_below_and_refuse_just_above(tmp_path: Path, name, accepted, refused, fragments):
+    inside = write_sparse_video(tmp_path / f"{name}_inside.mkv", **accepted)
+    outside = write_sparse_video(tmp_path / f"{name}_outside.mkv", **refused)
+    assert probe_media(inside).has_video  # no limits argument: the defaults
+    with pytest.raises(MediaError) as excinfo:
+        probe_media(outside)
+    assert_media_error(excinfo, outside, *fragments)
+
+
+def test_default_audio_channel_limit_accepts_32_and_refuses_33(tmp_path: Path):
+    paths = {}
+    for channels in (32, 33):
+        paths[channels] = tmp_path / f"channels_{channels}.wav"
+        with wave.open(str(paths[channels]), "wb") as handle:
+            handle.setnchannels(channels)
+            handle.setsampwidth(2)
+            handle.setframerate(8000)
+            handle.writeframes(np.zeros((800, channels), dtype=np.int16).tobytes())
+    assert probe_media(paths[32]).audio_channels == 32
+    with pytest.raises(MediaError) as excinfo:
+        probe_media(paths[33])
+    assert_media_error(excinfo, paths[33], "33 channels", "max_audio_channels=32")

@@ -335,3 +335,26 @@ def test_pickles_and_hashes_stably_for_datasets_map(generated_clip: Path):
     assert Hasher.hash(processor) == before
     clone = pickle.loads(pickle.dumps(processor))
     assert Hasher.hash(clone) == before and clone.to_dict() == processor.to_dict()
+
+
+def test_jca_authors_context_preset_reproduces_their_loader(tmp_path):
+    # Praveen et al.'s loader: 256-frame windows, 8 sub-clips of 32 frames keeping every 4th frame, about 1 s of
+    # audio per sub-clip, 224 x 224 faces.
+    processor = AVEmotionProcessor.from_preset("jca2022_authors_context")
+    video = processor.video_processor
+    assert (video.num_frames, video.size.height, video.size.width) == (64, 224, 224)
+    assert processor.clip_duration_s == pytest.approx(256 / 30)
+    # 64 frames sampled uniformly from a 256-frame window are every 4th frame, 8 in each 32-frame sub-clip.
+    indices = sample_frame_indices(256, video.num_frames)
+    assert np.array_equal(indices, 4 * np.arange(64) + 2)
+    assert np.array_equal(np.bincount(indices // 32), [8] * 8)
+    # The audio of a window, cut into the model's 8 sub-clips, gives about 1 s each.
+    path = write_media(tmp_path / "long.mp4", duration_s=10.0, fps=30, size=(48, 64), sampling_rate=44100)
+    batch = AVEmotionProcessor.from_preset(
+        "jca2022_authors_context", do_face_crop=False, size={"height": 32, "width": 32}
+    )(videos=[str(path)], return_tensors="pt")
+    assert batch["pixel_values_videos"].shape[:2] == (1, 64)
+    seconds_per_subclip = (
+        batch["audio_mask"].sum().item() / 8 * processor.feature_extractor.effective_hop_length / 44100
+    )
+    assert seconds_per_subclip == pytest.approx(256 / 30 / 8, rel=0.02)

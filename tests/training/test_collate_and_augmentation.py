@@ -27,6 +27,18 @@ def test_pad_processed_builds_masks_and_labels():
     assert batch["labels"].tolist() == [1, 0] and batch["labels"].dtype == torch.int64
 
 
+def test_processed_rows_with_the_builders_label_column_get_labels():
+    """Builders name the class column `label`; the batch must carry it as `labels` (what forward and Trainer read)."""
+    examples = [
+        {"pixel_values_videos": torch.rand(2, 3, 4, 4), "input_features": torch.rand(5, 7), "label": 4},
+        {"pixel_values_videos": torch.rand(2, 3, 4, 4), "input_features": torch.rand(5, 7), "label": 2},
+    ]
+    batch = AVEmotionCollator()(examples)
+    assert batch["labels"].tolist() == [4, 2] and "label" not in batch
+    renamed = AVEmotionCollator(label_column="emotion")([{**e, "emotion": e.pop("label")} for e in examples])
+    assert renamed["labels"].tolist() == [4, 2]
+
+
 def test_on_the_fly_collation_and_media_errors(tmp_path, monkeypatch):
     good = [write_clip(tmp_path / f"{i}.mp4", seed=i) for i in range(2)]
     bad = tmp_path / "bad.mp4"

@@ -5,20 +5,27 @@ Examples:
     av-emotion predict a.mp4 b.mp4 --model user/repo --top-k 3 --json
     av-emotion predict talk.mp4 --model ./my-model --window 4 --stride 2 --plot timeline.png
 
-Results go to stdout (a table, or JSON with `--json`); progress bars and errors go to stderr, so `--json` output
-can be piped. A file that cannot be decoded gets a one-line error naming it; the others are still predicted and the
-exit status is 1.
+Results go to stdout (a table, or JSON with `--json`); progress bars, warnings and errors go to stderr, so `--json`
+output can be piped. Every result says what the model saw: the share of sampled frames with a face and the modalities
+used (a silent audio track is not one); a file in which no face was found gets a warning line, and
+`--min-face-fraction` abstains below a share. A file that cannot be decoded gets a one-line error naming it; the others
+are still predicted and the exit status is 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 # Heavy imports (torch, transformers, matplotlib) happen inside `run` so `av-emotion --help` stays fast.
+
+# The pipeline's `DETAIL_KEYS` (what the model saw), repeated here so that importing this module stays light.
+DETAIL_KEYS = ("face_fraction", "modalities", "abstained")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         'JSON output: a list with one object per file: {"path", "labels": [{"label", "score"}]} for a\n'
         'classification model, {"path", "valence", "arousal"} for a regression model, or with --window\n'
         '{"path", "timeline": [{"start", "end", "labels"}], "aggregate": [...]} (aggregate = mean of the\n'
-        "window probabilities). Files that fail are reported on stderr and the exit status is 1."
+        'window probabilities). Each file and each window also has "face_fraction" (share of the sampled\n'
+        'frames with a detected face, null without video), "modalities" (["video", "audio"]: the branches that\n'
+        'ran) and "abstained" (true below --min-face-fraction; its labels are then []).\n'
+        "Files that fail are reported on stderr and the exit status is 1."
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="video files (mp4, mkv, avi, flv, webm, ...)")
     parser.add_argument(
@@ -71,6 +81,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="predict from the audio alone for files without a video stream (default: error)",
     )
     parser.add_argument(
+        "--modalities",
+        nargs="+",
+        choices=("video", "audio"),
+        default=None,
+        metavar="M",
+        help="run only these branches: video, audio or both (default both); e.g. --modalities video for a file whose "
+        "audio track is silent",
+    )
+    parser.add_argument(
+        "--min-face-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="abstain (no labels) for a file or window where fewer than this share of the sampled frames, in [0, 1], "
+        "had a face",
+    )
+    parser.add_argument(
         "--device",
         default=None,
         help='"cpu", "cuda", "cuda:1", ... (default: first GPU if CUDA is available, else CPU)',
@@ -80,12 +107,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _as_flags(message: str) -> str:
+    """Library messages name the keyword argument; on the command line the fix is the flag."""
+    for keyword in ("allow_missing_audio", "allow_missing_video"):
+        message = message.replace(f"{keyword}=True", "--" + keyword.replace("_", "-"))
+    return message.replace("modalities=('video',)", "--modalities video")
+
+
 def _error(message: str) -> None:
     first_line = str(message).strip().splitlines()[0] if str(message).strip() else "unknown error"
-    # Library messages name the keyword argument; on the command line the fix is the flag.
-    for keyword in ("allow_missing_audio", "allow_missing_video"):
-        first_line = first_line.replace(f"{keyword}=True", "--" + keyword.replace("_", "-"))
-    print(f"av-emotion predict: error: {first_line}", file=sys.stderr)
+    print(f"av-emotion predict: error: {_as_flags(first_line)}", file=sys.stderr)
 
 
 def _check_arguments(args: argparse.Namespace) -> str | None:
@@ -101,6 +132,8 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
         return f"--top-k must be at least 1, got {args.top_k}"
     if args.batch_size < 1:
         return f"--batch-size must be at least 1, got {args.batch_size}"
+    if args.min_face_fraction is not None and not 0.0 <= args.min_face_fraction <= 1.0:
+        return f"--min-face-fraction must be a share of frames in [0, 1], got {args.min_face_fraction}"
     return None
 
 
@@ -121,12 +154,12 @@ def _trim(result: Any, top_k: int | None) -> Any:
         return result[:top_k]
     if isinstance(result, dict) and "timeline" in result:
         return {
-            "timeline": [
-                {**entry, "labels": entry["labels"][:top_k]} if "labels" in entry else entry
-                for entry in result["timeline"]
-            ],
+            **result,
+            "timeline": [_trim(entry, top_k) for entry in result["timeline"]],
             "aggregate": _trim(result["aggregate"], top_k),
         }
+    if isinstance(result, dict) and "labels" in result:
+        return {**result, "labels": result["labels"][:top_k]}
     return result
 
 
@@ -137,10 +170,30 @@ def _record(path: str, result: Any) -> dict[str, Any]:
     return {"path": path, **result}
 
 
+def _scores_of(result: Any) -> Any:
+    """Return the label list (classification) or `{name: value}` (regression) of a result, window or aggregate."""
+    if isinstance(result, dict) and "labels" in result:
+        return result["labels"]
+    if isinstance(result, dict):
+        return {k: v for k, v in result.items() if k not in ("start", "end", "path", *DETAIL_KEYS)}
+    return result
+
+
 def _format_scores(result: Any) -> str:
-    if isinstance(result, list):
-        return ", ".join(f"{item['label']} {item['score']:.3f}" for item in result)
-    return ", ".join(f"{name} {value:+.3f}" for name, value in result.items() if name not in ("start", "end"))
+    scores = _scores_of(result)
+    if not scores or (isinstance(scores, dict) and all(value is None for value in scores.values())):
+        return "abstained"
+    if isinstance(scores, list):
+        return ", ".join(f"{item['label']} {item['score']:.3f}" for item in scores)
+    return ", ".join(f"{name} {value:+.3f}" for name, value in scores.items())
+
+
+def _format_seen(result: dict[str, Any]) -> str:
+    """Say what the model saw: `face in 94% of sampled frames; modalities: video, audio`."""
+    fraction = result.get("face_fraction")
+    face = "face not measured" if fraction is None else f"face in {fraction:.0%} of sampled frames"
+    used = ", ".join(result.get("modalities") or []) or "none"
+    return f"{face}; modalities: {used}" + ("; abstained" if result.get("abstained") else "")
 
 
 def _format_time(seconds: float) -> str:
@@ -150,17 +203,23 @@ def _format_time(seconds: float) -> str:
 
 def _print_table(path: str, result: Any) -> None:
     print(path)
+    if isinstance(result, dict) and "modalities" in result:
+        print(f"  seen: {_format_seen(result)}")
     if isinstance(result, dict) and "timeline" in result:
         for entry in result["timeline"]:
-            scores = entry["labels"] if "labels" in entry else entry
-            print(f"  {_format_time(entry['start'])}-{_format_time(entry['end'])}  {_format_scores(scores)}")
+            seen = f"  ({_format_seen(entry)})" if "modalities" in entry else ""
+            print(f"  {_format_time(entry['start'])}-{_format_time(entry['end'])}  {_format_scores(entry)}{seen}")
         print(f"  aggregate  {_format_scores(result['aggregate'])}")
-    elif isinstance(result, list):
-        width = max(len(item["label"]) for item in result)
-        for item in result:
+        return
+    scores = _scores_of(result)
+    if _format_scores(result) == "abstained":
+        print("  abstained")
+    elif isinstance(scores, list):
+        width = max(len(item["label"]) for item in scores)
+        for item in scores:
             print(f"  {item['label']:<{width}}  {item['score']:.4f}")
     else:
-        for name, value in result.items():
+        for name, value in scores.items():
             print(f"  {name:<8}  {value:+.4f}")
 
 
@@ -176,18 +235,16 @@ def plot_timeline(result: dict[str, Any], output: Path, title: str = "") -> None
 
     timeline = result["timeline"]
     centres = [(entry["start"] + entry["end"]) / 2 for entry in timeline]
-    series: dict[str, list[float]] = {}
-    for entry in timeline:
-        if "labels" in entry:
-            for item in entry["labels"]:
-                series.setdefault(item["label"], []).append(item["score"])
-        else:
-            for name, value in entry.items():
-                if name not in ("start", "end"):
-                    series.setdefault(name, []).append(value)
+    # One value per window; an abstained window (no labels, or None values) is a gap in every line.
+    rows = [
+        {item["label"]: item["score"] for item in entry["labels"]} if "labels" in entry else _scores_of(entry)
+        for entry in timeline
+    ]
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    series = {name: [math.nan if row.get(name) is None else row[name] for row in rows] for name in names}
     is_regression = "labels" not in timeline[0]
     # Legend ordered by the aggregate (most likely emotion first).
-    if not is_regression:
+    if not is_regression and result["aggregate"]:
         order = [item["label"] for item in result["aggregate"]]
         series = {label: series[label] for label in order if label in series}
     figure, axes = plt.subplots(figsize=(10, 4), dpi=100)
@@ -225,6 +282,8 @@ def run(args: argparse.Namespace) -> int:
     from transformers.utils import logging as transformers_logging
 
     import av_emotion  # noqa: F401  (registers the pipeline)
+    from av_emotion.pipelines import NoFaceWarning
+    from av_emotion.processing import SilentAudioWarning
     from av_emotion.processing.media import MediaError
 
     transformers_logging.set_verbosity_error()
@@ -241,7 +300,12 @@ def run(args: argparse.Namespace) -> int:
     call_kwargs: dict[str, Any] = {
         "allow_missing_audio": args.allow_missing_audio,
         "allow_missing_video": args.allow_missing_video,
+        "return_details": True,
     }
+    if args.modalities:
+        call_kwargs["modalities"] = tuple(args.modalities)
+    if args.min_face_fraction is not None:
+        call_kwargs["min_face_fraction"] = args.min_face_fraction
     if args.window is not None:
         call_kwargs.update(window_s=args.window, stride_s=args.stride or args.window, progress=sys.stderr.isatty())
 
@@ -251,19 +315,21 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(paths), unit="file", file=sys.stderr, disable=None if len(paths) > 1 else True)
     # Fast path: all files through one lazy pipeline call, so --batch-size batches across files. If a file fails
     # mid-stream, the remaining files go one at a time so each failure is attributed to its own file.
-    try:
-        for path, result in zip(paths, classifier((path for path in paths), **call_kwargs)):
-            results[path] = result
-            bar.update(1)
-    except (MediaError, ValueError, OSError):
-        for path in paths:
-            if path in results:
-                continue
-            try:
-                results[path] = classifier(path, **call_kwargs)
-            except (MediaError, ValueError, OSError) as error:
-                errors[path] = str(error) if str(path) in str(error) else f"{path}: {error}"
-            bar.update(1)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        try:
+            for path, result in zip(paths, classifier((path for path in paths), **call_kwargs)):
+                results[path] = result
+                bar.update(1)
+        except (MediaError, ValueError, OSError):
+            for path in paths:
+                if path in results:
+                    continue
+                try:
+                    results[path] = classifier(path, **call_kwargs)
+                except (MediaError, ValueError, OSError) as error:
+                    errors[path] = str(error) if str(path) in str(error) else f"{path}: {error}"
+                bar.update(1)
     bar.close()
 
     records = [_record(path, _trim(results[path], args.top_k)) for path in paths if path in results]
@@ -280,6 +346,13 @@ def run(args: argparse.Namespace) -> int:
                 target = _plot_path(args.plot, path, several=len(paths) > 1)
                 plot_timeline(results[path], target, title=Path(path).name)
                 print(f"timeline plot written to {target}", file=sys.stderr)
+    # What the model could not see, one line each (a file retried after a failure in the batch warns only once).
+    ours = (NoFaceWarning, SilentAudioWarning)
+    for message in dict.fromkeys(str(w.message) for w in warned if issubclass(w.category, ours)):
+        print(f"av-emotion predict: warning: {_as_flags(message)}", file=sys.stderr)
+    for other in warned:
+        if not issubclass(other.category, ours):
+            warnings.showwarning(other.message, other.category, other.filename, other.lineno)
     for message in errors.values():
         _error(message)
     return 1 if errors else 0

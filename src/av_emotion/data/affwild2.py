@@ -294,10 +294,207 @@ def subclip_targets(
 
 __all__ = [
     "AFFWILD2_INVALID_VALUE",
+    "AFFWILD2_OFFICIAL_PROTOCOL",
     "AFFWILD2_SPLIT_FOLDERS",
     "AffWild2Annotation",
+    "affwild2_per_video_ccc",
+    "build_affwild2_corpus",
     "build_affwild2_dataset",
+    "official_split_fold",
     "find_affwild2_videos",
     "read_affwild2_annotation",
     "subclip_targets",
 ]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The recipes' corpus: windows with per-sub-clip targets, the official split, per-video CCC
+# ---------------------------------------------------------------------------------------------------
+
+AFFWILD2_OFFICIAL_PROTOCOL = "affwild2_official"
+"""`data.fold_protocol` of the Aff-Wild2 recipe: train on `Train_Set`, test on `Validation_Set` (see
+`official_split_fold`)."""
+
+
+def _video_fps(path: str) -> float:
+    from av_emotion.processing.media import probe_media
+
+    info = probe_media(path)
+    if not info.fps:
+        raise ValueError(f"{path}: the video stream declares no frame rate; Aff-Wild2 frame numbers need one")
+    return float(info.fps)
+
+
+def build_affwild2_corpus(
+    root: str | os.PathLike,
+    *,
+    window_frames: int = 256,
+    window_stride: int | None = None,
+    num_subclips: int = 8,
+    missing_videos: str = "error",
+    annotations_dir: str | os.PathLike | None = None,
+):
+    """Build the Aff-Wild2 corpus of the recipes: windows of frames with per-sub-clip valence/arousal targets.
+
+    Both official splits are read (`Train_Set` and `Validation_Set` under `VA_Estimation_Challenge/`, the
+    ABAW split files; see `build_affwild2_dataset`) and marked in a `split` column. Each row is one window of
+    `window_frames` consecutive frames of one annotated subject, cut into `num_subclips` sub-clips: with the
+    defaults, the authors' loader (256 frames, 8 sub-clips of 32; the "jca2022_authors_context" processor
+    preset samples every 4th frame of it).
+
+    Columns: `video` (path), `audio` (None: the video's own track), `clip_id` (`<video_id>@<start_frame>`),
+    `speaker` (the annotation stem: one subject of one video), `split` (`"train"` / `"validation"`),
+    `start_s`, `end_s` (the window in seconds, from the video's frame rate, which the processor decodes),
+    `valence`, `arousal` (one value per sub-clip, the mean of its annotated frames, NaN when none: see
+    `subclip_targets`), and for the per-video evaluation `video_id`, `start_frame`, `end_frame`,
+    `frame_index`, `frame_valence`, `frame_arousal` (the annotated frames of the window).
+
+    Returns:
+        `CorpusBuild(dataset, report)`.
+    """
+    from av_emotion.data.corpus import BuildReport, CorpusBuild
+
+    if window_frames < num_subclips:
+        raise ValueError(f"window_frames ({window_frames}) must hold at least one frame per sub-clip ({num_subclips})")
+    root = Path(root)
+    rows, fps_of = [], {}
+    annotation_files = 0
+    for split in AFFWILD2_SPLIT_FOLDERS:
+        split_dir = None if annotations_dir is None else Path(annotations_dir) / AFFWILD2_SPLIT_FOLDERS[split]
+        windows = build_affwild2_dataset(
+            root,
+            split,
+            annotations_dir=split_dir,
+            videos_dir=root,
+            window_frames=window_frames,
+            window_stride=window_stride,
+            missing_videos=missing_videos,
+        )
+        annotation_files += len(set(windows["video_id"]))
+        for row in windows:
+            path = row["path"]
+            if path not in fps_of:
+                fps_of[path] = _video_fps(path)
+            fps = fps_of[path]
+            # Sub-clips split the window the model sees (shorter than window_frames only for a short video).
+            frames = row["end_frame"] - row["start_frame"]
+            targets = _window_subclip_targets(row, num_subclips, frames)
+            rows.append(
+                {
+                    "video": path,
+                    "audio": None,
+                    "clip_id": f"{row['video_id']}@{row['start_frame']}",
+                    "speaker": row["video_id"],
+                    "split": split,
+                    "start_s": row["start_frame"] / fps,
+                    "end_s": row["end_frame"] / fps,
+                    "valence": targets[:, 0].tolist(),
+                    "arousal": targets[:, 1].tolist(),
+                    "video_id": row["video_id"],
+                    "start_frame": row["start_frame"],
+                    "end_frame": row["end_frame"],
+                    "frame_index": row["frame_index"],
+                    "frame_valence": row["valence"],
+                    "frame_arousal": row["arousal"],
+                }
+            )
+    features = Features(
+        {
+            "video": Value("string"),
+            "audio": Value("string"),
+            "clip_id": Value("string"),
+            "speaker": Value("string"),
+            "split": Value("string"),
+            "start_s": Value("float64"),
+            "end_s": Value("float64"),
+            "valence": List(Value("float32")),
+            "arousal": List(Value("float32")),
+            "video_id": Value("string"),
+            "start_frame": Value("int32"),
+            "end_frame": Value("int32"),
+            "frame_index": List(Value("int32")),
+            "frame_valence": List(Value("float32")),
+            "frame_arousal": List(Value("float32")),
+        }
+    )
+    report = BuildReport(corpus="affwild2", root=str(root), found=annotation_files, kept=len(rows))
+    return CorpusBuild(Dataset.from_list(rows, features=features), report)
+
+
+def _window_subclip_targets(row: dict, num_subclips: int, frames: int) -> np.ndarray:
+    """(L, 2) targets of a window of `frames` frames cut into L sub-clips of `frames / L` frames each."""
+    start = row["start_frame"]
+    offsets = np.asarray(row["frame_index"], dtype=np.int64) - start
+    subclip = offsets * num_subclips // max(frames, 1)
+    values = np.stack([np.asarray(row["valence"]), np.asarray(row["arousal"])], axis=-1).astype(np.float64)
+    sums, counts = np.zeros((num_subclips, 2)), np.zeros(num_subclips)
+    np.add.at(sums, subclip, values)
+    np.add.at(counts, subclip, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sums / counts[:, None]).astype(np.float32)
+
+
+def official_split_fold(dataset: Dataset, validation_speakers: int = 0):
+    """Return the official split as a `Fold`: train on `Train_Set` subjects, test on `Validation_Set` ones.
+
+    ABAW's test labels are not public; Praveen et al. 2022 report the validation set, so it is the test
+    split here. A fold cannot use one set for both model selection and testing: `validation_speakers`
+    carves that many training subjects out for model selection (0: none, the last epoch is kept).
+    """
+    from av_emotion.data.folds import Fold
+
+    splits = dataset["split"]
+    speakers = dataset["speaker"]
+    train = tuple(sorted({s for s, split in zip(speakers, splits) if split == "train"}))
+    test = tuple(sorted({s for s, split in zip(speakers, splits) if split == "validation"}))
+    fold = Fold(index=0, test=test, validation=(), train=train)
+    return fold.with_validation(validation_speakers) if validation_speakers else fold
+
+
+def affwild2_per_video_ccc(
+    step_predictions: np.ndarray, rows: Dataset | list[dict], smoothing_window: int | None = None
+) -> dict[str, float]:
+    """Score per-sub-clip predictions of windows with the per-video protocol of Praveen et al. 2022.
+
+    Each annotated frame of a window takes the prediction of the sub-clip it falls in; a frame covered by
+    several windows (the last window of a video is moved back to end at its last frame) takes their mean.
+    Then `losses.per_video_ccc`: optional smoothing within each video, one global CCC per dimension over
+    every annotated frame of every video.
+
+    Args:
+        step_predictions: `(N, L, 2)` (valence, arousal) per sub-clip, in the order of `rows`.
+        rows: the N windows (`video_id`, `start_frame`, `end_frame`, `frame_index`, `frame_valence`,
+            `frame_arousal`).
+        smoothing_window: odd window in annotated frames, or None.
+
+    Returns:
+        `{"ccc_valence", "ccc_arousal", "ccc_mean", "num_frames"}`.
+    """
+    import torch
+
+    from av_emotion.modeling.losses import per_video_ccc
+
+    step_predictions = np.asarray(step_predictions, dtype=np.float64)
+    if step_predictions.ndim != 3 or step_predictions.shape[0] != len(rows) or step_predictions.shape[-1] != 2:
+        raise ValueError(
+            f"step_predictions must be (windows={len(rows)}, sub-clips, 2), got {tuple(step_predictions.shape)}"
+        )
+    sums: dict[str, dict[int, np.ndarray]] = {}
+    counts: dict[str, dict[int, int]] = {}
+    targets: dict[str, dict[int, tuple[float, float]]] = {}
+    num_subclips = step_predictions.shape[1]
+    for prediction, row in zip(step_predictions, rows):
+        frames = max(row["end_frame"] - row["start_frame"], 1)
+        video = row["video_id"]
+        for frame, valence, arousal in zip(row["frame_index"], row["frame_valence"], row["frame_arousal"]):
+            subclip = min((frame - row["start_frame"]) * num_subclips // frames, num_subclips - 1)
+            sums.setdefault(video, {}).setdefault(frame, np.zeros(2))
+            sums[video][frame] = sums[video][frame] + prediction[subclip]
+            counts.setdefault(video, {})[frame] = counts.get(video, {}).get(frame, 0) + 1
+            targets.setdefault(video, {})[frame] = (valence, arousal)
+    predictions, references = {}, {}
+    for video, by_frame in sums.items():
+        ordered = sorted(by_frame)
+        predictions[video] = torch.tensor(np.stack([by_frame[f] / counts[video][f] for f in ordered]))
+        references[video] = torch.tensor([targets[video][f] for f in ordered])
+    return per_video_ccc(predictions, references, smoothing_window=smoothing_window, invalid_value=None)

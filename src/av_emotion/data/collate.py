@@ -92,10 +92,14 @@ def _unflatten(example: dict[str, Any]) -> dict[str, Any]:
     return restored
 
 
-def pad_processed(examples: Sequence[dict[str, Any]], *, label_key: str = "labels") -> dict[str, torch.Tensor]:
+def pad_processed(
+    examples: Sequence[dict[str, Any]], *, label_key: str = "labels", label_column: str = "label"
+) -> dict[str, torch.Tensor]:
     """Pad and stack rows that already hold processed model inputs (see `PADDED_INPUTS`).
 
-    Arrays may come flat with a `<name>_shape` entry (as the recipes' preprocessing cache stores them).
+    Arrays may come flat with a `<name>_shape` entry (as the recipes' preprocessing cache stores them). The
+    labels come from `label_key`, or from the builders' `label_column` when the rows have no `label_key`; either
+    way the batch holds them as `labels`, the name every model's `forward` (and `transformers.Trainer`) reads.
     """
     examples = [_unflatten(example) for example in examples]
     batch: dict[str, torch.Tensor] = {}
@@ -112,11 +116,9 @@ def pad_processed(examples: Sequence[dict[str, Any]], *, label_key: str = "label
             steps = stacked.shape[1 + (axis % (stacked.dim() - 1))]
             masks = torch.arange(steps)[None, :] < lengths[:, None]
         batch[mask_key] = masks
-    for key in examples[0]:
-        if key in batch or key in PADDED_INPUTS or key in MASKS:
-            continue
-        if key == label_key:
-            batch[key] = _as_tensor([example[key] for example in examples])
+    source = label_key if label_key in examples[0] else label_column
+    if source in examples[0] and examples[0][source] is not None:
+        batch["labels"] = _as_tensor([example[source] for example in examples])
     return batch
 
 
@@ -150,7 +152,7 @@ class AVEmotionCollator:
         if not examples:
             raise ValueError("cannot collate an empty batch")
         if any(key in examples[0] for key in PADDED_INPUTS):
-            batch = pad_processed(examples)
+            batch = pad_processed(examples, label_column=self.label_column)
         else:
             batch = self.process(examples)
         if self.drop_modality is not None:
@@ -163,8 +165,13 @@ class AVEmotionCollator:
         if self.target_columns:
             if not all(column in examples[0] for column in self.target_columns):
                 return None
-            values = [[float(example[column]) for column in self.target_columns] for example in examples]
-            return torch.tensor(values, dtype=torch.float32)
+            values = [[example[column] for column in self.target_columns] for example in examples]
+            # Per-sub-clip targets (lists, e.g. Aff-Wild2 windows) give (B, L, D); scalars give (B, D).
+            return (
+                torch.tensor(values, dtype=torch.float32).transpose(1, 2)
+                if _is_sequence(values[0][0])
+                else (torch.tensor(values, dtype=torch.float32))
+            )
         if self.label_column not in examples[0]:
             return None
         return torch.tensor([int(example[self.label_column]) for example in examples], dtype=torch.int64)
@@ -200,6 +207,10 @@ class AVEmotionCollator:
         return outputs
 
 
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) or (hasattr(value, "ndim") and value.ndim > 0)
+
+
 def process_clips(processor: Any, examples: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Run `processor` on raw rows and return its tensors (without labels).
 
@@ -214,7 +225,14 @@ def process_clips(processor: Any, examples: Sequence[dict[str, Any]]) -> dict[st
     for example, video_path, audio_path in zip(examples, videos, audio):
         if video_path is None and audio_path is None:
             raise ValueError(f"row {example.get('clip_id', example)!r} has neither a video nor an audio file")
-    if any(path is not None for path in audio) and hasattr(processor, "load_clip"):
+    if any(example.get("start_s") is not None for example in examples) and hasattr(processor, "load_clip"):
+        # Rows that are windows of a longer video (Aff-Wild2): decode each row's [start_s, end_s).
+        clips = [
+            processor.load_clip(example["video"], start_s=example.get("start_s"), end_s=example.get("end_s"))
+            for example in examples
+        ]
+        features = processor.process_clips(clips, return_tensors="pt")
+    elif any(path is not None for path in audio) and hasattr(processor, "load_clip"):
         clips = []
         for video_path, audio_path in zip(videos, audio):
             if video_path is None:

@@ -237,10 +237,12 @@ def build_manifest_corpus(
 
 def _builders() -> dict[str, Callable[..., CorpusBuild]]:
     # Imported here: the builders import this module.
+    from av_emotion.data.affwild2 import build_affwild2_corpus
     from av_emotion.data.cremad import build_cremad
     from av_emotion.data.ravdess import build_ravdess, build_synthetic_corpus
 
     return {
+        "affwild2": build_affwild2_corpus,
         "ravdess": build_ravdess,
         "cremad": build_cremad,
         "synthetic": build_synthetic_corpus,

@@ -472,6 +472,7 @@ def build_model_card(
     remote_code: bool = False,
     template_path: str | Path | None = None,
     plot_relations: bool = True,
+    demo_space: str | None = None,
 ):
     """Build (without writing it) the `huggingface_hub.ModelCard` of the model saved in `output_dir`.
 
@@ -589,7 +590,9 @@ def build_model_card(
         model_name=model_name,
         license=licence,
         library_name="transformers",
-        pipeline_tag="video-classification",
+        # No pipeline_tag: the Hub has no audio-video emotion task, and `pipeline("video-classification")` would
+        # run the video branch alone with transformers' own preprocessing. Cards show what runs instead:
+        # `pipeline("audio-video-emotion")` with av_emotion, the remote-code processor and model without it.
         tags=tags,
         metrics=sorted({result.metric_type for result in eval_results}) or None,
         eval_results=eval_results or None,
@@ -659,6 +662,7 @@ def build_model_card(
         "remote_code": remote_code,
         "dataset_licence": licence_text,
         "package_version": av_emotion.__version__,
+        "demo_space": demo_space,
     }
     context["sections"] = _render_partials(context)
     template = Path(template_path) if template_path is not None else template_path_for(facts.model_type)
@@ -667,7 +671,11 @@ def build_model_card(
         f"{CARD_MARKER} {av_emotion.__version__} from the files of the run (render_model_card); "
         "`av-emotion push` renders it again unless given --keep-card -->"
     )
-    return ModelCard(_tidy(f"{card}\n\n{marker}"))
+    # The published backbones the model starts from, with the notices their licences require (issue 14).
+    from av_emotion.convert.pretrained import provenance_card_section, read_provenance
+
+    backbones = provenance_card_section(read_provenance(output_dir))
+    return ModelCard(_tidy(f"{card}\n\n{backbones}\n\n{marker}" if backbones else f"{card}\n\n{marker}"))
 
 
 def render_model_card(
@@ -682,6 +690,7 @@ def render_model_card(
     remote_code: bool = False,
     template_path: str | Path | None = None,
     plot_relations: bool = True,
+    demo_space: str | None = None,
 ) -> Path:
     """Render the model card of the model saved in `output_dir` into `output_dir/README.md`, and return its path.
 
@@ -707,6 +716,8 @@ def render_model_card(
         template_path: A Jinja template to use instead of the shipped one for the architecture.
         plot_relations: Draw the learned relation matrix of a model that has one (`emotion_relation_matrix()`)
             into `output_dir/emotion_relation_matrix.png` and show it on the card.
+        demo_space: The Space serving this model's web demo (`user/name`, as `av-emotion push --with-demo` makes
+            it); the card links it. Without one the card gives the `av-emotion demo` command.
     """
     card = build_model_card(
         output_dir,
@@ -719,6 +730,7 @@ def render_model_card(
         remote_code=remote_code,
         template_path=template_path,
         plot_relations=plot_relations,
+        demo_space=demo_space,
     )
     path = Path(output_dir) / CARD_FILE
     card.save(path)

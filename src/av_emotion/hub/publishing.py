@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from av_emotion.hub.model_card import CARD_FILE, CARD_MARKER, render_model_card
-from av_emotion.hub.remote_code import remote_code_for_config
+from av_emotion.hub.remote_code import processor_config_with_auto_map, remote_code_for_config
 
 logger = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+PROCESSOR_CONFIG = "processor_config.json"
 CONFIG_FILES = ("config.json", "processor_config.json", "preprocessor_config.json", "video_preprocessor_config.json")
 WEIGHTS_INDEX = "model.safetensors.index.json"
 PICTURE_SUFFIXES = (".png",)
@@ -106,12 +107,17 @@ def plan_upload(output_dir: str | Path, *, remote_code: bool = True) -> UploadPl
             plan.files[name] = path
     if remote_code:
         config = json.loads((output_dir / "config.json").read_text(encoding="utf-8"))
-        bundle = remote_code_for_config(config)
+        processor_path = output_dir / PROCESSOR_CONFIG
+        bundle = remote_code_for_config(config, include_processor=processor_path.is_file())
         clashes = sorted(name for name in bundle.files if name in plan.files)
         if clashes:
             raise ValueError(f"{output_dir}: files {clashes} would be replaced by the generated model code")
         config["auto_map"] = {**(config.get("auto_map") or {}), **bundle.auto_map}
         plan.files["config.json"] = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        if processor_path.is_file():
+            processor_config = json.loads(processor_path.read_text(encoding="utf-8"))
+            processor_config = processor_config_with_auto_map(processor_config, bundle)
+            plan.files[PROCESSOR_CONFIG] = (json.dumps(processor_config, indent=2, sort_keys=True) + "\n").encode()
         for name, text in bundle.files.items():
             plan.files[name] = text.encode("utf-8")
     return plan
@@ -127,6 +133,7 @@ def push_to_hub(
     commit_message: str | None = None,
     update_card: bool = True,
     remote_code: bool = True,
+    demo_space: str | None = None,
     api: Any = None,
 ):
     """Upload the model saved in `output_dir` to the Hub repo `repo_id` in one commit; returns the `CommitInfo`.
@@ -143,6 +150,8 @@ def push_to_hub(
             False uploads the existing card as it is. A card is rendered when there is none.
         remote_code: Also upload the standalone model code and its `auto_map`, so the repo loads with
             `trust_remote_code=True` where av_emotion is not installed.
+        demo_space: The Space serving the model's web demo (`av_emotion.demo.space.push_demo_space`); the
+            rendered card links it.
         api: An `HfApi` to use (tests pass a fake one); default `HfApi(token=token)`.
     """
     from huggingface_hub import HfApi
@@ -153,14 +162,14 @@ def push_to_hub(
     if "/" not in repo_id:
         raise ValueError(f"repo_id {repo_id!r} must look like user/name (or org/name)")
     card_path = output_dir / CARD_FILE
-    if not card_path.is_file():
-        render_model_card(output_dir, repo_id=repo_id, remote_code=remote_code)
-    elif update_card:
-        if CARD_MARKER in card_path.read_text(encoding="utf-8"):
-            render_model_card(output_dir, repo_id=repo_id, remote_code=remote_code)
-        else:
-            logger.info("%s was not rendered by av_emotion: uploading it as it is", card_path)
-    plan = plan_upload(output_dir, remote_code=remote_code)
+    render = not card_path.is_file() or update_card
+    if render and card_path.is_file() and CARD_MARKER not in card_path.read_text(encoding="utf-8"):
+        logger.info("%s was not rendered by av_emotion: uploading it as it is", card_path)
+        render = False
+    if render:
+        plan, rendered = _plan_with_rendered_card(output_dir, repo_id, remote_code, demo_space)
+    else:
+        plan, rendered = plan_upload(output_dir, remote_code=remote_code), {}
     config = json.loads((output_dir / "config.json").read_text(encoding="utf-8"))
     message = commit_message or f"Upload {config.get('model_type')} model with av_emotion {av_emotion.__version__}"
     api = api if api is not None else HfApi(token=token)
@@ -183,8 +192,45 @@ def push_to_hub(
         revision=revision,
         repo_type="model",
     )
+    # Only now, with the upload done, does the local folder get the card that was uploaded.
+    for name, content in rendered.items():
+        (output_dir / name).write_bytes(content)
     logger.info("pushed to %s", getattr(commit, "commit_url", repo_id))
     return commit
+
+
+def _plan_with_rendered_card(
+    output_dir: Path, repo_id: str, remote_code: bool, demo_space: str | None = None
+) -> tuple[UploadPlan, dict[str, bytes]]:
+    """Plan an upload whose card is rendered for `repo_id`, leaving `output_dir` exactly as it was.
+
+    `render_model_card` writes into the folder (the card and, for some models, a picture); those files are read
+    into the plan as bytes and the folder is restored, so a push that fails (offline, no login, no permission)
+    changes nothing local. Returns the plan and the rendered files to write back once the upload succeeded.
+    """
+
+    def card_files() -> list[Path]:  # what rendering may write: the card and pictures (never the weights)
+        return [
+            p for p in output_dir.iterdir() if p.is_file() and (p.name == CARD_FILE or p.suffix in PICTURE_SUFFIXES)
+        ]
+
+    before = {path.name: path.read_bytes() for path in card_files()}
+    try:
+        render_model_card(output_dir, repo_id=repo_id, remote_code=remote_code, demo_space=demo_space)
+        plan = plan_upload(output_dir, remote_code=remote_code)
+        rendered: dict[str, bytes] = {}
+        for path in card_files():
+            if before.get(path.name) != (content := path.read_bytes()):
+                rendered[path.name] = content
+                if path.name in plan.files:
+                    plan.files[path.name] = content
+    finally:
+        for path in card_files():
+            if path.name not in before:
+                path.unlink()
+            elif path.read_bytes() != before[path.name]:
+                path.write_bytes(before[path.name])
+    return plan, rendered
 
 
 # The name the training command calls (`av_emotion.commands.train`).

@@ -19,7 +19,12 @@ Third-party imports (torch, transformers, ...) stay as they are: the user needs 
 The `auto_map` it returns maps `AutoConfig`, `AutoModel` (the base model) and
 `AutoModelForVideoClassification` (the head the checkpoint was saved with: `transformers` has no audio-video
 or regression Auto class, so a regression head is reached through that name too, and returns
-valence/arousal).
+valence/arousal). With `include_processor=True` the bundle also carries the processor (`processor.py` and the
+modules it imports: the video processor, the feature extractor, PyAV decoding, face cropping) and maps
+`AutoProcessor`, `AutoVideoProcessor` and `AutoFeatureExtractor`; `processor_config_with_auto_map` writes those
+entries into `processor_config.json` (top level, and in the nested video processor and feature extractor entries,
+which is where `transformers` looks for each component). The processor's third-party dependencies (PyAV,
+OpenCV, torchaudio) must then be installed, as av_emotion's own dependencies are.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ PACKAGE = "av_emotion"
 AUTO_CONFIG = "AutoConfig"
 AUTO_BASE_MODEL = "AutoModel"
 AUTO_HEAD_MODEL = "AutoModelForVideoClassification"
+AUTO_PROCESSOR = "AutoProcessor"
+AUTO_VIDEO_PROCESSOR = "AutoVideoProcessor"
+AUTO_FEATURE_EXTRACTOR = "AutoFeatureExtractor"
 
 
 @dataclass
@@ -54,6 +62,12 @@ class RemoteCodeBundle:
     files: dict[str, str] = field(default_factory=dict)
     auto_map: dict[str, str] = field(default_factory=dict)
     modules: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def processor_auto_map(self) -> dict[str, str]:
+        """The processor entries of `auto_map` (empty when the bundle has no processor)."""
+        names = (AUTO_PROCESSOR, AUTO_VIDEO_PROCESSOR, AUTO_FEATURE_EXTRACTOR)
+        return {name: reference for name, reference in self.auto_map.items() if name in names}
 
 
 def _flat_name(module_name: str) -> str:
@@ -205,17 +219,61 @@ def model_classes_for(config: dict[str, Any]) -> dict[str, type]:
     return classes
 
 
-def remote_code_for_config(config: dict[str, Any]) -> RemoteCodeBundle:
-    """Return the standalone code bundle of the model described by `config.json` content `config`."""
-    return build_remote_code(model_classes_for(config))
+def processor_classes() -> dict[str, type]:
+    """Return the Auto class name -> class map of av_emotion's processor and its two components."""
+    from av_emotion.processing import AVEmotionFeatureExtractor, AVEmotionProcessor, AVEmotionVideoProcessor
+
+    return {
+        AUTO_PROCESSOR: AVEmotionProcessor,
+        AUTO_VIDEO_PROCESSOR: AVEmotionVideoProcessor,
+        AUTO_FEATURE_EXTRACTOR: AVEmotionFeatureExtractor,
+    }
+
+
+def remote_code_for_config(config: dict[str, Any], include_processor: bool = False) -> RemoteCodeBundle:
+    """Return the standalone code bundle of the model described by `config.json` content `config`.
+
+    `include_processor`: also bundle the processor classes (for a folder that has a `processor_config.json`).
+    """
+    classes = model_classes_for(config)
+    if include_processor:
+        classes.update(processor_classes())
+    return build_remote_code(classes)
+
+
+def processor_config_with_auto_map(processor_config: dict[str, Any], bundle: RemoteCodeBundle) -> dict[str, Any]:
+    """Return `processor_config.json` content with the bundle's processor `auto_map` where transformers reads it.
+
+    `AutoProcessor` reads the top-level entry; `ProcessorMixin` then loads each component with its own Auto
+    class, which reads the `auto_map` of the component's nested entry.
+    """
+    auto_map = bundle.processor_auto_map
+    if not auto_map:
+        raise ValueError("the remote-code bundle has no processor; build it with include_processor=True")
+    updated = {**processor_config, "auto_map": {**(processor_config.get("auto_map") or {}), **auto_map}}
+    for key, auto_name in (("video_processor", AUTO_VIDEO_PROCESSOR), ("feature_extractor", AUTO_FEATURE_EXTRACTOR)):
+        if isinstance(updated.get(key), dict):
+            component = dict(updated[key])
+            component["auto_map"] = {
+                **(component.get("auto_map") or {}),
+                auto_name: auto_map[auto_name],
+                AUTO_PROCESSOR: auto_map[AUTO_PROCESSOR],
+            }
+            updated[key] = component
+    return updated
 
 
 __all__ = [
     "AUTO_BASE_MODEL",
     "AUTO_CONFIG",
+    "AUTO_FEATURE_EXTRACTOR",
     "AUTO_HEAD_MODEL",
+    "AUTO_PROCESSOR",
+    "AUTO_VIDEO_PROCESSOR",
     "RemoteCodeBundle",
     "build_remote_code",
     "model_classes_for",
+    "processor_classes",
+    "processor_config_with_auto_map",
     "remote_code_for_config",
 ]

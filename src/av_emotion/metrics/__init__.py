@@ -52,4 +52,43 @@ def load_metric(name: str, config_name: str | None = None, *, keep_in_memory: bo
     return evaluate.load(str(metric_path(name)), config_name, keep_in_memory=keep_in_memory, **kwargs)
 
 
-__all__ = ["METRICS_DIR", "available_metrics", "load_metric", "metric_path"]
+def compute_metrics_for_trainer(task: str = "classification", num_labels: int | None = None):
+    """Return a `compute_metrics` callable for `transformers.Trainer`, backed by the packaged metrics.
+
+    Args:
+        task: `"classification"` (argmax of the logits; returns `accuracy`, `uar`, `macro_f1`) or `"regression"`
+            (returns `ccc`, the mean over outputs, and `ccc_<i>` per output).
+        num_labels: Number of classes (classification; default: the width of the logits).
+
+    Returns:
+        A function of an `EvalPrediction` returning a dict of floats, which `Trainer.evaluate` reports with its
+        `eval_` prefix (`eval_uar`, ...). `predictions` may be a tuple (a model returning more than its logits):
+        the first element is the logits, as in every av_emotion model output.
+    """
+    import numpy as np
+
+    if task not in ("classification", "regression"):
+        raise ValueError(f"task must be 'classification' or 'regression', not {task!r}")
+    metric = load_metric(
+        "emotion_classification" if task == "classification" else "ccc",
+        None if task == "classification" else "multioutput",
+    )
+
+    def compute_metrics(prediction) -> dict[str, float]:
+        logits = prediction.predictions
+        if isinstance(logits, (tuple, list)):
+            logits = logits[0]
+        logits, references = np.asarray(logits), np.asarray(prediction.label_ids)
+        if task == "classification":
+            width = num_labels or logits.shape[-1]
+            scores = metric.compute(predictions=logits.argmax(-1), references=references, num_labels=width)
+            return {name: scores[name] for name in ("accuracy", "uar", "macro_f1")}
+        scores = metric.compute(
+            predictions=logits.reshape(len(logits), -1), references=references.reshape(len(references), -1)
+        )
+        return {"ccc": scores["ccc"], **{f"ccc_{i}": value for i, value in enumerate(scores["ccc_per_output"])}}
+
+    return compute_metrics
+
+
+__all__ = ["METRICS_DIR", "available_metrics", "compute_metrics_for_trainer", "load_metric", "metric_path"]

@@ -7,6 +7,19 @@ from dataclasses import dataclass
 import torch
 from transformers.utils import ModelOutput
 
+# Output fields that `transformers.Trainer` leaves out of `EvalPrediction.predictions`, so `compute_metrics`
+# receives the logits alone (`PretrainedConfig.keys_to_ignore_at_inference`).
+KEYS_TO_IGNORE_AT_INFERENCE = [
+    "audio_logits",
+    "video_logits",
+    "embeddings",
+    "attentions",
+    "hidden_states",
+    "step_logits",
+    "last_hidden_state",
+    "step_mask",
+]
+
 
 @dataclass
 class AVEmotionOutput(ModelOutput):
@@ -28,6 +41,9 @@ class AVEmotionOutput(ModelOutput):
             Attention maps by name (for example `"spatial"`, `"channel"`, `"temporal_video"`,
             `"cross_audio_to_video"`), returned when `output_attentions=True`. Shapes are documented by
             each architecture.
+        hidden_states (`dict[str, torch.FloatTensor]`, *optional*):
+            Intermediate sequences by name, returned when `output_hidden_states=True` (or
+            `config.output_hidden_states`); names and shapes are documented by each architecture.
     """
 
     loss: torch.FloatTensor | None = None
@@ -36,3 +52,4 @@ class AVEmotionOutput(ModelOutput):
     video_logits: torch.FloatTensor | None = None
     embeddings: torch.FloatTensor | None = None
     attentions: dict[str, torch.FloatTensor] | None = None
+    hidden_states: dict[str, torch.FloatTensor] | None = None

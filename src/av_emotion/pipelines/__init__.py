@@ -9,13 +9,16 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from av_emotion.pipelines.audio_video_emotion import (
     AudioVideoEmotionPipeline,
     AutoModelForAudioVideoEmotion,
+    NoFaceWarning,
     collate_chunks,
     is_regression_config,
 )
+from av_emotion.registration import PIPELINE_TASK, PipelineTaskEntry
 
-PIPELINE_TASK = "audio-video-emotion"
-
-if PIPELINE_TASK not in PIPELINE_REGISTRY.supported_tasks:
+_entry = PIPELINE_REGISTRY.supported_tasks.get(PIPELINE_TASK)
+if not isinstance(_entry, PipelineTaskEntry) or "impl" not in _entry:
+    # Absent, or the placeholder `av_emotion.registration` put there before this module was needed.
+    PIPELINE_REGISTRY.supported_tasks.pop(PIPELINE_TASK, None)
     PIPELINE_REGISTRY.register_pipeline(
         PIPELINE_TASK,
         pipeline_class=AudioVideoEmotionPipeline,
@@ -23,11 +26,16 @@ if PIPELINE_TASK not in PIPELINE_REGISTRY.supported_tasks:
         pt_model=AutoModelForAudioVideoEmotion,
         type="multimodal",
     )
+    # No default checkpoint: the entry's missing "default" raises an error naming the fix.
+    _entry = PipelineTaskEntry(PIPELINE_REGISTRY.supported_tasks[PIPELINE_TASK])
+    PIPELINE_REGISTRY.supported_tasks[PIPELINE_TASK] = _entry
+    AudioVideoEmotionPipeline._registered_impl = {PIPELINE_TASK: _entry}
 
 __all__ = [
     "PIPELINE_TASK",
     "AudioVideoEmotionPipeline",
     "AutoModelForAudioVideoEmotion",
+    "NoFaceWarning",
     "collate_chunks",
     "is_regression_config",
 ]

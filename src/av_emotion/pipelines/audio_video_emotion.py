@@ -7,7 +7,11 @@ for decoded arrays). The pipeline batches, runs the model, and returns plain, JS
 - classification heads: `[{"label": str, "score": float}, ...]`, sorted by descending score;
 - regression heads (valence/arousal, `problem_type="regression"`): `{"valence": float, "arousal": float}`;
 - with `window_s` (and `stride_s`): `{"timeline": [{"start", "end", "labels"}, ...], "aggregate": [...]}`, decoded
-  window by window so memory stays flat however long the video is.
+  window by window so memory stays flat however long the video is;
+- with `return_details=True` or `min_face_fraction` (whole clip), and always per window and per timeline: what the
+  model saw, `face_fraction` (share of the sampled frames with a detected face) and `modalities` (the branches that
+  ran), and `abstained` (no prediction because too few frames had a face). A clip or video in which no face was
+  found gets a `NoFaceWarning`.
 
 It is a `ChunkPipeline`: a whole clip is one chunk, a long video is one chunk per window, and `batch_size` batches
 chunks (windows of one video, or clips of several inputs) through the model together.
@@ -16,8 +20,10 @@ chunks (windows of one video, or clips of several inputs) through the model toge
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +39,7 @@ from av_emotion.modeling.auto import (
     AutoModelForAudioVideoClassification,
     AutoModelForAudioVideoRegression,
 )
+from av_emotion.processing.media import check_modalities_argument
 
 # Keys of a dict input: decoded frames (T, H, W, 3) uint8, a mono waveform (samples,) and its rate in Hz.
 DICT_INPUT_KEYS = ("video", "audio", "sampling_rate")
@@ -40,6 +47,14 @@ FUNCTIONS_TO_APPLY = ("softmax", "sigmoid", "none")
 # Output names of a regression head when its config does not name them (DESIGN.md section 3: logits[:, 0] is
 # valence, logits[:, 1] arousal).
 DEFAULT_REGRESSION_NAMES = ("valence", "arousal")
+# What the model saw, added to windowed results (each window and the whole video) and, on request, to whole clips.
+DETAIL_KEYS = ("face_fraction", "modalities", "abstained")
+# Keys a chunk carries from preprocessing to postprocessing besides the model inputs.
+_CHUNK_METADATA = ("start", "end", "windowed", "is_last", "source")
+
+
+class NoFaceWarning(UserWarning):
+    """The face detector found no face in the sampled frames of a clip (or of some windows of a video)."""
 
 
 def is_regression_config(config: Any) -> bool:
@@ -149,6 +164,16 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
             (default `stride_s = window_s`) and return a timeline. See `postprocess` for the output and for how the
             aggregate and the last partial window are handled. Needs a path or bytes input.
         progress (`bool`, default `False`): a tqdm bar on stderr while the windows of a long video are decoded.
+        modalities (`tuple[str]`, *optional*): `("video",)` or `("audio",)` runs one branch only, whatever the file
+            holds (the other stream is not decoded); default both. An audio track of digital silence is treated as
+            missing by the processor (its `silence_threshold`) with a `SilentAudioWarning`; `("video",)` says so.
+        return_details (`bool`, default `False`): whole clip: return `{"labels": [...], "face_fraction",
+            "modalities", "abstained"}` (regression: the valence/arousal keys plus those) instead of the bare list.
+            Windowed results always carry these keys, per window and for the whole video.
+        min_face_fraction (`float` in [0, 1], *optional*): abstain where fewer than this share of the sampled frames
+            had a detected face (a clip or window without video counts as 0): its labels are `[]` (regression: None
+            values) and `abstained` is True; the windowed aggregate averages the windows that did not abstain.
+            Implies `return_details=True`. Needs a processor that crops faces (`do_face_crop=True`).
         batch_size (`int`): chunks (clips or windows) per forward pass; clips of different lengths are padded and
             masked, so batched and one-by-one results agree.
     """
@@ -180,6 +205,9 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         window_s: float | None = None,
         stride_s: float | None = None,
         progress: bool | None = None,
+        modalities: Any = None,
+        return_details: bool | None = None,
+        min_face_fraction: float | None = None,
         **unknown: Any,
     ) -> tuple[dict, dict, dict]:
         # `pipeline(..., local_files_only=True)` leaves that Hub option among the pipeline's own kwargs.
@@ -187,7 +215,8 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         if unknown:
             raise TypeError(
                 f"audio-video-emotion pipeline got unknown parameters {sorted(unknown)}; it takes top_k, "
-                "function_to_apply, allow_missing_audio, allow_missing_video, window_s, stride_s, progress"
+                "function_to_apply, allow_missing_audio, allow_missing_video, window_s, stride_s, progress, "
+                "modalities, return_details, min_face_fraction"
             )
         preprocess: dict[str, Any] = {}
         postprocess: dict[str, Any] = {}
@@ -202,6 +231,20 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
                 preprocess[name] = float(value)
         if progress is not None:
             preprocess["progress"] = bool(progress)
+        if modalities is not None:
+            check_modalities_argument(modalities)
+            preprocess["modalities"] = (modalities,) if isinstance(modalities, str) else tuple(modalities)
+        if return_details is not None:
+            postprocess["return_details"] = bool(return_details)
+        if min_face_fraction is not None:
+            if not 0.0 <= float(min_face_fraction) <= 1.0:
+                raise ValueError(f"min_face_fraction must be a share of frames in [0, 1], got {min_face_fraction}")
+            if not self._crops_faces:
+                raise ValueError(
+                    "min_face_fraction needs a processor that detects faces; this model's processor has "
+                    "do_face_crop=False (save it with do_face_crop=True, or drop min_face_fraction)"
+                )
+            postprocess["min_face_fraction"] = float(min_face_fraction)
         if top_k is not None:
             if int(top_k) < 1:
                 raise ValueError(f"top_k must be at least 1, got {top_k}")
@@ -233,12 +276,35 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         """Audio rate in Hz the processor expects, from the saved processor."""
         return self.processor.sampling_rate
 
-    def _dict_chunk(self, item: Mapping[str, Any], allow_missing_audio: bool, allow_missing_video: bool) -> dict:
+    @property
+    def _crops_faces(self) -> bool:
+        return bool(getattr(self.processor.video_processor, "do_face_crop", False))
+
+    def _with_face_fraction(self, features: Any) -> dict[str, Any]:
+        """Return the processor's features as a dict with `face_fraction` `(1,)` float, NaN where not measured."""
+        features = dict(features)
+        fraction = features.pop("face_fraction", None)
+        measured = fraction is not None and bool(features["has_video"][0])
+        features["face_fraction"] = fraction.float() if measured else torch.full((1,), float("nan"))
+        return features
+
+    def _dict_chunk(
+        self,
+        item: Mapping[str, Any],
+        allow_missing_audio: bool,
+        allow_missing_video: bool,
+        modalities: tuple[str, ...] | None = None,
+    ) -> dict:
         """Model inputs for a `{"video": frames, "audio": waveform, "sampling_rate": sr}` input."""
         unknown = set(item) - set(DICT_INPUT_KEYS)
         if unknown:
             raise ValueError(f"dict input has unknown keys {sorted(unknown)}; expected {list(DICT_INPUT_KEYS)}")
         frames, audio = item.get("video"), item.get("audio")
+        want_video, want_audio = check_modalities_argument(modalities)
+        if not want_video:
+            frames, allow_missing_video = None, True
+        if not want_audio:
+            audio, allow_missing_audio = None, True
         if frames is None and audio is None:
             raise ValueError('dict input has neither "video" frames nor an "audio" waveform')
         if frames is None and not allow_missing_video:
@@ -265,8 +331,16 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
             allow_missing_audio=allow_missing_audio,
             allow_missing_video=allow_missing_video,
             return_tensors="pt",
+            **({"return_face_fraction": True} if self._crops_faces else {}),
         )
-        return {**features, "start": 0.0, "end": duration, "windowed": False, "is_last": True}
+        return {
+            **self._with_face_fraction(features),
+            "start": 0.0,
+            "end": duration,
+            "windowed": False,
+            "is_last": True,
+            "source": "<decoded arrays>",
+        }
 
     def preprocess(
         self,
@@ -276,6 +350,7 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         window_s: float | None = None,
         stride_s: float | None = None,
         progress: bool = False,
+        modalities: tuple[str, ...] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Yield one chunk of model inputs per clip, or per window when `window_s` is set."""
         if isinstance(inputs, Path):
@@ -286,13 +361,18 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
             raise ValueError(f"{inputs}: URLs are not fetched; download the file and pass its path or bytes")
         if stride_s is not None and window_s is None:
             raise ValueError(f"stride_s={stride_s:g} needs window_s: pass window_s (seconds) to get a timeline")
+        if isinstance(inputs, Mapping):
+            if window_s is None:
+                yield self._dict_chunk(inputs, allow_missing_audio, allow_missing_video, modalities)
+                return
+        elif modalities is not None:
+            want_video, want_audio = check_modalities_argument(modalities)
+            allow_missing_audio = allow_missing_audio or not want_audio
+            allow_missing_video = allow_missing_video or not want_video
         if window_s is not None:
             yield from self._preprocess_windows(
-                inputs, window_s, stride_s or window_s, allow_missing_audio, allow_missing_video, progress
+                inputs, window_s, stride_s or window_s, allow_missing_audio, allow_missing_video, progress, modalities
             )
-            return
-        if isinstance(inputs, Mapping):
-            yield self._dict_chunk(inputs, allow_missing_audio, allow_missing_video)
             return
         if not isinstance(inputs, (str, bytes)):
             raise ValueError(
@@ -301,7 +381,10 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
             )
         # The processor decodes with its own recipe: frame count, sampling rate, clip window, frame size.
         clip = self.processor.load_clip(
-            inputs, allow_missing_audio=allow_missing_audio, allow_missing_video=allow_missing_video
+            inputs,
+            allow_missing_audio=allow_missing_audio,
+            allow_missing_video=allow_missing_video,
+            modalities=modalities,
         )
         yield self._clip_chunk(clip, allow_missing_audio, allow_missing_video, windowed=False, is_last=True)
 
@@ -314,13 +397,15 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
             allow_missing_audio=allow_missing_audio,
             allow_missing_video=allow_missing_video,
             return_tensors="pt",
+            **({"return_face_fraction": True} if self._crops_faces else {}),
         )
         return {
-            **features,
+            **self._with_face_fraction(features),
             "start": float(clip.start_s),
             "end": float(clip.end_s),
             "windowed": windowed,
             "is_last": is_last,
+            "source": clip.path,
         }
 
     def _preprocess_windows(
@@ -331,6 +416,7 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         allow_missing_audio: bool,
         allow_missing_video: bool,
         progress: bool,
+        modalities: tuple[str, ...] | None = None,
     ) -> Iterator[dict[str, Any]]:
         from av_emotion.processing.media import probe_media
 
@@ -351,6 +437,7 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
             stride_s=stride_s,
             allow_missing_audio=allow_missing_audio,
             allow_missing_video=allow_missing_video,
+            modalities=modalities,
         )
         # Look one window ahead so the last chunk can carry is_last=True; only two windows are held at a time.
         current = next(windows, None)
@@ -404,13 +491,11 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
                     model_inputs.pop(name, None)
         outputs = self.model(**model_inputs)
         # "logits" first: the pipeline's batch unrolling reads the batch size from the first value.
-        return {
-            "logits": outputs.logits.float(),
-            "start": chunk["start"],
-            "end": chunk["end"],
-            "windowed": chunk["windowed"],
-            "is_last": chunk["is_last"],
-        }
+        result = {"logits": outputs.logits.float()}
+        for name in ("face_fraction", "has_video", "has_audio"):
+            result[name] = chunk[name].cpu() if isinstance(chunk.get(name), torch.Tensor) else chunk.get(name)
+        result.update({name: chunk[name] for name in _CHUNK_METADATA})
+        return result
 
     # ------------------------------------------------------------------ postprocessing
     def _default_function(self) -> str:
@@ -440,42 +525,113 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
             {"label": id2label[index], "score": float(value)} for value, index in zip(values.tolist(), indices.tolist())
         ]
 
+    @staticmethod
+    def _seen(output: dict[str, Any]) -> tuple[float | None, list[str]]:
+        """`face_fraction` (None where not measured: no video, or no face cropping) and the modalities a chunk used."""
+
+        def first(value: Any) -> Any:
+            return value.reshape(-1)[0].item() if isinstance(value, torch.Tensor) else value
+
+        fraction = first(output.get("face_fraction"))
+        fraction = None if fraction is None or math.isnan(float(fraction)) else float(fraction)
+        modalities = [name for name in ("video", "audio") if bool(first(output.get(f"has_{name}", True)))]
+        return fraction, modalities
+
+    def _warn_missing_faces(
+        self, source: str, fractions: list[float | None], windowed: bool, abstaining: bool, with_audio: bool
+    ) -> None:
+        """Warn when the face detector found nothing: in the whole clip, or in some windows of a video."""
+        measured = [fraction for fraction in fractions if fraction is not None]
+        without = sum(fraction == 0.0 for fraction in measured)
+        if not without:
+            return
+        frames = self.num_frames
+        rest = "the voice and whatever was in view" if with_audio else "whatever was in view"
+        consequence = (
+            f"the video branch saw centre crops, so the scores rest on {rest}"
+            if not abstaining
+            else "no prediction is given where too few frames had a face (min_face_fraction)"
+        )
+        if not windowed:
+            where = f"no face was found in any of the {frames} sampled frames"
+        elif without == len(measured):
+            where = f"no face was found in any sampled frame of its {len(measured)} windows"
+        else:
+            where = f"no face was found in {without} of {len(measured)} windows"
+        warnings.warn(f"{source}: {where}; {consequence}", NoFaceWarning, stacklevel=2)
+
     def postprocess(
-        self, chunk_outputs: list[dict[str, Any]], top_k: int | None = None, function_to_apply: str | None = None
+        self,
+        chunk_outputs: list[dict[str, Any]],
+        top_k: int | None = None,
+        function_to_apply: str | None = None,
+        return_details: bool = False,
+        min_face_fraction: float | None = None,
     ) -> Any:
         """Turn the chunk outputs of one input into plain Python objects.
 
         Whole clip: `[{"label", "score"}]` sorted by descending score (`top_k` of them; default all), or for a
-        regression head `{"valence": v, "arousal": a}` (in [-1, 1]).
+        regression head `{"valence": v, "arousal": a}` (in [-1, 1]). With `return_details=True` or
+        `min_face_fraction`: `{"labels": [...], "face_fraction": f, "modalities": [...], "abstained": bool}`
+        (regression: the valence/arousal keys in place of `"labels"`).
 
-        Windows: `{"timeline": [{"start": s, "end": e, "labels": [...]}, ...], "aggregate": [...]}`, start and end
-        in seconds from the start of the file, each window's labels as above (regression: `"valence"` and
-        `"arousal"` keys in place of `"labels"`). The aggregate is the unweighted mean over windows of the window
+        Windows: `{"timeline": [{"start": s, "end": e, "labels": [...], "face_fraction", "modalities", "abstained"},
+        ...], "aggregate": [...], "face_fraction", "modalities", "abstained"}`, start and end in seconds from the
+        start of the file, each window's labels as above (regression: `"valence"` and `"arousal"` keys in place of
+        `"labels"`). The aggregate is the unweighted mean over the windows that did not abstain of the window
         scores after `function_to_apply` (mean of window probabilities with softmax), re-sorted; for regression the
         mean valence and arousal. Which windows exist, including the last partial one, is decided by
         `av_emotion.processing.media.iter_windows`; the pipeline reports each window's real start and end.
+
+        `face_fraction` is the share of the sampled frames in which a face was detected (for the whole video: over
+        the windows with video), None without video or without face cropping; `modalities` lists the branches the
+        model ran (`"video"`, `"audio"`; a silent audio track is not one); `abstained` is True where
+        `face_fraction` is below `min_face_fraction` (None counts as 0).
         """
         logits = torch.cat([output["logits"] for output in chunk_outputs]).float()  # (chunks, num_labels)
+        seen = [self._seen(output) for output in chunk_outputs]
+        abstained = [min_face_fraction is not None and (fraction or 0.0) < min_face_fraction for fraction, _ in seen]
+        windowed = bool(chunk_outputs[0]["windowed"])
+        source = str(chunk_outputs[0].get("source") or "input")
+        with_audio = any("audio" in used for _, used in seen)
+        fractions = [fraction for fraction, _ in seen]
+        self._warn_missing_faces(source, fractions, windowed, min_face_fraction is not None, with_audio)
+        kept = torch.tensor([not value for value in abstained], dtype=torch.bool)
         if self.is_regression:
             names = self._regression_names(logits.shape[-1])
 
-            def describe(values: torch.Tensor) -> dict[str, float]:
+            def describe(values: torch.Tensor | None) -> dict[str, float | None]:
+                if values is None:
+                    return dict.fromkeys(names)
                 return {name: float(value) for name, value in zip(names, values.tolist())}
 
-            per_chunk = [describe(row) for row in logits]
-            aggregate = describe(logits.mean(0))
+            per_chunk = [describe(None if skip else row) for row, skip in zip(logits, abstained)]
+            aggregate: Any = describe(logits[kept].mean(0) if kept.any() else None)
         else:
             scores = self._scores(logits, function_to_apply or self._default_function())
-            per_chunk = [self._labels(row, top_k) for row in scores]
-            aggregate = self._labels(scores.mean(0), top_k)
-        if not chunk_outputs[0]["windowed"]:
-            return per_chunk[0]
+            per_chunk = [[] if skip else self._labels(row, top_k) for row, skip in zip(scores, abstained)]
+            aggregate = self._labels(scores[kept].mean(0), top_k) if kept.any() else []
+        details = min_face_fraction is not None or return_details
+        if not windowed:
+            (fraction, modalities), result = seen[0], per_chunk[0]
+            if not details:
+                return result
+            body = dict(result) if self.is_regression else {"labels": result}
+            return {**body, "face_fraction": fraction, "modalities": modalities, "abstained": abstained[0]}
         timeline = []
-        for output, result in zip(chunk_outputs, per_chunk):
+        for output, result, (fraction, modalities), skip in zip(chunk_outputs, per_chunk, seen, abstained):
             entry: dict[str, Any] = {"start": float(output["start"]), "end": float(output["end"])}
             if self.is_regression:
                 entry.update(result)
             else:
                 entry["labels"] = result
+            entry.update(face_fraction=fraction, modalities=modalities, abstained=skip)
             timeline.append(entry)
-        return {"timeline": timeline, "aggregate": aggregate}
+        measured = [fraction for fraction, _ in seen if fraction is not None]
+        return {
+            "timeline": timeline,
+            "aggregate": aggregate,
+            "face_fraction": float(np.mean(measured)) if measured else None,
+            "modalities": [name for name in ("video", "audio") if any(name in used for _, used in seen)],
+            "abstained": all(abstained),
+        }

@@ -17,7 +17,7 @@ from av_emotion.processing.media import (
     sample_frame_times,
 )
 from av_emotion.processing.presets import PROCESSOR_PRESETS
-from av_emotion.processing.processor import AVEmotionProcessor, register_processor_classes
+from av_emotion.processing.processor import AVEmotionProcessor, SilentAudioWarning, register_processor_classes
 from av_emotion.processing.video_processing import AVEmotionVideoProcessor
 
 register_processor_classes()
@@ -33,6 +33,7 @@ __all__ = [
     "MediaError",
     "MediaInfo",
     "MediaLimits",
+    "SilentAudioWarning",
     "crop_largest_face",
     "decode_clip",
     "iter_windows",

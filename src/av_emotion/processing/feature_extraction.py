@@ -24,7 +24,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 
 __all__ = ["AVEmotionFeatureExtractor"]
 
-FEATURE_TYPES = ("log_mel", "mfcc")
+FEATURE_TYPES = ("log_mel", "mfcc", "waveform")
 
 
 @lru_cache(maxsize=16)
@@ -67,8 +67,10 @@ class AVEmotionFeatureExtractor(SequenceFeatureExtractor):
     changed. With `center=True` (torchaudio's default) a clip of `N` samples gives `1 + N // hop_length` frames.
 
     Args:
-        feature_type: `"log_mel"` (MelSpectrogram + AmplitudeToDB) or `"mfcc"` (torchaudio MFCC over the same
-            mel front end, log via AmplitudeToDB with top_db 80, DCT-II orthonormal).
+        feature_type: `"log_mel"` (MelSpectrogram + AmplitudeToDB), `"mfcc"` (torchaudio MFCC over the same
+            mel front end, log via AmplitudeToDB with top_db 80, DCT-II orthonormal), or `"waveform"`: the
+            resampled samples themselves as `input_features` `(B, 1, samples)` with a per-sample `audio_mask`, for
+            transformers speech encoders (wav2vec2, HuBERT, WavLM); `do_normalize` then standardises each clip.
         sampling_rate: Rate the features are computed at, Hz; files are decoded to it and arrays at another
             rate are resampled to it.
         n_mels: Mel bands (the feature size for log-mel).
@@ -123,7 +125,8 @@ class AVEmotionFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"feature_type must be one of {FEATURE_TYPES}, got {feature_type!r}")
         if mel_scale not in ("htk", "slaney"):
             raise ValueError(f"mel_scale must be 'htk' or 'slaney', got {mel_scale!r}")
-        feature_size = n_mfcc if feature_type == "mfcc" else n_mels
+        # "waveform": the resampled mono samples themselves, one channel (for transformers speech encoders).
+        feature_size = {"mfcc": n_mfcc, "waveform": 1}.get(feature_type, n_mels)
         kwargs.pop("feature_size", None)
         super().__init__(
             feature_size=feature_size,
@@ -179,7 +182,9 @@ class AVEmotionFeatureExtractor(SequenceFeatureExtractor):
         return None if self.clip_duration_s is None else int(round(self.clip_duration_s * self.sampling_rate))
 
     def num_frames_for(self, num_samples: int) -> int:
-        """Feature frames computed from `num_samples` samples."""
+        """Feature frames computed from `num_samples` samples (the samples themselves for `"waveform"`)."""
+        if self.feature_type == "waveform":
+            return num_samples
         hop = self.effective_hop_length
         if self.center:
             return 1 + num_samples // hop
@@ -235,6 +240,12 @@ class AVEmotionFeatureExtractor(SequenceFeatureExtractor):
         num_samples = int(waveform.shape[0])
         if num_samples == 0:
             return torch.zeros(self.feature_size, 0)
+        if self.feature_type == "waveform":
+            # do_normalize: zero mean, unit variance over the clip (Wav2Vec2FeatureExtractor's normalisation).
+            features = waveform[None, :].to(torch.float32)
+            if self.do_normalize:
+                features = (features - features.mean()) / torch.sqrt(features.var(unbiased=False) + 1e-7)
+            return features
         if self.center and num_samples <= self.n_fft // 2:
             # torch.stft's reflect padding needs more samples than half a window: pad a very short clip with zeros.
             waveform = torch.nn.functional.pad(waveform, (0, self.n_fft // 2 + 1 - waveform.shape[0]))

@@ -161,6 +161,8 @@ class DecodedClip:
         path: The file as shown in messages.
         source_size: `(height, width)` of the frames as a player shows them (display rotation applied), before any
             `frame_size` scaling (None without video).
+        silent_audio: The file has an audio track but it is digital silence over this range, so `audio` is None
+            and `has_audio` False (set by `AVEmotionProcessor`, whose `silence_threshold` decides).
     """
 
     frames: np.ndarray | None
@@ -173,6 +175,7 @@ class DecodedClip:
     has_audio: bool
     path: str
     source_size: tuple[int, int] | None = None
+    silent_audio: bool = False
 
     @property
     def duration_s(self) -> float:
@@ -896,6 +899,24 @@ def clip_window(
     return lo, lo + clip_duration_s
 
 
+MODALITIES = ("video", "audio")
+
+
+def check_modalities_argument(modalities: Sequence[str] | None) -> tuple[bool, bool]:
+    """Validate a `modalities` argument (None: both); returns `(decode_video, decode_audio)`."""
+    if modalities is None:
+        return True, True
+    if isinstance(modalities, str):
+        modalities = (modalities,)
+    chosen = tuple(modalities)
+    unknown = [m for m in chosen if m not in MODALITIES]
+    if unknown or not chosen:
+        raise ValueError(
+            f"modalities must name one or both of {MODALITIES}, e.g. modalities=('video',); got {modalities!r}"
+        )
+    return "video" in chosen, "audio" in chosen
+
+
 def _check_decode_args(num_frames: int, sampling_rate: int, frame_size: FrameSize) -> None:
     if int(num_frames) < 1:
         raise ValueError(f"num_frames must be at least 1, got {num_frames}")
@@ -920,6 +941,7 @@ def decode_clip(
     frame_size: FrameSize = None,
     clip_duration_s: float | None = None,
     clip_position: str = "center",
+    modalities: Sequence[str] | None = None,
 ) -> DecodedClip:
     """Decode `num_frames` frames sampled uniformly over `[start_s, end_s)` and the audio of the same range.
 
@@ -940,6 +962,8 @@ def decode_clip(
             int giving the shorter side (aspect ratio kept); default the file's own size.
         clip_duration_s: Keep only a window of this many seconds of the range (all of it when shorter).
         clip_position: Where that window lies in the range: `"center"` or `"start"`.
+        modalities: Which streams to decode, `("video",)`, `("audio",)` or both (default); the other is returned
+            as missing (`has_audio=False` / `has_video=False`) without being read.
 
     Returns:
         A `DecodedClip` with `(T, H, W, 3)` uint8 frames and `(round(duration * sampling_rate),)` float32 audio.
@@ -948,12 +972,14 @@ def decode_clip(
         MediaError: every problem with the file (see the module docstring); the message names the file and the fix.
     """
     _check_decode_args(num_frames, sampling_rate, frame_size)
+    want_video, want_audio = check_modalities_argument(modalities)
     media = _OpenMedia.open(source, limits or MediaLimits())
     with media.container:
-        _check_modalities(media.info, allow_missing_audio, allow_missing_video)
+        _check_modalities(media.info, allow_missing_audio or not want_audio, allow_missing_video or not want_video)
         start, end = _resolve_range(media.info, start_s, end_s)
         start, end = clip_window(start, end, clip_duration_s, clip_position)
-        return media.decode(int(num_frames), int(sampling_rate), start, end, frame_size, decode_audio=True)
+        frames = int(num_frames) if want_video else 0
+        return media.decode(frames, int(sampling_rate), start, end, frame_size, decode_audio=want_audio)
 
 
 def iter_windows(
@@ -966,20 +992,23 @@ def iter_windows(
     allow_missing_audio: bool = False,
     allow_missing_video: bool = False,
     frame_size: FrameSize = None,
+    modalities: Sequence[str] | None = None,
 ) -> Iterator[DecodedClip]:
     """Yield one `DecodedClip` per window of a long file, decoding window by window so memory stays flat.
 
     Windows are `window_bounds(duration, window_s, stride_s)`; each is decoded like `decode_clip` with `num_frames`
     frames and `sampling_rate` audio, from one open file (headers are read once). Only the current window's frames
-    and audio are held.
+    and audio are held. `modalities` as in `decode_clip`.
 
     Raises:
         MediaError: as `decode_clip`, raised when the problem is met (a file truncated at minute 5 yields the
             windows before it first).
     """
     _check_decode_args(num_frames, sampling_rate, frame_size)
+    want_video, want_audio = check_modalities_argument(modalities)
     media = _OpenMedia.open(source, limits or MediaLimits())
     with media.container:
-        _check_modalities(media.info, allow_missing_audio, allow_missing_video)
+        _check_modalities(media.info, allow_missing_audio or not want_audio, allow_missing_video or not want_video)
+        frames = int(num_frames) if want_video else 0
         for start, end in window_bounds(media.info.duration_s, window_s, stride_s, media.info.start_s):
-            yield media.decode(int(num_frames), int(sampling_rate), start, end, frame_size, decode_audio=True)
+            yield media.decode(frames, int(sampling_rate), start, end, frame_size, decode_audio=want_audio)

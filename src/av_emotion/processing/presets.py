@@ -45,7 +45,8 @@ PROCESSOR_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # Praveen et al. 2022, JCA (DESIGN 4.2): 112 x 112 aligned faces in 8-frame sub-clips for R(2+1)D-18 /
     # I3D; log-mel at 44.1 kHz, n_fft 1024, 20 ms windows, 10 ms hop, 64 mels, AmplitudeToDB top_db 80.
     # Our reading of the sequence: L = 8 sub-clips of 8 frames, i.e. 64 frames over 64 / 30 s (consecutive
-    # frames of a 30 fps Aff-Wild2 video), which is the window length below.
+    # frames of a 30 fps video), which is the window length below: 4x shorter than the authors' loader, whose
+    # context "jca2022_authors_context" reproduces; this one fits 3-4 s acted utterances (RAVDESS, CREMA-D).
     "jca2022": {
         "video_processor": {
             "num_frames": 64,
@@ -65,6 +66,32 @@ PROCESSOR_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         },
         "processor": {"clip_duration_s": 64 / 30, "clip_position": "center"},
     },
+    # Praveen et al. 2022, JCA, with the authors' temporal context (their Aff-Wild2 loader): windows of 256
+    # consecutive frames (8.53 s at 30 fps) cut into 8 sub-clips of 32 frames, of which every 4th frame is kept
+    # (8 per sub-clip, 64 per window: uniform sampling of 64 frames over 256 takes frames 2, 6, 10, ...), 224 x
+    # 224 faces, and about 1 s of audio per sub-clip (each model sub-clip's audio is its 1/8 of the window,
+    # 1.07 s). Same audio front end as "jca2022". Use with `JointCrossAttentionConfig(image_size=224)` (8
+    # sub-clips of 8 frames, the default) and, on Aff-Wild2, one valence/arousal target per sub-clip. The
+    # "jca2022" preset above keeps a 4x shorter window (consecutive frames) so that it fits 3-4 s utterances.
+    "jca2022_authors_context": {
+        "video_processor": {
+            "num_frames": 64,
+            "do_face_crop": True,
+            "size": {"height": 224, "width": 224},
+            "image_mean": KINETICS_MEAN,
+            "image_std": KINETICS_STD,
+        },
+        "feature_extractor": {
+            "feature_type": "log_mel",
+            "sampling_rate": 44100,
+            "n_mels": 64,
+            "n_fft": 1024,
+            "win_length_ms": 20.0,
+            "hop_length_ms": 10.0,
+            "top_db": 80.0,
+        },
+        "processor": {"clip_duration_s": 256 / 30, "clip_position": "center"},
+    },
     # AVT-CA 2024 (DESIGN 4.3), whose public code follows katerynaCh/multimodal-emotion-recognition: 15 face
     # frames at 224 x 224 over 3.6 s; 10 MFCCs at 22.05 kHz with librosa's defaults (n_fft 2048, hop 512,
     # 128 Slaney mel bands, power spectrogram in dB with top_db 80). Our choice: both modalities come from the
@@ -76,6 +103,33 @@ PROCESSOR_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "size": {"height": 224, "width": 224},
             "image_mean": IMAGENET_MEAN,
             "image_std": IMAGENET_STD,
+        },
+        "feature_extractor": {
+            "feature_type": "mfcc",
+            "sampling_rate": 22050,
+            "n_mfcc": 10,
+            "n_mels": 128,
+            "n_fft": 2048,
+            "win_length": 2048,
+            "hop_length": 512,
+            "win_length_ms": None,
+            "hop_length_ms": None,
+            "mel_scale": "slaney",
+            "mel_norm": "slaney",
+            "top_db": 80.0,
+        },
+        "processor": {"clip_duration_s": 3.6, "clip_position": "center"},
+    },
+    # AVT-CA's recipe with the FER2013 mini-Xception stem (visual_backbone="mini_xception"): the same 15 frames and
+    # MFCCs, but face crops at the 64 x 64 the FER2013 model was trained on, scaled to [-1, 1] (x / 255 - 0.5) * 2
+    # as in its training code (mean = std = 0.5; the stem turns RGB into luma).
+    "avt_ca2024_fer2013": {
+        "video_processor": {
+            "num_frames": 15,
+            "do_face_crop": True,
+            "size": {"height": 64, "width": 64},
+            "image_mean": [0.5, 0.5, 0.5],
+            "image_std": [0.5, 0.5, 0.5],
         },
         "feature_extractor": {
             "feature_type": "mfcc",

@@ -10,8 +10,10 @@ components nested; `AutoProcessor.from_pretrained` loads it back (the classes ar
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -33,17 +35,27 @@ from av_emotion.processing.media import (
     DecodedClip,
     MediaLimits,
     MediaSource,
+    check_modalities_argument,
     decode_clip,
     iter_windows,
 )
 from av_emotion.processing.presets import describe_preset
 from av_emotion.processing.video_processing import AVEmotionVideoProcessor
 
-__all__ = ["AVEmotionProcessor", "register_processor_classes"]
+__all__ = ["AVEmotionProcessor", "SilentAudioWarning", "register_processor_classes"]
 
 # Window used for long videos when neither `window_s` nor `clip_duration_s` is set. Our choice: 3 s, about one
 # acted utterance (RAVDESS clips last 3-5 s, CREMA-D 2-3 s).
 DEFAULT_WINDOW_S = 3.0
+
+# Peak amplitude (full scale 1.0) at or below which a decoded audio track is digital silence. Our choice: 1e-4, about
+# -80 dBFS or 3 steps of 16-bit audio, so dithered silence counts too; the quietest real speech in the shared samples
+# peaks near 0.07 (RAVDESS 01-01-03-01-01-02-05.mp4), and the video-only RAVDESS files (02-*) decode to exact zeros.
+DEFAULT_SILENCE_THRESHOLD = 1e-4
+
+
+class SilentAudioWarning(UserWarning):
+    """An audio track decoded from a file is digital silence and is treated as missing."""
 
 
 def _is_media_source(item: Any) -> bool:
@@ -60,6 +72,8 @@ class AVEmotionProcessor(ProcessorMixin):
         - `audio_mask`: `(B, frames)` bool, True for frames computed from real audio.
         - `has_video`, `has_audio`: `(B,)` bool; a missing modality has all-zero values and an all-False mask.
         - `face_found`: `(B,)` bool with face cropping (False: no face in the clip, centre crop used).
+        - `face_fraction`: `(B,)` float32, share of the sampled frames with a detected face, only when asked
+          (`return_face_fraction=True`: the models' `forward` does not take it).
         - `labels`: when given; `(B,)` int64 for class ids, `(B, ...)` float32 for regression targets.
 
     Args:
@@ -70,6 +84,12 @@ class AVEmotionProcessor(ProcessorMixin):
         clip_position: Where that window lies in the file: `"center"` or `"start"`.
         window_s: Window length for long videos (`iter_clips`), seconds (default `clip_duration_s`, else 3 s).
         window_stride_s: Hop between windows for long videos, seconds (default half a window).
+        silence_threshold: Peak amplitude (full scale 1.0) at or below which the audio decoded from a file (the
+            whole clip, or one window) is digital silence and treated as missing: `has_audio=False`, an all-False
+            `audio_mask` and a `SilentAudioWarning` (no `allow_missing_audio` needed: the file has a track, and
+            whole-clip and windowed decoding treat it alike). RAVDESS's video-only files (`02-*`) and many screen
+            recordings carry such a track of zeros. Our choice: 1e-4 (about -80 dBFS); None uses every track as
+            sound. Arrays passed as `audio=` are never checked: the caller chose them.
     """
 
     model_input_names = ["pixel_values_videos", "video_mask", "input_features", "audio_mask"]
@@ -82,6 +102,7 @@ class AVEmotionProcessor(ProcessorMixin):
         clip_position: str = "center",
         window_s: float | None = None,
         window_stride_s: float | None = None,
+        silence_threshold: float | None = DEFAULT_SILENCE_THRESHOLD,
     ) -> None:
         if clip_position not in ("center", "start"):
             raise ValueError(f"clip_position must be 'center' or 'start', got {clip_position!r}")
@@ -95,6 +116,9 @@ class AVEmotionProcessor(ProcessorMixin):
         self.clip_position = clip_position
         self.window_s = None if window_s is None else float(window_s)
         self.window_stride_s = None if window_stride_s is None else float(window_stride_s)
+        if silence_threshold is not None and not 0 <= silence_threshold < 1:
+            raise ValueError(f"silence_threshold must be a peak amplitude in [0, 1) or None, got {silence_threshold}")
+        self.silence_threshold = None if silence_threshold is None else float(silence_threshold)
 
     def check_argument_for_proper_class(self, argument_name: str, argument: Any) -> type:
         """Check a component's type directly.
@@ -151,6 +175,51 @@ class AVEmotionProcessor(ProcessorMixin):
             **processor_settings,
         )
 
+    @classmethod
+    def from_encoders(
+        cls,
+        preset: str,
+        vision_encoder: str | None = None,
+        audio_encoder: str | None = None,
+        **overrides: Any,
+    ) -> AVEmotionProcessor:
+        """Build a preset whose inputs follow the preprocessing of transformers encoder checkpoints (path or Hub id).
+
+        From the vision checkpoint's image processor: the frame size (`size`, or `crop_size` when it
+        centre-crops) and `image_mean` / `image_std`. From the audio checkpoint's feature extractor: its
+        `sampling_rate` and `do_normalize`, with `feature_type="waveform"` (the speech model reads samples).
+        Everything else (frame count, face crop, clip window) comes from `preset` and `overrides`. The result is
+        saved with the model like any processor, so the saved model reproduces its inputs.
+        """
+        settings: dict[str, Any] = {}
+        if vision_encoder is not None:
+            from transformers import AutoImageProcessor
+
+            image_processor = AutoImageProcessor.from_pretrained(vision_encoder)
+            size = dict(getattr(image_processor, "size", None) or {})
+            if getattr(image_processor, "do_center_crop", False) and getattr(image_processor, "crop_size", None):
+                size = dict(image_processor.crop_size)
+            if "shortest_edge" in size and "height" not in size:
+                size = {"height": size["shortest_edge"], "width": size["shortest_edge"]}
+            settings["video_processor"] = {
+                "size": {"height": int(size["height"]), "width": int(size["width"])},
+                "image_mean": list(image_processor.image_mean),
+                "image_std": list(image_processor.image_std),
+            }
+        if audio_encoder is not None:
+            from transformers import AutoFeatureExtractor
+
+            feature_extractor = AutoFeatureExtractor.from_pretrained(audio_encoder)
+            settings["feature_extractor"] = {
+                "feature_type": "waveform",
+                "sampling_rate": int(feature_extractor.sampling_rate),
+                "do_normalize": bool(getattr(feature_extractor, "do_normalize", False)),
+            }
+        for part in ("video_processor", "feature_extractor"):
+            if part in overrides:
+                settings.setdefault(part, {}).update(overrides.pop(part))
+        return cls.from_preset(preset, **settings, **overrides)
+
     # ---------------------------------------------------------------------------------------------------------
     # Settings shared with decoding
     # ---------------------------------------------------------------------------------------------------------
@@ -187,18 +256,21 @@ class AVEmotionProcessor(ProcessorMixin):
         allow_missing_audio: bool = False,
         allow_missing_video: bool = False,
         limits: MediaLimits | None = None,
+        modalities: Sequence[str] | None = None,
         **video_settings: Any,
     ) -> DecodedClip:
         """Decode a file (path or bytes) with this processor's frame count, sampling rate and clip window.
 
         The window is `clip_duration_s` seconds at `clip_position` of `[start_s, end_s)` (default the whole file).
         Without a face crop, frames are scaled to the output size while they are converted (cheaper than after);
-        `video_settings` are the video processor overrides the frames will be processed with.
+        `video_settings` are the video processor overrides the frames will be processed with. `modalities`
+        (`("video",)` or `("audio",)`) decodes one stream only and returns the other as missing. An audio track that
+        is digital silence (`silence_threshold`) is returned as missing (`silent_audio=True`), with a warning.
 
         Raises:
             MediaError: as `media.decode_clip`, naming the file and the fix.
         """
-        return decode_clip(
+        clip = decode_clip(
             source,
             num_frames=self.num_frames,
             sampling_rate=self.sampling_rate,
@@ -210,7 +282,9 @@ class AVEmotionProcessor(ProcessorMixin):
             frame_size=self.video_processor.decoding_frame_size(**video_settings),
             clip_duration_s=self.clip_duration_s,
             clip_position=self.clip_position,
+            modalities=modalities,
         )
+        return self._drop_silent_audio(clip, window=False)
 
     def iter_clips(
         self,
@@ -220,10 +294,14 @@ class AVEmotionProcessor(ProcessorMixin):
         allow_missing_audio: bool = False,
         allow_missing_video: bool = False,
         limits: MediaLimits | None = None,
+        modalities: Sequence[str] | None = None,
         **video_settings: Any,
     ) -> Iterator[DecodedClip]:
-        """Decode a long file window by window (memory flat in its length); feed batches to `process_clips`."""
-        yield from iter_windows(
+        """Decode a long file window by window (memory flat in its length); feed batches to `process_clips`.
+
+        `modalities` and silent audio as in `load_clip`, judged window by window (one warning per file).
+        """
+        windows = iter_windows(
             source,
             window_s=window_s or self.effective_window_s,
             stride_s=stride_s or self.effective_window_stride_s,
@@ -233,7 +311,37 @@ class AVEmotionProcessor(ProcessorMixin):
             allow_missing_audio=allow_missing_audio,
             allow_missing_video=allow_missing_video,
             frame_size=self.video_processor.decoding_frame_size(**video_settings),
+            modalities=modalities,
         )
+        warned = False
+        for clip in windows:
+            with warnings.catch_warnings():
+                if warned:
+                    warnings.simplefilter("ignore", SilentAudioWarning)
+                checked = self._drop_silent_audio(clip, window=True)
+            warned = warned or (clip.has_audio and not checked.has_audio)
+            yield checked
+
+    def _drop_silent_audio(self, clip: DecodedClip, window: bool) -> DecodedClip:
+        """Return `clip` with its audio marked missing when it is digital silence (see `silence_threshold`)."""
+        if self.silence_threshold is None or not clip.has_audio or clip.audio is None or clip.audio.size == 0:
+            return clip
+        peak = float(np.abs(clip.audio).max())
+        if peak > self.silence_threshold:
+            return clip
+        where = f"{clip.path} ({clip.start_s:.2f}-{clip.end_s:.2f} s)" if window else clip.path
+        what = (
+            f"{where}: the audio track is digital silence (peak amplitude {peak:.2g} <= silence_threshold "
+            f"{self.silence_threshold:g})"
+        )
+        later = "; later silent windows of this file are not reported again" if window else ""
+        warnings.warn(
+            f"{what}: treated as missing, the model runs on the video alone (pass modalities=('video',) to say so, "
+            f"or a processor with silence_threshold=None to use the track as sound){later}",
+            SilentAudioWarning,
+            stacklevel=3,
+        )
+        return dataclasses.replace(clip, audio=None, has_audio=False, silent_audio=True)
 
     # ---------------------------------------------------------------------------------------------------------
     # Model inputs
@@ -250,6 +358,7 @@ class AVEmotionProcessor(ProcessorMixin):
         allow_missing_audio: bool = False,
         allow_missing_video: bool = False,
         limits: MediaLimits | None = None,
+        modalities: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> BatchFeature:
         """Make model inputs from files or from decoded arrays.
@@ -266,6 +375,8 @@ class AVEmotionProcessor(ProcessorMixin):
             allow_missing_audio: Accept clips without audio (all-False `audio_mask`, `has_audio=False`).
             allow_missing_video: Accept clips without video (all-False `video_mask`, `has_video=False`).
             limits: Decoding limits for files (default `MediaLimits()`).
+            modalities: For files: decode only `("video",)` or `("audio",)` and treat the other as missing
+                (default both). A silent audio track is treated as missing too (`silence_threshold`).
             **kwargs: Video processor settings for this call (e.g. `do_face_crop=False`).
 
         Returns:
@@ -279,12 +390,16 @@ class AVEmotionProcessor(ProcessorMixin):
             if videos is not None or audio is not None:
                 raise ValueError("pass either files (paths=) or decoded arrays (videos=, audio=), not both")
             sources = [paths] if _is_media_source(paths) else list(paths)
+            want_video, want_audio = check_modalities_argument(modalities)
+            allow_missing_audio = allow_missing_audio or not want_audio
+            allow_missing_video = allow_missing_video or not want_video
             clips = [
                 self.load_clip(
                     source,
                     allow_missing_audio=allow_missing_audio,
                     allow_missing_video=allow_missing_video,
                     limits=limits,
+                    modalities=modalities,
                     **kwargs,
                 )
                 for source in sources
@@ -297,6 +412,8 @@ class AVEmotionProcessor(ProcessorMixin):
                 allow_missing_video=allow_missing_video,
                 **kwargs,
             )
+        if modalities is not None:
+            raise ValueError("modalities= selects the streams decoded from files (paths=); for arrays pass None")
         if videos is None and audio is None:
             raise ValueError("nothing to process: pass videos=, audio= (with sampling_rate=) or paths=")
         video_list = AVEmotionVideoProcessor._as_list(videos) if videos is not None else None
@@ -359,7 +476,21 @@ class AVEmotionProcessor(ProcessorMixin):
             raise ValueError("process_clips needs at least one clip")
         videos = [c.frames if c.has_video else None for c in clips]
         audio = [c.audio if c.has_audio else None for c in clips]
-        self._check_missing(videos, audio, allow_missing_audio, allow_missing_video, names=[c.path for c in clips])
+        # A silent track was already reported (SilentAudioWarning); it needs no allow_missing_audio.
+        checked = [c for c in clips if not c.silent_audio]
+        self._check_missing(
+            [c.frames if c.has_video else None for c in checked],
+            [c.audio if c.has_audio else None for c in checked],
+            allow_missing_audio,
+            allow_missing_video,
+            names=[c.path for c in checked],
+        )
+        for clip in clips:
+            if clip.silent_audio and not clip.has_video:
+                raise ValueError(
+                    f"{clip.path}: no video and its audio track is digital silence; drop it, or use a processor with "
+                    "silence_threshold=None to run the audio branch on the track"
+                )
         rates = [c.sampling_rate for c in clips]
         return self._make_batch(videos, audio, rates, labels, return_tensors, **kwargs)
 

@@ -36,6 +36,7 @@ class AVEmotionVideoProcessorKwargs(VideosKwargs, total=False):
     face_margin: float | None
     face_detection_width: int | None
     face_smoothing: float | None
+    return_face_fraction: bool | None
 
 
 _INTERPOLATION = {
@@ -87,6 +88,8 @@ class AVEmotionVideoProcessor(BaseVideoProcessor):
         face_margin: Context around the detected face, fraction of its size on each side.
         face_detection_width: Width frames are downscaled to for face detection, pixels.
         face_smoothing: Weight of the previous box when smoothing the face track, in [0, 1).
+        return_face_fraction: Also return `face_fraction` (with face cropping): off by default because the
+            models' `forward` does not take it, and the processor's output goes straight into the model.
         size: Output size: `{"height": h, "width": w}`, or `{"shortest_edge": s}` (aspect kept; with a face crop
             the crop is `s` x `s`).
         do_resize: Resize frames (or face crops) to `size`.
@@ -109,6 +112,7 @@ class AVEmotionVideoProcessor(BaseVideoProcessor):
     face_margin = 0.2
     face_detection_width = 480
     face_smoothing = 0.5
+    return_face_fraction = False
     size = {"height": 112, "width": 112}
     default_to_square = True
     do_resize = True
@@ -239,7 +243,9 @@ class AVEmotionVideoProcessor(BaseVideoProcessor):
 
         Returns:
             `BatchFeature` with `pixel_values_videos` `(B, T, 3, H, W)` float32, `video_mask` `(B, T)` bool,
-            `has_video` `(B,)` bool and, with face cropping, `face_found` `(B,)` bool (False: centre crop used).
+            `has_video` `(B,)` bool and, with face cropping, `face_found` `(B,)` bool (False: centre crop used) and
+            with `return_face_fraction=True` `face_fraction` `(B,)` float32, the fraction of the clip's sampled
+            frames in which a face was detected (0 for a clip without video).
         """
         return_tensors = kwargs.pop("return_tensors", "pt")
         settings = self._resolved(kwargs)
@@ -248,10 +254,12 @@ class AVEmotionVideoProcessor(BaseVideoProcessor):
         cropper = self.face_cropper(**kwargs) if settings["do_face_crop"] else None
         processed: list[torch.Tensor | None] = []
         face_found: list[bool] = []
+        face_fraction: list[float] = []
         for index, clip in enumerate(clips):
             if clip is None:
                 processed.append(None)
                 face_found.append(False)
+                face_fraction.append(0.0)
                 continue
             frames = _to_thwc_uint8(clip, index)
             if frames.shape[0] == 0:
@@ -262,14 +270,18 @@ class AVEmotionVideoProcessor(BaseVideoProcessor):
                 result = cropper(frames)
                 frames = result.crops
                 face_found.append(result.face_found)
+                face_fraction.append(result.detection_rate)
             else:
                 face_found.append(False)
+                face_fraction.append(0.0)
             tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
             processed.append(self._transform(tensor, settings))
         batch = self._stack(processed, num_frames)
         batch["has_video"] = torch.tensor([p is not None for p in processed], dtype=torch.bool)
         if cropper is not None:
             batch["face_found"] = torch.tensor(face_found, dtype=torch.bool)
+            if settings["return_face_fraction"]:
+                batch["face_fraction"] = torch.tensor(face_fraction, dtype=torch.float32)
         if return_tensors == "np":
             batch = {k: v.numpy() for k, v in batch.items()}
         elif return_tensors not in ("pt", None):

@@ -32,13 +32,30 @@ class ModelSection:
         config: Keyword arguments of the architecture's config class (`AutoConfig.for_model`). `num_labels`,
             `id2label` and `label2id` are filled from the corpus' label set.
         pretrained: A local folder or Hub repo id to start from instead of random weights (then `config`
-            is ignored except for the label fields).
+            is ignored except for the label fields). `av-emotion convert` writes such a folder from published
+            backbone checkpoints.
+        backbones: Published backbone checkpoints loaded into the freshly built model's encoders, by modality:
+            `{"video": {"format": "efficientface", "checkpoint": "path.pth.tar"}}` (formats:
+            `av_emotion.convert.BACKBONE_FORMATS`). A checkpoint that does not fit (missing, unexpected or
+            mismatched keys) stops the run with the load report.
+        freeze_encoders: Encoders to freeze (`"video"`, `"audio"`): weights fixed and batch-norm layers kept in
+            evaluation mode, so their running statistics stay those of the pretrained backbone. They must come
+            from `pretrained` or `backbones` (freezing random weights is refused).
+        unfreeze_encoders_after_epochs: Train the frozen encoders from this epoch on (0-based count of frozen
+            epochs); None keeps them frozen for the whole run.
+        encoders: transformers checkpoints (path or Hub id) used as the architecture's encoders,
+            `{"vision": ..., "audio": ...}` (either optional), through the model class's
+            `from_encoders_pretrained` (AVT-CA); the processor then follows their preprocessing.
     """
 
     model_type: str = ""
     head: Literal["classification", "regression"] = "classification"
     config: dict[str, Any] = field(default_factory=dict)
     pretrained: str | None = None
+    backbones: dict[str, dict[str, str]] = field(default_factory=dict)
+    freeze_encoders: list[str] = field(default_factory=list)
+    unfreeze_encoders_after_epochs: int | None = None
+    encoders: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -50,11 +67,14 @@ class ProcessorSection:
             `"cpu_small"`).
         overrides: Keyword overrides of the preset's settings (for example `{"num_frames": 8}`).
         pretrained: Load a saved processor (folder or Hub id) instead of a preset.
+        encoders: transformers checkpoints whose image processor / feature extractor settings override the
+            preset (`AVEmotionProcessor.from_encoders`); defaults to `model.encoders`.
     """
 
     preset: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     pretrained: str | None = None
+    encoders: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,7 +87,8 @@ class DataSection:
         builder: Extra keyword arguments of the builder (e.g. `{"check_media": false}`).
         generate: Synthetic corpus only: `SyntheticCorpusConfig` arguments used to write the corpus into
             `root` when it does not exist yet.
-        fold_protocol: A protocol of `av_emotion.data.folds.FOLD_PROTOCOLS`; when None the corpus'
+        fold_protocol: A protocol of `av_emotion.data.folds.FOLD_PROTOCOLS`, or `"affwild2_official"` (the
+            official Aff-Wild2 split, see `av_emotion.data.affwild2.official_split_fold`); when None the corpus'
             speakers are cut into `num_folds` sorted blocks (`speaker_independent_folds`).
         num_folds: Fold count when `fold_protocol` is None.
         fold: Which fold to train/evaluate (0-based).
@@ -108,27 +129,53 @@ class DataSection:
 
 @dataclass
 class OptimizerSection:
-    """Optimizer: AdamW or SGD (`torch.optim`). Weight decay is not applied to biases and norm weights."""
+    """Optimizer: AdamW or SGD (`torch.optim`).
+
+    Weight decay is not applied to biases and norm weights unless `decay_all_parameters` (torch's own
+    default, and what Chumachenko et al. 2022's `opts.py` does). `dampening` (SGD only) scales each new
+    gradient's share of the momentum buffer by `1 - dampening`, as `torch.optim.SGD` defines it.
+
+    `encoder_lr` (None: `lr`) is the learning rate of the pretrained encoders (`av_emotion.modeling.encoders`);
+    `lr` then applies to everything else (fusion, attention, heads). Both follow the same schedule.
+    """
 
     name: Literal["adamw", "sgd"] = "adamw"
     lr: float = 1e-3
+    encoder_lr: float | None = None
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     momentum: float = 0.9
+    dampening: float = 0.0
     nesterov: bool = False
+    decay_all_parameters: bool = False
+
+
+SCHEDULERS_STEPPED_BY_EPOCH = ("multistep", "reduce_on_plateau")
+"""Schedules built here rather than by `transformers.get_scheduler`: see `SchedulerSection`."""
 
 
 @dataclass
 class SchedulerSection:
-    """Learning-rate schedule through `transformers.get_scheduler` (linear, cosine, constant_with_warmup, ...).
+    """Learning-rate schedule.
 
-    `warmup_steps` wins over `warmup_ratio` (a fraction of the total optimizer steps) when both are set.
+    Names of `transformers.get_scheduler` (linear, cosine, constant_with_warmup, ...) change the rate every
+    optimizer step, after `warmup_steps` (which wins) or `warmup_ratio` (a fraction of the total steps);
+    `kwargs` go to it. Two more, without warm-up:
+
+    - `multistep`: the rate is multiplied by `gamma` at the start of each epoch in `milestones` (epochs
+      counted from 0, so `[40]` means from the 41st epoch on), as `torch.optim.lr_scheduler.MultiStepLR`
+      stepped once per epoch.
+    - `reduce_on_plateau`: `torch.optim.lr_scheduler.ReduceLROnPlateau`, stepped once per epoch with the
+      validation `training.metric_for_best` (mode from `training.greater_is_better`); `kwargs` go to it
+      (`factor`, `patience`, ...). Needs a validation split.
     """
 
     name: str = "cosine"
     warmup_steps: int | None = None
     warmup_ratio: float = 0.0
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -343,10 +390,46 @@ def _validate(config: RecipeConfig, source: str) -> None:
         raise ValueError(
             f"{source}: data.drop_modality must be null, 'audio' or 'video', not {config.data.drop_modality!r}"
         )
+    unknown = sorted(set(config.model.encoders) - {"vision", "audio"})
+    if unknown:
+        raise ValueError(f"{source}: model.encoders takes 'vision' and/or 'audio' checkpoints, got {unknown}")
+    if config.model.encoders and not config.processor.encoders and not config.processor.pretrained:
+        config.processor.encoders = dict(config.model.encoders)
+    for modality, spec in config.model.backbones.items():
+        if modality not in ("video", "audio") or not isinstance(spec, dict) or set(spec) != {"format", "checkpoint"}:
+            raise ValueError(
+                f"{source}: model.backbones.{modality} must be a 'video' or 'audio' entry with exactly "
+                "`format` and `checkpoint`"
+            )
+    if config.model.backbones and config.model.pretrained:
+        raise ValueError(f"{source}: model.backbones load into a fresh model; remove them or model.pretrained")
+    unknown = sorted(set(config.model.freeze_encoders) - {"video", "audio"})
+    if unknown:
+        raise ValueError(f"{source}: model.freeze_encoders takes 'video' and/or 'audio', got {unknown}")
+    untrained = sorted(set(config.model.freeze_encoders) - set(config.model.backbones))
+    if untrained and not config.model.pretrained:
+        raise ValueError(
+            f"{source}: model.freeze_encoders freezes {untrained}, but nothing pretrained is loaded there; add "
+            f"model.backbones.{untrained[0]} (a published checkpoint) or model.pretrained (a converted model)"
+        )
+    if config.model.unfreeze_encoders_after_epochs is not None and config.model.unfreeze_encoders_after_epochs < 0:
+        raise ValueError(f"{source}: model.unfreeze_encoders_after_epochs must be >= 0 (or null)")
     if config.model.head not in ("classification", "regression"):
         raise ValueError(f"{source}: model.head must be 'classification' or 'regression'")
     if config.optimizer.name not in ("adamw", "sgd"):
         raise ValueError(f"{source}: optimizer.name must be 'adamw' or 'sgd', not {config.optimizer.name!r}")
+    if config.optimizer.dampening and config.optimizer.name != "sgd":
+        raise ValueError(f"{source}: optimizer.dampening applies to 'sgd' only, not {config.optimizer.name!r}")
+    scheduler = config.scheduler
+    if scheduler.name in SCHEDULERS_STEPPED_BY_EPOCH and (scheduler.warmup_steps or scheduler.warmup_ratio):
+        raise ValueError(f"{source}: scheduler {scheduler.name!r} has no warm-up; remove warmup_steps / warmup_ratio")
+    if scheduler.name == "multistep" and (
+        not scheduler.milestones or sorted(set(scheduler.milestones)) != list(scheduler.milestones)
+    ):
+        raise ValueError(
+            f"{source}: scheduler 'multistep' needs milestones, increasing epochs, e.g. [40, 55, 65, 70]; "
+            f"got {scheduler.milestones}"
+        )
     if config.training.mixed_precision not in ("no", "bf16", "fp16"):
         raise ValueError(f"{source}: training.mixed_precision must be 'no', 'bf16' or 'fp16'")
     if config.training.gradient_accumulation_steps < 1:

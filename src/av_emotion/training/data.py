@@ -23,6 +23,7 @@ from typing import Any
 import datasets
 from datasets.fingerprint import Hasher
 
+from av_emotion.data.affwild2 import AFFWILD2_OFFICIAL_PROTOCOL, official_split_fold
 from av_emotion.data.collate import DROPPED_INPUTS, media_error_types, process_clips
 from av_emotion.data.corpus import BuildReport, CorpusBuild, build_corpus
 from av_emotion.data.folds import Fold, get_fold, speaker_independent_folds, split_by_fold
@@ -32,7 +33,17 @@ logger = logging.getLogger(__name__)
 
 MEDIA_ERROR_COLUMN = "media_error"
 # Raw columns kept beside the processed arrays (to trace predictions back to clips and speakers).
-KEPT_COLUMNS = ("clip_id", "speaker")
+KEPT_COLUMNS = (
+    "clip_id",
+    "speaker",
+    # Aff-Wild2 windows: what the per-video evaluation maps sub-clip predictions back to frames with.
+    "video_id",
+    "start_frame",
+    "end_frame",
+    "frame_index",
+    "frame_valence",
+    "frame_arousal",
+)
 
 
 @dataclass
@@ -57,6 +68,10 @@ class PreparedData:
 def resolve_fold(config: RecipeConfig, dataset: datasets.Dataset) -> Fold:
     """Return the fold the config asks for: a published protocol, or sorted speaker blocks of this corpus."""
     data = config.data
+    if data.fold_protocol == AFFWILD2_OFFICIAL_PROTOCOL:
+        if data.fold != 0:
+            raise ValueError(f"data.fold_protocol {AFFWILD2_OFFICIAL_PROTOCOL} has one fold (0), not {data.fold}")
+        return official_split_fold(dataset, data.validation_speakers)
     if data.fold_protocol:
         return get_fold(data.fold_protocol, data.fold, validation_speakers=data.validation_speakers)
     folds = speaker_independent_folds(dataset["speaker"], data.num_folds, validation_speakers=data.validation_speakers)
@@ -86,8 +101,9 @@ def ensure_synthetic_corpus(root: Path, generate: dict[str, Any], log: Callable[
         if differences:
             listed = ", ".join(f"{key}: {old!r} there, {new!r} asked" for key, (old, new) in differences.items())
             raise ValueError(
-                f"{root} holds a synthetic corpus written with other settings ({listed}); point data.root at "
-                "another folder or delete this one so the recipe can write its own"
+                f"{root} holds a synthetic corpus written with other settings ({listed}); pass data.generate=null "
+                "to train on it as it is, point data.root at another folder, or delete this one so the recipe can "
+                "write its own"
             )
         return
     log(f"writing the synthetic corpus into {root} ({settings})")
@@ -179,7 +195,10 @@ def build_corpus_of(config: RecipeConfig, *, log: Callable[[str], None] = print)
 
 def _labels_of_row(row: dict[str, Any], config: RecipeConfig) -> Any:
     if config.model.head == "regression":
-        return [float(row[column]) for column in config.data.target_columns]
+        values = [row[column] for column in config.data.target_columns]
+        if isinstance(values[0], (list, tuple)):  # one value per sub-clip (Aff-Wild2): (L, D)
+            return [[float(value) for value in step] for step in zip(*values)]
+        return [float(value) for value in values]
     return int(row[config.data.label_column])
 
 
@@ -188,7 +207,7 @@ def shape_column(name: str) -> str:
     return f"{name}_shape"
 
 
-def _features_for(example: dict[str, Any], config: RecipeConfig) -> datasets.Features:
+def _features_for(example: dict[str, Any], config: RecipeConfig, per_step_labels: bool = False) -> datasets.Features:
     """Arrow features of processed rows, from one processed example.
 
     Arrays are stored flat (`List(Value)`) beside their shape (`<name>_shape`): Arrow hands a flat list of
@@ -203,9 +222,12 @@ def _features_for(example: dict[str, Any], config: RecipeConfig) -> datasets.Fea
         else:
             features[key] = datasets.List(datasets.Value(dtype))
             features[shape_column(key)] = datasets.List(datasets.Value("int32"))
-    features["labels"] = (
-        datasets.List(datasets.Value("float32")) if config.model.head == "regression" else datasets.Value("int64")
-    )
+    if config.model.head != "regression":
+        features["labels"] = datasets.Value("int64")
+    elif per_step_labels:
+        features["labels"] = datasets.List(datasets.List(datasets.Value("float32")))
+    else:
+        features["labels"] = datasets.List(datasets.Value("float32"))
     features[MEDIA_ERROR_COLUMN] = datasets.Value("string")
     return datasets.Features(features)
 
@@ -241,6 +263,17 @@ class _RowProcessor:
         return row
 
 
+def _clip_key(row: dict[str, Any]) -> tuple[str, str, float, float]:
+    """Identify one clip to preprocess: its files, and its window when rows are windows of one video."""
+    start, end = row.get("start_s"), row.get("end_s")
+    return (
+        row["video"] or "",
+        row.get("audio") or "",
+        -1.0 if start is None else float(start),
+        -1.0 if end is None else float(end),
+    )
+
+
 def preprocess_with_map(
     splits: datasets.DatasetDict, processor: Any, *, config: RecipeConfig, cache_dir: Path
 ) -> tuple[datasets.DatasetDict, list[tuple[str, str]]]:
@@ -262,14 +295,16 @@ def preprocess_with_map(
         break
     if example is None:
         raise ValueError("no training clip could be processed; check the corpus and the processor settings")
-    features = _features_for(example, config)
+    first_target = splits["train"].features.get(config.data.target_columns[0]) if config.data.target_columns else None
+    per_step = config.model.head == "regression" and isinstance(first_target, (datasets.List, datasets.Sequence))
+    features = _features_for(example, config, per_step_labels=per_step)
     input_names = list(example)
     columns = [name for name in features if name not in ("labels", MEDIA_ERROR_COLUMN)]
     function = _RowProcessor(processor, config, input_names, columns)
     # One cache for the clips of every split, in a fixed (sorted) order: each fold of a protocol splits the same
     # clips differently, so every fold (and every recipe with the same processor) reuses one preprocessing pass.
     union = datasets.concatenate_datasets(list(splits.values()))
-    clip_keys = [(video or "", audio or "") for video, audio in zip(union["video"], union["audio"])]
+    clip_keys = [_clip_key(row) for row in union]
     ordered = sorted(range(len(union)), key=lambda index: clip_keys[index])
     distinct: list[int] = []
     position: dict[tuple[str, str], int] = {}
@@ -279,7 +314,7 @@ def preprocess_with_map(
             distinct.append(index)
     union = union.select(distinct)
     # Plain lists: `Dataset[column]` is a lazy `Column` whose hash depends on how the rows were selected.
-    identity = Hasher.hash([list(union["video"]), list(union["audio"]), [_labels_of_row(row, config) for row in union]])
+    identity = Hasher.hash([[_clip_key(row) for row in union], [_labels_of_row(row, config) for row in union]])
     # Caches written before a modality was dropped keep their key (nothing dropped: the key of old).
     key_parts = [identity, processor_key] + ([sorted(input_names)] if config.data.drop_modality else [])
     cache_file = cache_dir / f"{config.data.corpus}-clips-{Hasher.hash(key_parts)}.arrow"
@@ -302,7 +337,7 @@ def preprocess_with_map(
     mapped = mapped.remove_columns([MEDIA_ERROR_COLUMN])
     processed: dict[str, datasets.Dataset] = {}
     for name, split in splits.items():
-        rows = [position[(video or "", audio or "")] for video, audio in zip(split["video"], split["audio"])]
+        rows = [position[_clip_key(row)] for row in split]
         rows = [row for row in rows if errors[row] is None]
         processed[name] = mapped.select(rows).with_format(
             "torch", columns=[*columns, "labels"], output_all_columns=False

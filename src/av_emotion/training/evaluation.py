@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from accelerate import Accelerator
 
+from av_emotion.data.affwild2 import AFFWILD2_OFFICIAL_PROTOCOL
 from av_emotion.data.collate import AVEmotionCollator
 from av_emotion.data.corpus import CorpusBuild
 from av_emotion.data.folds import FOLD_PROTOCOLS
@@ -26,6 +27,8 @@ from av_emotion.training.loop import build_dataloader, evaluate_model
 
 def fold_count(config: RecipeConfig) -> int:
     """Count the folds of the config's protocol (or `data.num_folds` without one)."""
+    if config.data.fold_protocol == AFFWILD2_OFFICIAL_PROTOCOL:
+        return 1  # the official train / validation split
     if config.data.fold_protocol:
         return len(FOLD_PROTOCOLS[config.data.fold_protocol])
     return config.data.num_folds

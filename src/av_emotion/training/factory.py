@@ -7,7 +7,7 @@ built through the matching Auto class.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from transformers import AutoConfig, PreTrainedModel
@@ -39,16 +39,23 @@ def _label_kwargs(head: str, label_names: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def build_model(section: ModelSection, label_names: Sequence[str]) -> PreTrainedModel:
+def build_model(
+    section: ModelSection, label_names: Sequence[str], *, log: Callable[[str], None] | None = None
+) -> PreTrainedModel:
     """Build the model a recipe asks for.
 
     Args:
         section: The recipe's `model` section.
         label_names: Class names in index order (classification), or the regression target names.
+        log: Receives the load report of each `section.backbones` checkpoint.
 
     Returns:
-        A fresh model (`section.config` over the architecture's defaults) or one loaded from
-        `section.pretrained`, with `num_labels`, `id2label` and `label2id` set from `label_names`.
+        A fresh model (`section.config` over the architecture's defaults, then the published `backbones` loaded
+        into its encoders) or one loaded from `section.pretrained`, with `num_labels`, `id2label` and
+        `label2id` set from `label_names`.
+
+    Raises:
+        ValueError: a backbone checkpoint does not fit (the message holds its load report).
     """
     auto_class = (
         AutoModelForAudioVideoClassification if section.head == "classification" else AutoModelForAudioVideoRegression
@@ -67,8 +74,36 @@ def build_model(section: ModelSection, label_names: Sequence[str]) -> PreTrained
     clashing = sorted(set(section.config) & set(label_kwargs))
     if clashing:
         raise ValueError(f"model.config sets {clashing}; these come from the corpus' labels, remove them")
+    if section.encoders:
+        head_class = (
+            architecture.classification_class if section.head == "classification" else architecture.regression_class
+        )
+        if not hasattr(head_class, "from_encoders_pretrained"):
+            raise ValueError(f"model.encoders: {section.model_type} takes no transformers encoders (avt_ca does)")
+        return head_class.from_encoders_pretrained(
+            vision_encoder=section.encoders.get("vision"),
+            audio_encoder=section.encoders.get("audio"),
+            **section.config,
+            **label_kwargs,
+        )
     config = AutoConfig.for_model(section.model_type, **section.config, **label_kwargs)
-    return auto_class.from_config(config)
+    model = auto_class.from_config(config)
+    if section.backbones:
+        from av_emotion.convert.pretrained import load_backbone
+
+        for modality, spec in section.backbones.items():
+            try:
+                report = load_backbone(model, modality, spec["format"], spec["checkpoint"])
+            except FileNotFoundError as error:
+                raise FileNotFoundError(
+                    f"model.backbones.{modality}.checkpoint: {error}. Fetch it (README, 'Pretrained backbones'), or "
+                    "pass model.backbones={} to train from scratch"
+                ) from error
+            if not report.ok:
+                raise ValueError(f"model.backbones.{modality} does not fit the model:\n{report.to_table()}")
+            if log:
+                log(report.to_table())
+    return model
 
 
 def build_processor(section: ProcessorSection):
@@ -81,4 +116,11 @@ def build_processor(section: ProcessorSection):
         return AVEmotionProcessor.from_pretrained(section.pretrained)
     if not section.preset:
         raise ValueError("set processor.preset (e.g. 'synthetic', 'cpu_small') or processor.pretrained")
+    if section.encoders:
+        return AVEmotionProcessor.from_encoders(
+            section.preset,
+            vision_encoder=section.encoders.get("vision"),
+            audio_encoder=section.encoders.get("audio"),
+            **section.overrides,
+        )
     return AVEmotionProcessor.from_preset(section.preset, **section.overrides)

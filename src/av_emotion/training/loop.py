@@ -45,9 +45,10 @@ from av_emotion.training.checkpointing import (
     list_checkpoints,
     save_checkpoint,
 )
-from av_emotion.training.config import OptimizerSection, RecipeConfig, save_config
+from av_emotion.training.config import OptimizerSection, RecipeConfig, SchedulerSection, save_config
 from av_emotion.training.data import PreparedData, prepare_data
 from av_emotion.training.factory import build_model, build_processor
+from av_emotion.training.freezing import EncoderFreezer, split_encoder_parameters
 from av_emotion.training.reporting import (
     CONFUSION_MATRIX_FILE,
     plot_confusion_matrix,
@@ -90,20 +91,79 @@ class TrainResult:
 # ---------------------------------------------------------------------------------------------------
 
 
-def build_optimizer(model: torch.nn.Module, section: OptimizerSection) -> torch.optim.Optimizer:
-    """AdamW or SGD; biases and 1-D parameters (norm scales) get no weight decay (our choice, as in BERT)."""
-    decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
-        if not parameter.requires_grad:
-            continue
-        (no_decay if parameter.ndim <= 1 or name.endswith(".bias") else decay).append(parameter)
-    groups = [
-        {"params": decay, "weight_decay": section.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+def build_optimizer(
+    model: torch.nn.Module, section: OptimizerSection, *, encoder_modalities: list[str] | None = None
+) -> torch.optim.Optimizer:
+    """AdamW or SGD.
+
+    Biases and 1-D parameters (norm scales) get no weight decay (our choice, as in BERT) unless
+    `section.decay_all_parameters`, which decays every parameter (torch's default; Chumachenko et al. 2022).
+    With `section.encoder_lr` set, the parameters of the pretrained encoders (`av_emotion.modeling.encoders`,
+    limited to `encoder_modalities` when given) get that learning rate and the rest (fusion, heads) `section.lr`.
+    Groups carry a `name`: `"decay"`, `"no_decay"` (the rest, first), then `"encoders/decay"`,
+    `"encoders/no_decay"`; empty groups are left out, and so are parameters with `requires_grad=False`.
+    """
+    if section.encoder_lr is not None:
+        encoder, rest = split_encoder_parameters(model, encoder_modalities)
+        if not encoder:
+            raise ValueError(
+                f"optimizer.encoder_lr is set but {getattr(model.config, 'model_type', type(model).__name__)} "
+                "declares no pretrained encoders (av_emotion.modeling.encoders)"
+            )
+    else:
+        encoder, rest = [], list(model.named_parameters())
+    groups = []
+    for prefix, named, lr in (("", rest, section.lr), ("encoders/", encoder, section.encoder_lr)):
+        decay, no_decay = [], []
+        for name, parameter in named:
+            if not parameter.requires_grad:
+                continue
+            exempt = not section.decay_all_parameters and (parameter.ndim <= 1 or name.endswith(".bias"))
+            (no_decay if exempt else decay).append(parameter)
+        groups += [
+            {"name": f"{prefix}decay", "params": decay, "weight_decay": section.weight_decay, "lr": lr},
+            {"name": f"{prefix}no_decay", "params": no_decay, "weight_decay": 0.0, "lr": lr},
+        ]
+    groups = [group for group in groups if group["params"]]
     if section.name == "adamw":
         return torch.optim.AdamW(groups, lr=section.lr, betas=tuple(section.betas), eps=section.eps)
-    return torch.optim.SGD(groups, lr=section.lr, momentum=section.momentum, nesterov=section.nesterov)
+    return torch.optim.SGD(
+        groups, lr=section.lr, momentum=section.momentum, dampening=section.dampening, nesterov=section.nesterov
+    )
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer,
+    section: SchedulerSection,
+    *,
+    total_steps: int,
+    warmup_steps: int,
+    num_processes: int = 1,
+    greater_is_better: bool = True,
+):
+    """Build the learning-rate schedule of `section`; returns `(scheduler, stepped_by_epoch)`.
+
+    Per-step schedules come from `transformers.get_scheduler` (its step counts are multiplied by
+    `num_processes`: Accelerate steps a prepared scheduler once per process per optimizer step). The
+    `SCHEDULERS_STEPPED_BY_EPOCH` are stepped by the loop once per epoch, unprepared: `multistep` with
+    `step()`, `reduce_on_plateau` with `step(validation_metric)`.
+    """
+    if section.name == "multistep":
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, milestones=list(section.milestones), gamma=section.gamma
+        )
+        return scheduler, True
+    if section.name == "reduce_on_plateau":
+        mode = "max" if greater_is_better else "min"
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, **(section.kwargs or {})), True
+    scheduler = get_scheduler(
+        section.name,
+        optimizer,
+        num_warmup_steps=warmup_steps * num_processes,
+        num_training_steps=total_steps * num_processes,
+        scheduler_specific_kwargs=section.kwargs or None,
+    )
+    return scheduler, False
 
 
 def model_input_names(model: torch.nn.Module) -> set[str]:
@@ -185,7 +245,10 @@ def evaluate_model(
     all_outputs, all_labels, losses, counts = [], [], [], []
     for batch in tqdm(dataloader, desc=desc, leave=False, disable=not accelerator.is_local_main_process):
         outputs = model(**select_inputs(batch, names))
-        logits, labels = accelerator.gather_for_metrics((outputs.logits.float(), batch["labels"]))
+        # Per-sub-clip labels (B, L, D) are scored against the per-sub-clip outputs.
+        per_step = batch["labels"].ndim == 3 and getattr(outputs, "step_logits", None) is not None
+        scored = outputs.step_logits if per_step else outputs.logits
+        logits, labels = accelerator.gather_for_metrics((scored.float(), batch["labels"]))
         all_outputs.append(logits.cpu())
         all_labels.append(labels.cpu())
         if outputs.loss is not None:
@@ -200,10 +263,17 @@ def evaluate_model(
     metrics: dict[str, Any] = {"loss": float(sum(losses) / max(sum(counts), 1)) if counts else float("nan")}
     if head == "regression":
         predictions = outputs_array
+        # Sub-clips (or clips) without an annotation (NaN) are left out of the CCC.
+        flat_predictions = predictions.reshape(-1, predictions.shape[-1])
+        flat_references = references.reshape(-1, references.shape[-1])
+        annotated = ~np.isnan(flat_references).any(axis=-1)
         scores = _metric("ccc", "multioutput").compute(
-            predictions=predictions.tolist(), references=references.tolist(), names=label_names
+            predictions=flat_predictions[annotated].tolist(),
+            references=flat_references[annotated].tolist(),
+            names=label_names,
         )
         metrics.update(scores)
+        metrics.update(_per_video_scores(predictions, getattr(dataloader, "dataset", None)))
     else:
         predictions = outputs_array.argmax(axis=-1)
         scores = _metric("emotion_classification").compute(
@@ -211,6 +281,30 @@ def evaluate_model(
         )
         metrics.update(scores)
     return EvalResult(metrics=metrics, predictions=predictions, references=references)
+
+
+PER_VIDEO_COLUMNS = ("video_id", "start_frame", "end_frame", "frame_index", "frame_valence", "frame_arousal")
+
+
+def _per_video_scores(predictions: np.ndarray, dataset: Any) -> dict[str, float]:
+    """Per-video CCC (Praveen et al. 2022's protocol) when the rows are windows of videos (Aff-Wild2).
+
+    Needs per-sub-clip predictions (N, L, 2) in dataset order (evaluation loaders do not shuffle) and the
+    rows' `PER_VIDEO_COLUMNS`; returns `per_video_ccc_valence`, `per_video_ccc_arousal`, `per_video_ccc`, or
+    nothing for other corpora.
+    """
+    columns = getattr(dataset, "column_names", None) or []
+    if predictions.ndim != 3 or not all(column in columns for column in PER_VIDEO_COLUMNS):
+        return {}
+    from av_emotion.data.affwild2 import affwild2_per_video_ccc
+
+    rows = dataset.with_format(None).select_columns(list(PER_VIDEO_COLUMNS))
+    scores = affwild2_per_video_ccc(predictions, rows)
+    return {
+        "per_video_ccc_valence": scores["ccc_valence"],
+        "per_video_ccc_arousal": scores["ccc_arousal"],
+        "per_video_ccc": scores["ccc_mean"],
+    }
 
 
 def scalar_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
@@ -297,7 +391,7 @@ def train(
     data: PreparedData = prepare_data(config, processor, main_process_first=accelerator.main_process_first, log=say)
     # Seed again so the initial weights do not depend on what data preparation drew.
     set_seed(training.seed)
-    model = build_model(config.model, data.label_names)
+    model = build_model(config.model, data.label_names, log=say)
     say(f"model: {model.config.model_type}, {sum(p.numel() for p in model.parameters()):,} parameters")
 
     collator = AVEmotionCollator(
@@ -328,6 +422,9 @@ def train(
         for name in ("validation", "test")
         if name in data.splits
     }
+    # Frozen for the whole run: requires_grad=False before the optimizer is built, so it leaves them out.
+    freezer = EncoderFreezer(model, config.model.freeze_encoders, config.model.unfreeze_encoders_after_epochs)
+    freezer.set_epoch(0, log=say)
     optimizer = build_optimizer(model, config.optimizer)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
     eval_loaders = {name: accelerator.prepare(loader) for name, loader in eval_loaders.items()}
@@ -340,15 +437,23 @@ def train(
         if config.scheduler.warmup_steps is not None
         else int(config.scheduler.warmup_ratio * total_steps)
     )
-    # Accelerate steps a prepared scheduler once per process per optimizer step, hence the factor.
-    scheduler = get_scheduler(
-        config.scheduler.name,
+    scheduler, stepped_by_epoch = build_scheduler(
         optimizer,
-        num_warmup_steps=warmup * accelerator.num_processes,
-        num_training_steps=total_steps * accelerator.num_processes,
-        scheduler_specific_kwargs=config.scheduler.kwargs or None,
+        config.scheduler,
+        total_steps=total_steps,
+        warmup_steps=warmup,
+        num_processes=accelerator.num_processes,
+        greater_is_better=training.greater_is_better,
     )
-    scheduler = accelerator.prepare(scheduler)
+    if stepped_by_epoch:
+        if config.scheduler.name == "reduce_on_plateau" and "validation" not in eval_loaders:
+            raise ValueError(
+                "scheduler 'reduce_on_plateau' steps on the validation metric; this run has no validation split"
+            )
+        # Stepped by the loop once per epoch (not per process); saved and restored with the checkpoints.
+        accelerator.register_for_checkpointing(scheduler)
+    else:
+        scheduler = accelerator.prepare(scheduler)
 
     state = TrainerState()
     best_folder = {BEST_MODEL_DIR: output_dir / BEST_MODEL_DIR}
@@ -373,6 +478,7 @@ def train(
         if done:
             break
         train_loader.set_epoch(epoch)
+        freezer.set_epoch(epoch, log=say)
         skip = state.batches_in_epoch
         loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
         for batch_index, batch in enumerate(loader, start=skip):
@@ -386,10 +492,12 @@ def train(
                 if loss is None:
                     raise ValueError("the model returned no loss; does the batch carry `labels`?")
                 accelerator.backward(loss)
+                freezer.drop_frozen_gradients()  # before clipping, so frozen gradients do not count in the norm
                 if accelerator.sync_gradients and training.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), training.max_grad_norm)
                 optimizer.step()
-                scheduler.step()
+                if not stepped_by_epoch:
+                    scheduler.step()
                 optimizer.zero_grad()
             state.batches_in_epoch = batch_index + 1
             window_loss += loss.detach().float()
@@ -402,10 +510,12 @@ def train(
                 mean_loss = accelerator.gather(window_loss.reshape(1)).mean().item() / window_batches
                 window_loss, window_batches = torch.zeros((), device=accelerator.device), 0
                 progress.set_postfix(loss=f"{mean_loss:.4f}")
-                accelerator.log(
-                    {"train/loss": mean_loss, "train/lr": scheduler.get_last_lr()[0], "train/epoch": epoch},
-                    step=state.global_step,
-                )
+                rates = {group.get("name", ""): group["lr"] for group in optimizer.param_groups}
+                logged = {"train/loss": mean_loss, "train/lr": optimizer.param_groups[0]["lr"], "train/epoch": epoch}
+                encoder_rates = [rate for name, rate in rates.items() if name.startswith("encoders/")]
+                if encoder_rates:  # the encoders' own learning rate (optimizer.encoder_lr)
+                    logged["train/encoder_lr"] = encoder_rates[0]
+                accelerator.log(logged, step=state.global_step)
             end_of_epoch = state.batches_in_epoch == len(train_loader)
             if state.global_step >= total_steps:
                 done = True
@@ -456,6 +566,12 @@ def train(
                 say(f"early stopping: no improvement of {training.metric_for_best} in {patience} evaluations")
         else:
             say(f"epoch {epoch + 1}/{num_epochs} step {state.global_step} done (no validation split)")
+        if stepped_by_epoch:
+            if config.scheduler.name == "reduce_on_plateau":
+                scheduler.step(value)
+            else:
+                scheduler.step()
+            record["lr"] = optimizer.param_groups[0]["lr"]
         state.history.append(record)
         if checkpointing:
             path = save_checkpoint(
@@ -504,6 +620,17 @@ def _restore_best(accelerator: Accelerator, checkpoint: Path, output_dir: Path) 
     accelerator.wait_for_everyone()
 
 
+def _record_backbones(config: RecipeConfig, output_dir: Path) -> None:
+    """Carry the provenance of published backbones into the run's folder (its card then names them)."""
+    from av_emotion.convert.pretrained import backbone_provenance, read_provenance, write_provenance
+
+    section = config.model
+    entries = backbone_provenance({m: (spec["format"], spec["checkpoint"]) for m, spec in section.backbones.items()})
+    if section.pretrained and Path(section.pretrained).is_dir():
+        entries += read_provenance(section.pretrained)
+    write_provenance(output_dir, entries)
+
+
 def _finish(
     accelerator: Accelerator,
     model: torch.nn.Module,
@@ -520,9 +647,10 @@ def _finish(
     best = output_dir / BEST_MODEL_DIR
     unwrapped = accelerator.unwrap_model(model)
     if state.best_metric is not None and (best / "model.safetensors").is_file():
-        from safetensors.torch import load_file
-
-        loaded = unwrapped.load_state_dict(load_file(best / "model.safetensors"), strict=False)
+        # Through from_pretrained, not a raw safetensors read: transformers renames some sub-model keys between
+        # the saved layout and the modules (a ViT encoder's attention weights, for one).
+        kept = type(unwrapped).from_pretrained(best)
+        loaded = unwrapped.load_state_dict(kept.state_dict(), strict=False)
         if loaded.unexpected_keys:
             raise RuntimeError(f"{best} does not match the model: unexpected keys {loaded.unexpected_keys[:5]}")
         say(f"kept the weights of epoch {state.best_epoch} (best {config.training.metric_for_best})")
@@ -559,6 +687,7 @@ def _finish(
     if accelerator.is_main_process:
         unwrapped.save_pretrained(output_dir, state_dict=state_dict)
         processor.save_pretrained(output_dir)
+        _record_backbones(config, output_dir)
         write_results(output_dir, results)
         if config.model.head == "classification":
             plot_confusion_matrix(

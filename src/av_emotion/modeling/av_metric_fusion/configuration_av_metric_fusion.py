@@ -8,6 +8,7 @@ from transformers import PreTrainedConfig
 from av_emotion.data.labels import RAVDESS_LABELS as RAVDESS_EMOTIONS  # the 8 RAVDESS emotions, code order
 from av_emotion.modeling.losses import RUSSELL_CIRCUMPLEX
 from av_emotion.modeling.modules.resnet import RESNET_STAGE_BLOCKS
+from av_emotion.modeling.outputs import KEYS_TO_IGNORE_AT_INFERENCE
 
 # The eight RAVDESS emotions in the order of their file-name codes 01-08 (Livingstone & Russo 2018).
 
@@ -50,6 +51,10 @@ class AVMetricFusionConfig(PreTrainedConfig):
             3D-CNN.
         video_temporal_downsample (`bool`, *optional*, defaults to `True`):
             Whether ResNet stages 2-4 also halve time inside a snippet (as in R3D-18).
+        video_backbone_layout (`str`, *optional*, defaults to `"default"`):
+            `"torchvision"` builds the `"2plus1d"` backbone exactly as torchvision's `r2plus1d_18` (factorised
+            stem, one intermediate width per block) so its Kinetics-400 weights load (`av-emotion convert`);
+            `"default"` uses Tran et al.'s per-convolution widths and a 3x7x7 stem. R3D is the same either way.
         channel_attention_reduction (`int`, *optional*, defaults to 16):
             Bottleneck ratio of the channel attention. Our choice: squeeze-and-excitation (Hu et al. 2018)
             on the last video feature map, with their r = 16.
@@ -126,6 +131,8 @@ class AVMetricFusionConfig(PreTrainedConfig):
     """
 
     model_type = "av_metric_fusion"
+    # Trainer passes `compute_metrics` the logits alone (branch logits, embeddings, maps are for analysis).
+    keys_to_ignore_at_inference = KEYS_TO_IGNORE_AT_INFERENCE
 
     # Clip layout
     num_snippets: int = 4
@@ -138,6 +145,7 @@ class AVMetricFusionConfig(PreTrainedConfig):
     video_resnet_widths: list[int] | tuple[int, ...] = (64, 128, 256, 512)
     video_conv_type: str = "3d"
     video_temporal_downsample: bool = True
+    video_backbone_layout: str = "default"
     channel_attention_reduction: int = 16
     spatial_attention_hidden_size: int = 128
 
@@ -200,6 +208,10 @@ class AVMetricFusionConfig(PreTrainedConfig):
                 raise ValueError(f"{name} must give 4 stage widths, got {getattr(self, name)}")
         if self.video_conv_type not in ("3d", "2plus1d"):
             raise ValueError(f"video_conv_type must be '3d' or '2plus1d', got {self.video_conv_type!r}")
+        if self.video_backbone_layout not in ("default", "torchvision"):
+            raise ValueError(
+                f"video_backbone_layout must be 'default' or 'torchvision', got {self.video_backbone_layout!r}"
+            )
         if self.metric_mining not in ("batch_hard", "semi_hard"):
             raise ValueError(f"metric_mining must be 'batch_hard' or 'semi_hard', got {self.metric_mining!r}")
 

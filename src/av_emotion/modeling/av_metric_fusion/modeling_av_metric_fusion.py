@@ -4,8 +4,8 @@ Data flow for a batch of B clips, S snippets, hidden size D (see `AVMetricFusion
 
     video (B, S·F, C, H, W) -> S snippets (B·S, C, F, H, W) -> 3D ResNet -> channel attention (SE)
         -> mean over the snippet's time -> spatial attention pooling -> Linear -> (B, S, D)
-    log-mel (B, n_mels, frames) -> S snippets (B·S, 1, n_mels, frames/S) -> 2D ResNet -> mean -> Linear
-        -> (B, S, D)
+    log-mel (B, n_mels, frames) -> each clip's own frames cut into S spans (B·S, 1, n_mels, ceil(frames/S))
+        -> 2D ResNet (padding ignored) -> mean -> Linear -> (B, S, D)
     each sequence: + snippet position embedding -> temporal self-attention (masked)
     bidirectional cross-attention (audio <-> video, masked) -> masked mean per modality
     -> concatenate (B, 2D) -> Linear + GELU -> fused embedding (B, fusion_hidden_size) -> classifier
@@ -33,8 +33,10 @@ from av_emotion.modeling.modules.attention import (
     TemporalAttention,
 )
 from av_emotion.modeling.modules.pooling import masked_mean
-from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder
+from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder, masked_feature_mean
+from av_emotion.modeling.modules.subclips import split_audio_into_subclips
 from av_emotion.modeling.outputs import AVEmotionOutput
+from av_emotion.modeling.presence import fold_presence_flags
 
 
 @dataclass
@@ -85,6 +87,7 @@ class AVMetricFusionVideoEncoder(nn.Module):
             widths=config.video_resnet_widths,
             conv_type=config.video_conv_type,
             temporal_downsample=config.video_temporal_downsample,
+            layout=config.video_backbone_layout,
         )
         channels = self.backbone.out_channels
         self.channel_attention = ChannelAttention(channels, reduction=config.channel_attention_reduction)
@@ -121,9 +124,14 @@ class AVMetricFusionAudioEncoder(nn.Module):
         )
         self.projection = nn.Linear(self.backbone.out_channels, config.hidden_size)
 
-    def forward(self, snippets: torch.Tensor) -> torch.Tensor:
-        """Encode `(N, 1, n_mels, frames)` snippets to `(N, hidden_size)`."""
-        return self.projection(self.backbone(snippets).mean(dim=(2, 3)))
+    def forward(self, snippets: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Encode `(N, 1, n_mels, frames)` snippets to `(N, hidden_size)`.
+
+        `lengths` `(N,)`: valid frames of each snippet (the rest is padding, ignored); None: all valid.
+        """
+        feature_map = self.backbone(snippets, lengths)
+        output_lengths = None if lengths is None else self.backbone.output_lengths(lengths)
+        return self.projection(masked_feature_mean(feature_map, output_lengths))
 
 
 class AVMetricFusionPreTrainedModel(PreTrainedModel):
@@ -134,7 +142,13 @@ class AVMetricFusionPreTrainedModel(PreTrainedModel):
     base_model_prefix = "av_metric_fusion"
     main_input_name = "pixel_values_videos"
     input_modalities = ("video", "audio")
-    supports_gradient_checkpointing = False
+    # The temporal and cross-modal attention blocks are `GradientCheckpointingLayer`s. The 3D/2D ResNets are not
+    # checkpointed: their batch norm would update its running statistics a second time in the recomputation.
+    supports_gradient_checkpointing = True
+    # "sdpa" (default) or "eager", read from `config._attn_implementation` at every forward (so
+    # `set_attn_implementation` works on a built model); the attention maps always come from the eager path.
+    _supports_sdpa = True
+    _can_set_attn_implementation_cached_value = True
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -206,14 +220,13 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
     def _batch_size(self, pixel_values_videos: torch.Tensor | None, input_features: torch.Tensor | None) -> int:
         if pixel_values_videos is None and input_features is None:
             raise ValueError("pass pixel_values_videos, input_features, or both")
-        sizes = {
-            name: x.shape[0]
-            for name, x in (("pixel_values_videos", pixel_values_videos), ("input_features", input_features))
-            if x is not None
-        }
-        if len(set(sizes.values())) > 1:
-            raise ValueError(f"pixel_values_videos and input_features have different batch sizes: {sizes}")
-        return next(iter(sizes.values()))
+        if pixel_values_videos is not None and input_features is not None:
+            if pixel_values_videos.shape[0] != input_features.shape[0]:
+                raise ValueError(
+                    "pixel_values_videos and input_features have different batch sizes: "
+                    f"{pixel_values_videos.shape[0]} and {input_features.shape[0]}"
+                )
+        return (pixel_values_videos if pixel_values_videos is not None else input_features).shape[0]
 
     @staticmethod
     def _frame_mask(
@@ -225,13 +238,32 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
             raise ValueError(f"{name} must have shape (batch, {length}) = ({batch}, {length}), got {tuple(mask.shape)}")
         return mask.to(device=device, dtype=torch.bool)
 
-    def _encode_snippets(self, encoder: nn.Module, snippets: torch.Tensor, snippet_mask: torch.Tensor):
-        """Run `encoder` on the valid snippets only; return its output (None if none) and their flat indices."""
+    def _encode_snippets(self, encoder: nn.Module, snippets: torch.Tensor, snippet_mask: torch.Tensor, *extra):
+        """Run `encoder` on the snippets; return its outputs for all `B·S` snippets, zero at the invalid ones.
+
+        `extra`: further per-snippet tensors `(B·S, ...)` passed to the encoder. Training encodes the valid snippets
+        only (padding stays out of the batch-norm statistics) and returns None when there is none. Inference
+        encodes every snippet (batch norm then uses its running statistics, so a snippet's features do not depend
+        on the others) and zeroes the invalid ones: no branch on mask values, so the forward exports and compiles.
+        """
         flat_mask = snippet_mask.reshape(-1)
+        if not self.training:
+            encoded = encoder(snippets, *extra)
+            outputs = encoded if isinstance(encoded, tuple) else (encoded,)
+            outputs = tuple(
+                torch.where(flat_mask.view(-1, *[1] * (value.ndim - 1)), value, torch.zeros_like(value))
+                for value in outputs
+            )
+            return outputs if isinstance(encoded, tuple) else outputs[0]
         index = flat_mask.nonzero().squeeze(1)
         if index.numel() == 0:
-            return None, index
-        return encoder(snippets.index_select(0, index)), index
+            return None
+        encoded = encoder(snippets.index_select(0, index), *(value.index_select(0, index) for value in extra))
+        outputs = encoded if isinstance(encoded, tuple) else (encoded,)
+        outputs = tuple(
+            value.new_zeros((flat_mask.shape[0], *value.shape[1:])).index_copy(0, index, value) for value in outputs
+        )
+        return outputs if isinstance(encoded, tuple) else outputs[0]
 
     def _encode_video(self, pixel_values_videos, video_mask, batch, device, dtype):
         config = self.config
@@ -266,14 +298,12 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
             batch * snippets_per_clip, num_channels, frames_per_snippet, height, width
         )
         snippet_mask = frame_mask.view(batch, snippets_per_clip, frames_per_snippet).any(dim=-1)
-        encoded, index = self._encode_snippets(self.video_encoder, snippets, snippet_mask)
+        encoded = self._encode_snippets(self.video_encoder, snippets, snippet_mask)
         map_height, map_width = self.video_encoder.feature_map_size(height, width)
         spatial = torch.zeros(batch * snippets_per_clip, map_height, map_width, device=device, dtype=dtype)
         if encoded is not None:
             features, spatial_weights, channel_weights = encoded
-            hidden = hidden.index_copy(0, index, features.to(dtype))
-            spatial = spatial.index_copy(0, index, spatial_weights.to(dtype))
-            channel = channel.index_copy(0, index, channel_weights.to(dtype))
+            hidden, spatial, channel = features.to(dtype), spatial_weights.to(dtype), channel_weights.to(dtype)
         return (
             hidden.view(batch, snippets_per_clip, -1),
             snippet_mask,
@@ -299,19 +329,15 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
                 f"input_features has {frames} frames, fewer than num_snippets ({snippets_per_clip}); pass a longer clip"
             )
         frame_mask = self._frame_mask(audio_mask, batch, frames, "audio_mask", device)
-        # Pad the frames to a multiple of S with masked frames (our choice; nothing is dropped).
-        padding = (-frames) % snippets_per_clip
-        if padding:
-            input_features = nn.functional.pad(input_features, (0, padding))
-            frame_mask = nn.functional.pad(frame_mask, (0, padding), value=False)
-        per_snippet = (frames + padding) // snippets_per_clip
-        features = input_features * frame_mask[:, None, :].to(input_features.dtype)
-        snippets = features.view(batch, config.num_mel_bins, snippets_per_clip, per_snippet).transpose(1, 2)
-        snippets = snippets.reshape(batch * snippets_per_clip, 1, config.num_mel_bins, per_snippet)
-        snippet_mask = frame_mask.view(batch, snippets_per_clip, per_snippet).any(dim=-1)
-        encoded, index = self._encode_snippets(self.audio_encoder, snippets, snippet_mask)
+        # Each clip's own audio (up to its last valid frame) is cut into S snippets covering the spans of its
+        # video snippets; masked frames are zeroed (our choice) and each snippet's padding is ignored.
+        segments, lengths, segment_mask = split_audio_into_subclips(input_features, frame_mask, snippets_per_clip)
+        per_snippet = segments.shape[-1]
+        snippets = segments.reshape(batch * snippets_per_clip, 1, config.num_mel_bins, per_snippet)
+        snippet_mask = segment_mask.any(dim=-1)
+        encoded = self._encode_snippets(self.audio_encoder, snippets, snippet_mask, lengths.reshape(-1))
         if encoded is not None:
-            hidden = hidden.index_copy(0, index, encoded.to(dtype))
+            hidden = encoded.to(dtype)
         return hidden.view(batch, snippets_per_clip, -1), snippet_mask
 
     # ----------------------------------------------------------------------------------------------
@@ -324,6 +350,10 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
         audio_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
     ) -> AVMetricFusionModelOutput | tuple:
         r"""Encode a batch of clips into fused embeddings.
 
@@ -331,8 +361,9 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
             pixel_values_videos (`torch.FloatTensor` of shape `(batch, S * F, num_channels, height, width)`):
                 Video frames from the processor, `S = num_snippets`, `F = frames_per_snippet`. Optional.
             input_features (`torch.FloatTensor` of shape `(batch, num_mel_bins, frames)`):
-                Log-mel spectrogram; `frames` is split into S equal parts (padded with masked frames to a
-                multiple of S). Optional.
+                Log-mel spectrogram. Each clip's own frames (up to its last frame marked in `audio_mask`) are
+                split into S consecutive parts, frames `[floor(s n / S), floor((s + 1) n / S))` for n frames,
+                the spans of its video snippets whatever the batch padding. Optional.
             video_mask (`torch.BoolTensor` of shape `(batch, S * F)`):
                 True for real frames, all False for a sample without video. A snippet with no real frame is
                 skipped. Optional (all True).
@@ -351,8 +382,23 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
                   snippets (columns); `"cross_video_to_audio"` the reverse. A row is all zeros where the
                   other modality is missing.
             return_dict (`bool`, *optional*): Return an `AVMetricFusionModelOutput` (else a tuple).
+            has_video (`torch.BoolTensor` of shape `(batch,)`, *optional*): The processor's presence flag;
+                False clears that sample's `video_mask` row.
+            has_audio (`torch.BoolTensor` of shape `(batch,)`, *optional*): The same for `audio_mask`.
+            face_found (`torch.BoolTensor` of shape `(batch,)`, *optional*): The processor's face flag; accepted
+                so that the processor's output feeds the model, not read.
+            output_hidden_states (`bool`, *optional*): Also return `hidden_states`, `(batch, S, hidden_size)`
+                snippet sequences by name: `"video_snippets"` / `"audio_snippets"` (encoder outputs, with position
+                embeddings when configured), `"temporal_video"` / `"temporal_audio"` (after temporal attention),
+                `"cross_audio"` / `"cross_video"` (after cross-attention). Default `config.output_hidden_states`.
         """
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        implementation = "eager" if output_attentions else (self.config._attn_implementation or "sdpa")
         batch = self._batch_size(pixel_values_videos, input_features)
+        video_mask, audio_mask = fold_presence_flags(
+            pixel_values_videos, input_features, video_mask, audio_mask, has_video, has_audio
+        )
         reference = pixel_values_videos if pixel_values_videos is not None else input_features
         device, dtype = reference.device, self.fusion.weight.dtype
 
@@ -362,21 +408,26 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
         audio, audio_snippet_mask = self._encode_audio(input_features, audio_mask, batch, device, dtype)
         video_present = video_snippet_mask.any(dim=1)
         audio_present = audio_snippet_mask.any(dim=1)
-        if not bool((video_present | audio_present).all()):
+        # A value check, skipped while torch.export / torch.compile trace the graph (it would be a data-dependent
+        # branch there); eager calls keep the clear error.
+        if not torch.compiler.is_compiling() and not bool((video_present | audio_present).all()):
             missing = (~(video_present | audio_present)).nonzero().flatten().tolist()
             raise ValueError(f"samples {missing} have neither video nor audio (both masks all False)")
 
         if self.video_position_embeddings is not None:
             video = video + self.video_position_embeddings
             audio = audio + self.audio_position_embeddings
-        video, temporal_video = self.video_temporal_attention(video, video_snippet_mask)
-        audio, temporal_audio = self.audio_temporal_attention(audio, audio_snippet_mask)
+        hidden_states = {"video_snippets": video, "audio_snippets": audio}
+        video, temporal_video = self.video_temporal_attention(video, video_snippet_mask, implementation)
+        audio, temporal_audio = self.audio_temporal_attention(audio, audio_snippet_mask, implementation)
+        hidden_states.update(temporal_video=video, temporal_audio=audio)
         video_embeddings = masked_mean(video, video_snippet_mask)
         audio_embeddings = masked_mean(audio, audio_snippet_mask)
 
         audio_fused, video_fused, audio_to_video, video_to_audio = self.cross_attention(
-            audio, video, audio_snippet_mask, video_snippet_mask
+            audio, video, audio_snippet_mask, video_snippet_mask, implementation
         )
+        hidden_states.update(cross_audio=audio_fused, cross_video=video_fused)
         pooled = torch.cat(
             [masked_mean(audio_fused, audio_snippet_mask), masked_mean(video_fused, video_snippet_mask)], dim=-1
         )
@@ -402,6 +453,7 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
             audio_present=audio_present,
             video_present=video_present,
             attentions=attentions,
+            hidden_states=hidden_states if output_hidden_states else None,
         )
         return output if return_dict else output.to_tuple()
 
@@ -461,6 +513,11 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
+        output_embeddings: bool = False,
+        output_hidden_states: bool | None = None,
     ) -> AVEmotionOutput | tuple:
         r"""Classify a batch of clips.
 
@@ -474,11 +531,17 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
             labels (`torch.LongTensor` of shape `(batch,)`, *optional*): Class indices in
                 `[0, num_labels)`; when given, `loss` is returned.
             return_dict (`bool`, *optional*): Return an `AVEmotionOutput` (else a tuple).
+            has_video (`torch.BoolTensor`, *optional*): As in [`AVMetricFusionModel.forward`].
+            has_audio (`torch.BoolTensor`, *optional*): As in [`AVMetricFusionModel.forward`].
+            face_found (`torch.BoolTensor`, *optional*): As in [`AVMetricFusionModel.forward`].
+            output_embeddings (`bool`, *optional*): Also return the fused `embeddings`.
+            output_hidden_states (`bool`, *optional*): As in [`AVMetricFusionModel.forward`].
 
         Returns:
             `AVEmotionOutput` with `logits (batch, num_labels)`, `audio_logits` and `video_logits`
             `(batch, num_labels)` from each branch alone (before cross-attention), `embeddings (batch,
-            fusion_hidden_size)`, `attentions` when asked, and `loss` when `labels` are given.
+            fusion_hidden_size)` when asked, `attentions` when asked, and `loss` when `labels` are given. As a
+            tuple: `(loss, logits, ...)`, or `(logits, ...)` without labels.
         """
         outputs = self.av_metric_fusion(
             pixel_values_videos=pixel_values_videos,
@@ -486,6 +549,9 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
             video_mask=video_mask,
             audio_mask=audio_mask,
             output_attentions=output_attentions,
+            has_video=has_video,
+            has_audio=has_audio,
+            output_hidden_states=output_hidden_states,
         )
         logits = self.classifier(self.dropout(outputs.embeddings))
         audio_logits = self.audio_classifier(outputs.audio_embeddings)
@@ -513,8 +579,9 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
             logits=logits,
             audio_logits=audio_logits,
             video_logits=video_logits,
-            embeddings=outputs.embeddings,
+            embeddings=outputs.embeddings if output_embeddings else None,
             attentions=outputs.attentions,
+            hidden_states=outputs.hidden_states,
         )
         return output if return_dict else output.to_tuple()
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from huggingface_hub.dataclasses import strict
-from transformers import PreTrainedConfig
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from av_emotion.modeling.outputs import KEYS_TO_IGNORE_AT_INFERENCE
 
 # RAVDESS emotion codes 01-08 in order (Livingstone & Russo 2018), the label set of the paper's main table.
 RAVDESS_ID2LABEL = {
@@ -41,6 +44,25 @@ class AVTCAConfig(PreTrainedConfig):
         num_audio_features (`int`, *optional*, defaults to 10):
             Audio feature channels per frame: 10 MFCCs in Chumachenko et al. 2022 and AVT-CA; set it to the
             number of mel bins to run on log-mel features instead.
+        visual_backbone (`str`, *optional*, defaults to `"efficientface"`):
+            Frame encoder of the visual stem: `"efficientface"` (the paper's, Chumachenko et al. 2022) or
+            `"mini_xception"` (Arriaga et al. 2017; the FER2013 face-expression model `av-emotion convert` reads
+            from Keras, 128 features a frame, frames normalised to [-1, 1] with image_mean = image_std = 0.5, any
+            size, resized to 64). Our addition: a real pretrained face-expression stem that runs on a CPU. The
+            `visual_*` EfficientFace fields are ignored with `"mini_xception"`.
+        vision_encoder_config (`dict` or `PreTrainedConfig`, *optional*):
+            A transformers image model (ViT, ConvNeXt, ... anything `AutoModel` builds that takes `pixel_values`) as
+            the per-frame visual stem, in place of `visual_backbone`: each frame's `pooler_output` (or the mean of
+            `last_hidden_state`) is the frame feature. Our addition (issue 14); `from_encoders_pretrained` fills it
+            from a checkpoint, and the processor then takes that checkpoint's image size and normalisation.
+        audio_encoder_config (`dict` or `PreTrainedConfig`, *optional*):
+            A transformers speech model on raw waveforms (wav2vec2, HuBERT, WavLM, ...) in front of the audio
+            Conv1d stages: its `last_hidden_state` frames replace the MFCCs. The input is then the waveform,
+            `input_features` `(B, 1, samples)` (processor `feature_type="waveform"`), so `num_audio_features` is 1.
+        mini_xception_channels (`list[int]`, *optional*, defaults to `[8, 8, 16, 32, 64, 128]`):
+            Widths of mini-Xception's two stem convolutions and its residual modules (the FER2013 model's).
+        mini_xception_num_classes (`int`, *optional*, defaults to 7):
+            Classes of mini-Xception's own classifier, kept so the stem also predicts expressions (FER2013: 7).
         visual_stage_repeats (`list[int]`, *optional*, defaults to `[4, 8, 4]`):
             ShuffleNet-V2 units in EfficientFace stages 2-4 (Zhao et al. 2021, as in Chumachenko et al. 2022).
         visual_stage_channels (`list[int]`, *optional*, defaults to `[29, 116, 232, 464, 1024]`):
@@ -82,6 +104,16 @@ class AVTCAConfig(PreTrainedConfig):
             Run one self-attention block per modality before the final cross-attention. The paper's figure
             draws a self-attention block on each branch before the cross-attention, and the public fork has one
             (one module shared by both modalities; here each modality has its own).
+        pre_cross_attention_values (`str`, *optional*, defaults to `"own"`):
+            Where that block before the final cross-attention takes its values from. `"other"` follows the
+            paper's figure: each branch takes queries and keys from its own modality and values from the other.
+            The two sequences have different lengths (15 video frames, about 150 audio steps in the paper's
+            input recipe) and the paper does not say how the other modality's values are matched to the own
+            steps; our choice for `"other"`: linear interpolation along the clip's time axis, each clip over its
+            own valid steps (step i of n sits at time (i + 0.5) / n of the clip). `"own"` (the default) is plain
+            self-attention (q = k = v), as the public code's block, and is the variant the accuracy benchmark
+            was run with; we keep it the default until `"other"` has been benchmarked, so published numbers stay
+            reproducible. Ignored when `use_self_attention` is False.
         mlp_ratio (`float`, *optional*, defaults to 2.0):
             Hidden width of each attention block's MLP over the block width (Chumachenko et al. 2022 code).
         attention_dropout (`float`, *optional*, defaults to 0.0):
@@ -122,12 +154,26 @@ class AVTCAConfig(PreTrainedConfig):
     """
 
     model_type = "avt_ca"
+    # Optional transformers encoders, composed the way transformers composes multimodal configs.
+    sub_configs_defaults = {
+        "vision_encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="vit", optional=True),
+        "audio_encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="wav2vec2", optional=True),
+    }
+    # Trainer passes `compute_metrics` the logits alone (branch logits, embeddings, maps are for analysis).
+    keys_to_ignore_at_inference = KEYS_TO_IGNORE_AT_INFERENCE
 
     # Inputs
     num_channels: int = 3
     num_audio_features: int = 10
 
-    # Visual stem (EfficientFace)
+    # Optional transformers encoders (sub-configs), in place of the stems below
+    vision_encoder_config: dict | PreTrainedConfig | None = None
+    audio_encoder_config: dict | PreTrainedConfig | None = None
+
+    # Visual stem: EfficientFace (paper) or mini-Xception (a FER2013 model converted from Keras)
+    visual_backbone: str = "efficientface"
+    mini_xception_channels: list[int] | tuple[int, ...] = (8, 8, 16, 32, 64, 128)
+    mini_xception_num_classes: int = 7
     visual_stage_repeats: list[int] | tuple[int, ...] = (4, 8, 4)
     visual_stage_channels: list[int] | tuple[int, ...] = (29, 116, 232, 464, 1024)
     local_feature_grid: int = 2
@@ -148,6 +194,7 @@ class AVTCAConfig(PreTrainedConfig):
     fusion_num_heads: int = 4
     cross_attention_num_heads: int = 4
     use_self_attention: bool = True
+    pre_cross_attention_values: str = "own"
     mlp_ratio: float | int = 2.0
     attention_dropout: float | int = 0.0
     hidden_dropout: float | int = 0.0
@@ -167,6 +214,7 @@ class AVTCAConfig(PreTrainedConfig):
             self.id2label = dict(RAVDESS_ID2LABEL)
             self.label2id = {label: index for index, label in self.id2label.items()}
         for name in (
+            "mini_xception_channels",
             "visual_stage_repeats",
             "visual_stage_channels",
             "video_stage1_channels",
@@ -176,9 +224,24 @@ class AVTCAConfig(PreTrainedConfig):
         ):
             setattr(self, name, [int(value) for value in getattr(self, name)])
         super().__post_init__(**kwargs)
+        if self.audio_encoder_config is not None:
+            if self.num_audio_features not in (1, 10):  # 10: the MFCC default, replaced by the waveform
+                raise ValueError(
+                    f"with an audio_encoder_config the input is the waveform (num_audio_features 1), got "
+                    f"num_audio_features={self.num_audio_features}"
+                )
+            self.num_audio_features = 1
         self._check_shapes()
 
     def _check_shapes(self) -> None:
+        if self.visual_backbone not in ("efficientface", "mini_xception"):
+            raise ValueError(
+                f"visual_backbone must be 'efficientface' or 'mini_xception', got {self.visual_backbone!r}"
+            )
+        if len(self.mini_xception_channels) < 3:
+            raise ValueError(
+                f"mini_xception_channels needs 2 stem widths and at least one module width, got {self.mini_xception_channels}"
+            )
         if len(self.visual_stage_repeats) != 3 or min(self.visual_stage_repeats) < 1:
             raise ValueError(f"visual_stage_repeats must be 3 positive counts, got {self.visual_stage_repeats}")
         if len(self.visual_stage_channels) != 5:
@@ -212,6 +275,11 @@ class AVTCAConfig(PreTrainedConfig):
             raise ValueError(
                 f"video_stage2_channels[-1] ({self.video_stage2_channels[-1]}) and audio_stage2_channels[-1] "
                 f"({self.audio_stage2_channels[-1]}) must match: the pooled audio and video vectors are added"
+            )
+        if self.pre_cross_attention_values not in ("own", "other"):
+            raise ValueError(
+                f"pre_cross_attention_values must be 'own' (self-attention) or 'other' (the paper's figure: values "
+                f"from the other modality), got {self.pre_cross_attention_values!r}"
             )
         if not 0.0 <= self.modality_dropout_prob <= 1.0:
             raise ValueError(f"modality_dropout_prob must be in [0, 1], got {self.modality_dropout_prob}")

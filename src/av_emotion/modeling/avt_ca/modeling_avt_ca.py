@@ -26,11 +26,19 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from av_emotion.modeling.avt_ca.configuration_avt_ca import AVTCAConfig
 from av_emotion.modeling.modules.efficientface import EfficientFaceEncoder
 from av_emotion.modeling.modules.masked_batch_norm import MaskedBatchNorm1d
+from av_emotion.modeling.modules.mini_xception import MiniXceptionEncoder
+from av_emotion.modeling.modules.transformers_encoders import (
+    TransformersAudioEncoder,
+    TransformersFrameEncoder,
+    build_with_pretrained_encoders,
+)
 from av_emotion.modeling.outputs import AVEmotionOutput
+from av_emotion.modeling.presence import fold_presence_flags
 
 
 class AVTCATemporalConvBlock(nn.Module):
@@ -61,10 +69,11 @@ class AVTCATemporalConvBlock(nn.Module):
         hidden_states = hidden_states * mask[:, None, :].to(hidden_states.dtype)
         hidden_states = F.relu(self.norm(self.conv(hidden_states), mask))
         if self.pool_kernel_size is not None:
-            hidden_states = F.max_pool1d(hidden_states, self.pool_kernel_size, self.pool_stride)
+            # max-pool over time written as windows (`unfold`): the same values as `F.max_pool1d` (no padding,
+            # floor mode), and the length stays symbolic under torch.export (max_pool1d specialises it)
+            hidden_states = hidden_states.unfold(-1, self.pool_kernel_size, self.pool_stride).amax(dim=-1)
             # min-pool of the mask: a window is valid only if all of its steps are
-            mask = -F.max_pool1d(-mask[:, None, :].float(), self.pool_kernel_size, self.pool_stride)
-            mask = mask[:, 0] > 0.5
+            mask = mask.unfold(-1, self.pool_kernel_size, self.pool_stride).all(dim=-1)
         return hidden_states * mask[:, None, :].to(hidden_states.dtype), mask
 
 
@@ -142,22 +151,31 @@ class AVTCAAttention(nn.Module):
         keys: torch.Tensor,
         key_mask: torch.Tensor,
         output_attentions: bool = False,
+        attn_implementation: str = "sdpa",
+        values: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(B, Lq, Dq), (B, Lk, Dk), (B, Lk) -> (B, Lq, Dq), probabilities (B, H, Lq, Lk) or None."""
+        """(B, Lq, Dq), (B, Lk, Dk), (B, Lk) -> (B, Lq, Dq), probabilities (B, H, Lq, Lk) or None.
+
+        `attn_implementation`: `"sdpa"` (`F.scaled_dot_product_attention`) or `"eager"` (the softmax written out);
+        returning the probabilities always takes the eager path.
+        `values` (B, Lk, Dk): what the weights average, when not the keys themselves.
+        """
         has_keys = key_mask.any(dim=-1)
         # rows without any valid key attend uniformly to garbage instead of producing NaN; callers drop them
         allowed = key_mask | ~has_keys[:, None]
         query = self._split_heads(self.q_proj(queries))
         key = self._split_heads(self.k_proj(keys))
-        value = self._split_heads(self.v_proj(keys))
+        value = self._split_heads(self.v_proj(keys if values is None else values))
         dropout = self.attention_dropout if self.training else 0.0
         probabilities = None
-        if output_attentions:
+        if output_attentions or attn_implementation != "sdpa":
             scores = query @ key.transpose(-1, -2) / math.sqrt(self.head_dim)
             scores = scores.masked_fill(~allowed[:, None, None, :], torch.finfo(scores.dtype).min)
             probabilities = scores.softmax(dim=-1)
             attended = F.dropout(probabilities, dropout, self.training) @ value
             probabilities = probabilities * has_keys[:, None, None, None].to(probabilities.dtype)
+            if not output_attentions:
+                probabilities = None
         else:
             attended = F.scaled_dot_product_attention(
                 query, key, value, attn_mask=allowed[:, None, None, :], dropout_p=dropout
@@ -167,7 +185,7 @@ class AVTCAAttention(nn.Module):
         return self.dropout(self.out_proj(attended)), probabilities
 
 
-class AVTCAAttentionBlock(nn.Module):
+class AVTCAAttentionBlock(GradientCheckpointingLayer):
     """Pre-norm transformer block whose attention reads another sequence (or the same one).
 
     `x <- x + Attention(LN(x), LN(context))`, then `x <- x + MLP(LN(x))` (Vaswani et al. 2017 with the
@@ -187,14 +205,21 @@ class AVTCAAttentionBlock(nn.Module):
         hidden_dropout: float,
         layer_norm_eps: float,
         is_self_attention: bool = False,
+        values_from_context: bool = False,
     ):
         super().__init__()
         if is_self_attention and key_dim != query_dim:
             raise ValueError(f"self-attention needs key_dim == query_dim, got {key_dim} and {query_dim}")
+        if values_from_context and not is_self_attention:
+            raise ValueError("values_from_context applies to a self-attention block (queries and keys from x)")
         self.is_self_attention = is_self_attention
+        self.values_from_context = values_from_context
         self.query_norm = nn.LayerNorm(query_dim, eps=layer_norm_eps)
-        # self-attention normalises its single input once; a second norm would receive no gradient
-        self.key_norm = None if is_self_attention else nn.LayerNorm(key_dim, eps=layer_norm_eps)
+        # self-attention normalises its single input once; a second norm would receive no gradient. With
+        # values from the context, the context (the values) gets its own norm.
+        self.key_norm = (
+            nn.LayerNorm(key_dim, eps=layer_norm_eps) if values_from_context or not is_self_attention else None
+        )
         self.attention = AVTCAAttention(query_dim, key_dim, num_heads, attention_dropout, hidden_dropout)
         self.mlp_norm = nn.LayerNorm(query_dim, eps=layer_norm_eps)
         hidden = int(query_dim * mlp_ratio)
@@ -213,22 +238,79 @@ class AVTCAAttentionBlock(nn.Module):
         context: torch.Tensor | None = None,
         key_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
+        attn_implementation: str = "sdpa",
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(B, Lq, Dq) with mask (B, Lq), context (B, Lk, Dk) with mask (B, Lk) -> (B, Lq, Dq), attention."""
+        """(B, Lq, Dq) with mask (B, Lq), context (B, Lk, Dk) with mask (B, Lk) -> (B, Lq, Dq), attention.
+
+        With `values_from_context`, `context` is the other modality already aligned to the query steps
+        (B, Lq, Dk) and `key_mask` (B, Lq) marks where it exists; keys are the queries' own steps.
+        Recomputed in the backward pass under `gradient_checkpointing_enable()` (a `GradientCheckpointingLayer`).
+        """
         queries = self.query_norm(hidden_states)
-        if self.is_self_attention:
+        values = None
+        if self.is_self_attention and not self.values_from_context:
             keys, key_mask = queries, query_mask
+            context_present = query_mask.any(dim=-1)
         else:
             if context is None or key_mask is None:
-                raise ValueError("a cross-attention block needs `context` and `key_mask`")
+                raise ValueError(
+                    "a cross-attention block (or one with values_from_context) needs `context` and `key_mask`"
+                )
+            context_present = key_mask.any(dim=-1)
             keys = self.key_norm(context)
-        attended, probabilities = self.attention(queries, keys, key_mask, output_attentions)
+            if self.values_from_context:
+                keys, values, key_mask = queries, keys, query_mask
+        attended, probabilities = self.attention(
+            queries, keys, key_mask, output_attentions, attn_implementation, values=values
+        )
         updated = hidden_states + attended
         updated = updated + self.mlp(self.mlp_norm(updated))
         # the update counts only at valid query steps of samples that have a context; padded steps stay zero
-        keep_update = key_mask.any(dim=-1)[:, None, None] & query_mask[:, :, None]
+        keep_update = context_present[:, None, None] & query_mask[:, :, None]
         unchanged = hidden_states * query_mask[:, :, None].to(hidden_states.dtype)
         return torch.where(keep_update, updated, unchanged), probabilities
+
+
+def align_steps(
+    source: torch.Tensor, source_mask: torch.Tensor, target_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Resample each clip's `source` sequence onto its target steps by linear interpolation in clip time.
+
+    Both sequences cover the same clip: step i of a sequence with n valid steps (padding at the end) sits at
+    time (i + 0.5) / n. Target step i reads the source at position `(i + 0.5) n_s / n_t - 0.5`, clamped to the
+    source's valid range, interpolating linearly between its two neighbours. Tensor arithmetic only.
+
+    Args:
+        source: `(B, Ls, D)`, zero at padded steps.
+        source_mask: `(B, Ls)` bool, valid source steps.
+        target_mask: `(B, Lt)` bool, valid target steps.
+
+    Returns:
+        `(B, Lt, D)` aligned values (zero at invalid target steps and for clips without source) and their mask
+        `(B, Lt)`: the target step is valid and the clip has a source.
+    """
+    batch, source_steps, _ = source.shape
+    target_steps = target_mask.shape[1]
+    device = source.device
+
+    def lengths(mask: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(1, mask.shape[1] + 1, device=device)
+        return (mask.long() * positions).amax(dim=-1)
+
+    source_lengths, target_lengths = lengths(source_mask), lengths(target_mask)
+    step = torch.arange(target_steps, device=device, dtype=source.dtype)
+    position = (step[None, :] + 0.5) * source_lengths[:, None].to(source.dtype)
+    position = position / target_lengths[:, None].clamp_min(1).to(source.dtype) - 0.5
+    last = (source_lengths - 1).clamp_min(0)[:, None].to(source.dtype)
+    position = torch.minimum(position.clamp_min(0.0), last)
+    low = position.floor()
+    weight = (position - low)[:, :, None]
+    low = low.long().clamp(max=max(source_steps - 1, 0))
+    high = torch.minimum(low + 1, last.long())
+    gather = lambda index: source.gather(1, index[:, :, None].expand(-1, -1, source.shape[-1]))  # noqa: E731
+    aligned = (1.0 - weight) * gather(low) + weight * gather(high)
+    aligned_mask = target_mask & (source_lengths > 0)[:, None]
+    return aligned * aligned_mask[:, :, None].to(aligned.dtype), aligned_mask
 
 
 class AVTCAPreTrainedModel(PreTrainedModel):
@@ -239,6 +321,33 @@ class AVTCAPreTrainedModel(PreTrainedModel):
     base_model_prefix = "avt_ca"
     main_input_name = "pixel_values_videos"
     input_modalities = ("video", "audio")
+    # The attention blocks are `GradientCheckpointingLayer`s. The convolution stages are not checkpointed: their
+    # batch norm would update its running statistics a second time in the recomputation.
+    supports_gradient_checkpointing = True
+    # "sdpa" (default) or "eager", read from `config._attn_implementation` at every forward, so
+    # `set_attn_implementation` may switch it on a built model (transformers' source heuristic cannot tell).
+    _supports_sdpa = True
+    _can_set_attn_implementation_cached_value = True
+
+    @classmethod
+    def from_encoders_pretrained(
+        cls,
+        vision_encoder: str | None = None,
+        audio_encoder: str | None = None,
+        **config_kwargs,
+    ) -> AVTCAPreTrainedModel:
+        """Build AVT-CA around pretrained transformers encoders (a path or Hub id for each, either optional).
+
+        Like `VisionEncoderDecoderModel.from_encoder_decoder_pretrained`: the checkpoints' configs become
+        `vision_encoder_config` / `audio_encoder_config`, their weights are loaded into the encoders, and the
+        rest (temporal stages, fusion, cross-attention, head) is freshly initialised. Pair it with
+        `AVEmotionProcessor.from_encoders(...)` so the inputs follow each checkpoint's preprocessing.
+
+        Example:
+            `AVTCAForEmotionClassification.from_encoders_pretrained("google/vit-base-patch16-224-in21k",
+            "facebook/wav2vec2-base", num_frames=8)`
+        """
+        return build_with_pretrained_encoders(cls, AVTCAConfig, vision_encoder, audio_encoder, **config_kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -269,20 +378,34 @@ class AVTCAModel(AVTCAPreTrainedModel):
 
     def __init__(self, config: AVTCAConfig):
         super().__init__(config)
-        self.video_encoder = EfficientFaceEncoder(
-            in_channels=config.num_channels,
-            stage_repeats=config.visual_stage_repeats,
-            stage_channels=config.visual_stage_channels,
-            local_grid=config.local_feature_grid,
-            reduction_ratio=config.modulator_reduction_ratio,
-            num_dilated_convs=config.spatial_attention_num_convs,
-            dilation=config.spatial_attention_dilation,
-        )
+        if config.vision_encoder_config is not None:
+            self.video_encoder = TransformersFrameEncoder(config.vision_encoder_config)
+        elif config.visual_backbone == "mini_xception":
+            self.video_encoder = MiniXceptionEncoder(
+                in_channels=config.num_channels,
+                stem_channels=config.mini_xception_channels[:2],
+                block_channels=config.mini_xception_channels[2:],
+                num_classes=config.mini_xception_num_classes,
+            )
+        else:
+            self.video_encoder = EfficientFaceEncoder(
+                in_channels=config.num_channels,
+                stage_repeats=config.visual_stage_repeats,
+                stage_channels=config.visual_stage_channels,
+                local_grid=config.local_feature_grid,
+                reduction_ratio=config.modulator_reduction_ratio,
+                num_dilated_convs=config.spatial_attention_num_convs,
+                dilation=config.spatial_attention_dilation,
+            )
         kernel = config.temporal_kernel_size
-        self.video_stage1 = AVTCATemporalStage(config.visual_stage_channels[-1], config.video_stage1_channels, kernel)
+        self.video_stage1 = AVTCATemporalStage(self.video_encoder.out_channels, config.video_stage1_channels, kernel)
         self.video_stage2 = AVTCATemporalStage(config.video_stage1_channels[-1], config.video_stage2_channels, kernel)
         pool = (config.audio_pool_kernel_size, config.audio_pool_stride)
-        self.audio_stage1 = AVTCATemporalStage(config.num_audio_features, config.audio_stage1_channels, kernel, *pool)
+        self.audio_encoder = None
+        if config.audio_encoder_config is not None:
+            self.audio_encoder = TransformersAudioEncoder(config.audio_encoder_config)
+        audio_width = self.audio_encoder.out_channels if self.audio_encoder is not None else config.num_audio_features
+        self.audio_stage1 = AVTCATemporalStage(audio_width, config.audio_stage1_channels, kernel, *pool)
         self.audio_stage2 = AVTCATemporalStage(
             config.audio_stage1_channels[-1], config.audio_stage2_channels, kernel, *pool
         )
@@ -302,8 +425,10 @@ class AVTCAModel(AVTCAPreTrainedModel):
         # CT: cross-attention module after stage 2, preceded by per-modality self-attention
         heads = config.cross_attention_num_heads
         if config.use_self_attention:
+            block_kwargs["values_from_context"] = config.pre_cross_attention_values == "other"
             self.self_attention_audio = AVTCAAttentionBlock(dim2, dim2, heads, is_self_attention=True, **block_kwargs)
             self.self_attention_video = AVTCAAttentionBlock(dim2, dim2, heads, is_self_attention=True, **block_kwargs)
+            del block_kwargs["values_from_context"]
         else:
             self.self_attention_audio = self.self_attention_video = None
         self.cross_attention_audio_to_video = AVTCAAttentionBlock(dim2, dim2, heads, **block_kwargs)
@@ -342,6 +467,19 @@ class AVTCAModel(AVTCAPreTrainedModel):
                 f"input_features must be (batch, {self.config.num_audio_features} features, frames) "
                 f"(config.num_audio_features), got {tuple(input_features.shape)}"
             )
+        if self.audio_encoder is not None:
+            # The waveform (B, 1, samples) through the transformers speech model: its frames are the features.
+            samples = input_features.shape[-1]
+            sample_mask = torch.ones(input_features.shape[0], samples, dtype=torch.bool, device=input_features.device)
+            if audio_mask is not None:
+                if audio_mask.shape != sample_mask.shape:
+                    raise ValueError(
+                        f"audio_mask must be (batch, samples) = {tuple(sample_mask.shape)}, got {tuple(audio_mask.shape)}"
+                    )
+                sample_mask = audio_mask.bool()
+            if not sample_mask.any():
+                return None, torch.zeros(batch_size, 1, dtype=torch.bool, device=input_features.device)
+            input_features, audio_mask = self.audio_encoder(input_features[:, 0].to(self.dtype), sample_mask)
         length = input_features.shape[-1]
         expected = (input_features.shape[0], length)
         if audio_mask is None:
@@ -394,10 +532,11 @@ class AVTCAModel(AVTCAPreTrainedModel):
     def _encode_frames(
         self, pixel_values_videos: torch.Tensor | None, video_mask: torch.Tensor, input_video_mask: torch.Tensor
     ) -> torch.Tensor:
-        """(B, T, C, H, W) -> (B, C_stem, T): EfficientFace on the valid frames only, zeros elsewhere.
+        """(B, T, C, H, W) -> (B, C_stem, T): EfficientFace features of the valid frames, zeros elsewhere.
 
-        `video_mask` is the mask after modality dropout, `input_video_mask` the one before. Padded and dropped
-        frames are neither computed nor allowed into the batch-norm statistics, with one exception: when
+        Inference encodes every frame and zeroes the padded ones (same values, no data-dependent branch).
+        Training: `video_mask` is the mask after modality dropout, `input_video_mask` the one before. Padded and
+        dropped frames are neither computed nor allowed into the batch-norm statistics, with one exception: when
         modality dropout removed every frame of the batch, the frames it removed are encoded anyway (and
         their features zeroed), so the encoder stays in the autograd graph and DDP without
         `find_unused_parameters` does not fail on that step.
@@ -407,6 +546,13 @@ class AVTCAModel(AVTCAPreTrainedModel):
         features = torch.zeros(batch, frames, width, device=video_mask.device, dtype=self.dtype)
         if pixel_values_videos is None:
             return features.transpose(1, 2)
+        if not self.training:
+            # Inference: every frame through the encoder (its batch norm uses running statistics, so a frame's
+            # features do not depend on the others), padded ones zeroed. No branch on mask values, so the forward
+            # exports (`torch.export`, ONNX) and compiles with `fullgraph=True` for any batch and clip length.
+            encoded = self.video_encoder(pixel_values_videos.flatten(0, 1).to(self.dtype))
+            encoded = encoded.reshape(batch, frames, width).to(features.dtype)
+            return torch.where(video_mask[:, :, None], encoded, features).transpose(1, 2)
         encode_mask = video_mask if video_mask.any() else input_video_mask
         if encode_mask.any():
             encoded = self.video_encoder(pixel_values_videos[encode_mask].to(self.dtype))
@@ -429,6 +575,10 @@ class AVTCAModel(AVTCAPreTrainedModel):
         audio_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
     ) -> AVEmotionOutput | tuple:
         """Encode a batch of clips into fused embeddings.
 
@@ -441,9 +591,17 @@ class AVTCAModel(AVTCAPreTrainedModel):
             audio_mask: `(B, L)` bool, True at valid audio frames (default: all valid).
             output_attentions: also return the attention maps.
             return_dict: return an `AVEmotionOutput` (else a tuple).
+            has_video: `(B,)` bool from the processor; False clears that clip's `video_mask` row.
+            has_audio: `(B,)` bool from the processor; False clears that clip's `audio_mask` row.
+            face_found: `(B,)` bool from the processor; accepted so its output feeds the model, not read.
+            output_hidden_states: also return the sequences between the stages (default
+                `config.output_hidden_states`).
 
         Returns:
-            `AVEmotionOutput` with `embeddings` `(B, config.hidden_size)` and, with `output_attentions`,
+            `AVEmotionOutput` with `embeddings` `(B, config.hidden_size)`; with `output_hidden_states`,
+            `hidden_states`, a dict of `(B, steps, width)` sequences: `"stage1_audio"` / `"stage1_video"` (after
+            stage 1), `"fusion_audio"` / `"fusion_video"` (after IT), `"stage2_audio"` / `"stage2_video"`,
+            `"cross_audio"` / `"cross_video"` (after CT); with `output_attentions`,
             `attentions`, a dict of probabilities `(B, heads, query_steps, key_steps)` where `L1` and `L2` are
             the audio lengths after stage 1 and stage 2 (L - 2 and L - 4 with the default pooling):
 
@@ -456,6 +614,8 @@ class AVTCAModel(AVTCAPreTrainedModel):
 
             Rows of a sample whose key modality is absent are all zero.
         """
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         if pixel_values_videos is None and input_features is None:
             raise ValueError("AVT-CA needs pixel_values_videos, input_features, or both; got neither")
         batch_size = (pixel_values_videos if pixel_values_videos is not None else input_features).shape[0]
@@ -463,6 +623,9 @@ class AVTCAModel(AVTCAPreTrainedModel):
             raise ValueError(
                 f"pixel_values_videos has {batch_size} clips but input_features has {input_features.shape[0]}"
             )
+        video_mask, audio_mask = fold_presence_flags(
+            pixel_values_videos, input_features, video_mask, audio_mask, has_video, has_audio
+        )
         pixel_values_videos, video_mask = self._video_inputs(pixel_values_videos, video_mask, batch_size)
         input_features, audio_mask = self._audio_inputs(input_features, audio_mask, batch_size)
         input_video_mask = video_mask
@@ -479,17 +642,31 @@ class AVTCAModel(AVTCAPreTrainedModel):
             audio, audio_mask = self.audio_stage1(input_features.to(video.dtype), audio_mask)
 
         attentions: dict[str, torch.Tensor] = {}
+        hidden_states: dict[str, torch.Tensor] = {}
+        implementation = self.config._attn_implementation or "sdpa"
 
         def record(name: str, probabilities: torch.Tensor | None) -> None:
             if output_attentions:
                 attentions[name] = probabilities
 
+        def record_hidden(name: str, sequence: torch.Tensor) -> None:
+            if output_hidden_states:
+                hidden_states[name] = sequence
+
         # IT: intermediate transformer fusion; both directions read the stage-1 features
         audio_seq, video_seq = audio.transpose(1, 2), video.transpose(1, 2)
-        fused_audio, probs = self.fusion_audio_to_video(audio_seq, audio_mask, video_seq, video_mask, output_attentions)
+        record_hidden("stage1_audio", audio_seq)
+        record_hidden("stage1_video", video_seq)
+        fused_audio, probs = self.fusion_audio_to_video(
+            audio_seq, audio_mask, video_seq, video_mask, output_attentions, implementation
+        )
         record("fusion_audio_to_video", probs)
-        fused_video, probs = self.fusion_video_to_audio(video_seq, video_mask, audio_seq, audio_mask, output_attentions)
+        fused_video, probs = self.fusion_video_to_audio(
+            video_seq, video_mask, audio_seq, audio_mask, output_attentions, implementation
+        )
         record("fusion_video_to_audio", probs)
+        record_hidden("fusion_audio", fused_audio)
+        record_hidden("fusion_video", fused_video)
 
         # Stage 2 of each branch
         video, video_mask = self.video_stage2(fused_video.transpose(1, 2), video_mask)
@@ -499,25 +676,49 @@ class AVTCAModel(AVTCAPreTrainedModel):
         else:
             audio, audio_mask = self.audio_stage2(fused_audio.transpose(1, 2), audio_mask)
         audio_seq, video_seq = audio.transpose(1, 2), video.transpose(1, 2)
+        record_hidden("stage2_audio", audio_seq)
+        record_hidden("stage2_video", video_seq)
 
         # CT: per-modality self-attention, then cross-attention in both directions
-        if self.self_attention_audio is not None:
-            audio_seq, probs = self.self_attention_audio(audio_seq, audio_mask, output_attentions=output_attentions)
+        if self.self_attention_audio is not None and self.config.pre_cross_attention_values == "other":
+            # The paper's figure: q, k from the own modality, v from the other, aligned in time per clip.
+            video_for_audio, video_for_audio_mask = align_steps(video_seq, video_mask, audio_mask)
+            audio_for_video, audio_for_video_mask = align_steps(audio_seq, audio_mask, video_mask)
+            audio_seq, probs = self.self_attention_audio(
+                audio_seq, audio_mask, video_for_audio, video_for_audio_mask, output_attentions, implementation
+            )
             record("self_audio", probs)
-            video_seq, probs = self.self_attention_video(video_seq, video_mask, output_attentions=output_attentions)
+            video_seq, probs = self.self_attention_video(
+                video_seq, video_mask, audio_for_video, audio_for_video_mask, output_attentions, implementation
+            )
+            record("self_video", probs)
+        elif self.self_attention_audio is not None:
+            audio_seq, probs = self.self_attention_audio(
+                audio_seq, audio_mask, output_attentions=output_attentions, attn_implementation=implementation
+            )
+            record("self_audio", probs)
+            video_seq, probs = self.self_attention_video(
+                video_seq, video_mask, output_attentions=output_attentions, attn_implementation=implementation
+            )
             record("self_video", probs)
         crossed_audio, probs = self.cross_attention_audio_to_video(
-            audio_seq, audio_mask, video_seq, video_mask, output_attentions
+            audio_seq, audio_mask, video_seq, video_mask, output_attentions, implementation
         )
         record("cross_audio_to_video", probs)
         crossed_video, probs = self.cross_attention_video_to_audio(
-            video_seq, video_mask, audio_seq, audio_mask, output_attentions
+            video_seq, video_mask, audio_seq, audio_mask, output_attentions, implementation
         )
         record("cross_video_to_audio", probs)
+        record_hidden("cross_audio", crossed_audio)
+        record_hidden("cross_video", crossed_video)
 
         # Max-pool over time per modality, then element-wise addition (paper)
         embeddings = self._masked_max_pool(crossed_audio, audio_mask) + self._masked_max_pool(crossed_video, video_mask)
-        output = AVEmotionOutput(embeddings=embeddings, attentions=attentions if output_attentions else None)
+        output = AVEmotionOutput(
+            embeddings=embeddings,
+            attentions=attentions if output_attentions else None,
+            hidden_states=hidden_states if output_hidden_states else None,
+        )
         return output if return_dict else output.to_tuple()
 
     @property
@@ -526,6 +727,11 @@ class AVTCAModel(AVTCAPreTrainedModel):
         config = self.config
         frames, size = config.num_frames, config.image_size
         audio_frames = max(4 * frames, self.minimum_audio_frames())
+        if self.audio_encoder is not None:
+            # A waveform long enough for the speech model's strided convolutions (320x in wav2vec2) to give them.
+            audio_frames = 400 + 320 * (audio_frames + 1)
+        if config.vision_encoder_config is not None:
+            size = getattr(config.vision_encoder_config, "image_size", size)
         return {
             "pixel_values_videos": torch.randn(2, frames, config.num_channels, size, size, device=self.device),
             "input_features": torch.randn(2, config.num_audio_features, audio_frames, device=self.device),
@@ -560,12 +766,18 @@ class AVTCAForEmotionClassification(AVTCAPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
+        output_embeddings: bool = False,
+        output_hidden_states: bool | None = None,
     ) -> AVEmotionOutput | tuple:
         """Classify a batch of clips; inputs as in `AVTCAModel.forward`, `labels` `(B,)` int class indices.
 
         Returns:
-            `AVEmotionOutput` with `logits` `(B, num_labels)`, `embeddings` `(B, hidden_size)`, `loss` when
-            `labels` are given and `attentions` (see `AVTCAModel.forward`) when asked.
+            `AVEmotionOutput` with `logits` `(B, num_labels)`, `loss` when `labels` are given, `embeddings`
+            `(B, hidden_size)` with `output_embeddings=True` and `attentions` (see `AVTCAModel.forward`) with
+            `output_attentions=True`. As a tuple: `(loss, logits, ...)`, or `(logits, ...)` without labels.
         """
         outputs = self.avt_ca(
             pixel_values_videos=pixel_values_videos,
@@ -573,6 +785,9 @@ class AVTCAForEmotionClassification(AVTCAPreTrainedModel):
             video_mask=video_mask,
             audio_mask=audio_mask,
             output_attentions=output_attentions,
+            has_video=has_video,
+            has_audio=has_audio,
+            output_hidden_states=output_hidden_states,
         )
         logits = self.classifier(self.dropout(outputs.embeddings))
         loss = None
@@ -582,7 +797,13 @@ class AVTCAForEmotionClassification(AVTCAPreTrainedModel):
                     f"labels must be class indices of shape ({logits.shape[0]},), got {tuple(labels.shape)}"
                 )
             loss = F.cross_entropy(logits, labels.to(logits.device).long())
-        output = AVEmotionOutput(loss=loss, logits=logits, embeddings=outputs.embeddings, attentions=outputs.attentions)
+        output = AVEmotionOutput(
+            loss=loss,
+            logits=logits,
+            embeddings=outputs.embeddings if output_embeddings else None,
+            attentions=outputs.attentions,
+            hidden_states=outputs.hidden_states,
+        )
         return output if return_dict else output.to_tuple()
 
 

@@ -43,10 +43,21 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from av_emotion.modeling.losses import CCCLoss
-from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder
+from av_emotion.modeling.modules.mini_xception import MiniXceptionEncoder
+from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder, masked_feature_mean
+from av_emotion.modeling.modules.subclips import split_audio_into_subclips
+from av_emotion.modeling.modules.transformers_encoders import (
+    TransformersAudioEncoder,
+    TransformersClipEncoder,
+    TransformersFrameEncoder,
+    build_with_pretrained_encoders,
+    is_video_model_config,
+)
 from av_emotion.modeling.outputs import AVEmotionOutput
+from av_emotion.modeling.presence import fold_presence_flags
 
 from .configuration_joint_cross_attention import REGRESSION_TARGETS, JointCrossAttentionConfig
 
@@ -93,6 +104,23 @@ class JointCrossAttentionPreTrainedModel(PreTrainedModel):
     base_model_prefix = "joint_cross_attention"
     main_input_name = "pixel_values_videos"
     input_modalities = ("video", "audio")
+    # The fusion is a `GradientCheckpointingLayer`; the ResNet backbones are not checkpointed (their batch norm
+    # would update its running statistics a second time in the recomputation). JCA has no dot-product attention
+    # (its maps come from correlation matrices), so there is no attention implementation to choose.
+    supports_gradient_checkpointing = True
+
+    @classmethod
+    def from_encoders_pretrained(
+        cls, vision_encoder: str | None = None, audio_encoder: str | None = None, **config_kwargs
+    ) -> JointCrossAttentionPreTrainedModel:
+        """Build JCA around pretrained transformers encoders (path or Hub id each, either optional).
+
+        The checkpoints' configs become `vision_encoder_config` / `audio_encoder_config` and their weights are
+        loaded; projections, fusion and heads are freshly initialised. Pair with `AVEmotionProcessor.from_encoders`.
+        """
+        return build_with_pretrained_encoders(
+            cls, JointCrossAttentionConfig, vision_encoder, audio_encoder, **config_kwargs
+        )
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -123,17 +151,20 @@ class JointCrossAttentionPreTrainedModel(PreTrainedModel):
         """Inputs of the right shapes for this config: 2 clips, `num_frames` frames, 4 log-mel frames a sub-clip."""
         config = self.config
         audio_frames = 4 * config.num_subclips
+        size = config.image_size
+        if config.audio_encoder_config is not None:
+            audio_frames = 400 + 320 * 2 * config.num_subclips  # two speech-model frames a sub-clip (wav2vec2: 320x)
+        if config.vision_encoder_config is not None:
+            size = getattr(config.vision_encoder_config, "image_size", size)
         return {
-            "pixel_values_videos": torch.randn(
-                2, config.num_frames, config.num_channels, config.image_size, config.image_size
-            ),
+            "pixel_values_videos": torch.randn(2, config.num_frames, config.num_channels, size, size),
             "input_features": torch.randn(2, config.num_mel_bins, audio_frames),
             "video_mask": torch.ones(2, config.num_frames, dtype=torch.bool),
             "audio_mask": torch.ones(2, audio_frames, dtype=torch.bool),
         }
 
 
-class JointCrossAttentionFusion(nn.Module):
+class JointCrossAttentionFusion(GradientCheckpointingLayer):
     """The joint cross-attention fusion of Praveen et al. 2022, batched over clips.
 
     The parameters carry the paper's names and shapes (L = `num_subclips`, d = `fusion_hidden_size`,
@@ -199,9 +230,10 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
     Inputs (the av_emotion model contract, DESIGN section 3):
         pixel_values_videos (`torch.FloatTensor` of shape `(batch, T, channels, height, width)`), T =
             `num_subclips * frames_per_subclip`; frame t belongs to sub-clip t // frames_per_subclip.
-        input_features (`torch.FloatTensor` of shape `(batch, num_mel_bins, frames)`): log-mel of the same clip,
-            cut into `num_subclips` equal segments of frames // num_subclips; the last frames % num_subclips
-            frames (less than one sub-clip's worth of 10 ms hops) are dropped.
+        input_features (`torch.FloatTensor` of shape `(batch, num_mel_bins, frames)`): log-mel of the same clip.
+            Each clip's own audio (up to its last frame marked in `audio_mask`) is cut into `num_subclips`
+            consecutive segments, frames `[floor(l n / L), floor((l + 1) n / L))` for a clip of n frames, so
+            audio sub-clip l covers the same span of the clip as video sub-clip l whatever the padding.
         video_mask (`torch.BoolTensor` of shape `(batch, T)`) and audio_mask (`(batch, frames)`): True for real
             frames. A missing tensor means the modality is absent from every clip.
 
@@ -211,16 +243,33 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
 
     def __init__(self, config: JointCrossAttentionConfig):
         super().__init__(config)
-        self.video_encoder = ResNet3dEncoder(
-            in_channels=config.num_channels,
-            depth=config.visual_depth,
-            widths=config.visual_widths,
-            conv_type=config.visual_conv_type,
-            temporal_downsample=config.visual_temporal_downsample,
-        )
-        self.audio_encoder = ResNet2dEncoder(
-            in_channels=1, depth=config.audio_depth, widths=config.audio_widths, stem_pool=config.audio_stem_pool
-        )
+        if config.vision_encoder_config is not None:
+            if is_video_model_config(config.vision_encoder_config):
+                self.video_encoder = TransformersClipEncoder(config.vision_encoder_config)
+            else:
+                self.video_encoder = TransformersFrameEncoder(config.vision_encoder_config)
+        elif config.visual_backbone == "mini_xception":
+            self.video_encoder = MiniXceptionEncoder(
+                in_channels=config.num_channels,
+                stem_channels=config.mini_xception_channels[:2],
+                block_channels=config.mini_xception_channels[2:],
+                num_classes=config.mini_xception_num_classes,
+            )
+        else:
+            self.video_encoder = ResNet3dEncoder(
+                in_channels=config.num_channels,
+                depth=config.visual_depth,
+                widths=config.visual_widths,
+                conv_type=config.visual_conv_type,
+                temporal_downsample=config.visual_temporal_downsample,
+                layout=config.visual_backbone_layout,
+            )
+        if config.audio_encoder_config is not None:
+            self.audio_encoder = TransformersAudioEncoder(config.audio_encoder_config)
+        else:
+            self.audio_encoder = ResNet2dEncoder(
+                in_channels=1, depth=config.audio_depth, widths=config.audio_widths, stem_pool=config.audio_stem_pool
+            )
         self.video_projection = nn.Linear(self.video_encoder.out_channels, config.fusion_hidden_size)
         self.audio_projection = nn.Linear(self.audio_encoder.out_channels, config.fusion_hidden_size)
         self.fusion = JointCrossAttentionFusion(
@@ -228,8 +277,8 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         )
         self.post_init()
 
-    def _video_features(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
-        """(B, T, C, H, W) -> Xv before masking (B, L, d)."""
+    def _video_features(self, pixel_values_videos: torch.Tensor, video_mask: torch.Tensor | None) -> torch.Tensor:
+        """(B, T, C, H, W), mask (B, T) -> Xv before masking (B, L, d); masked frames are zeroed first."""
         config = self.config
         if pixel_values_videos.ndim != 5:
             raise ValueError(
@@ -242,6 +291,31 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
                 f"{config.num_frames} frames ({config.num_subclips} sub-clips x {config.frames_per_subclip}) of "
                 f"{config.num_channels} channels. Use the processor saved with the model."
             )
+        if isinstance(self.video_encoder, TransformersClipEncoder):
+            # A transformers video model on each sub-clip; masked frames are zero, as for the 3D CNN.
+            if video_mask is not None and video_mask.shape == (batch, frames):
+                pixel_values_videos = pixel_values_videos * video_mask[:, :, None, None, None].to(
+                    pixel_values_videos.dtype
+                )
+            subclips = pixel_values_videos.reshape(
+                batch * config.num_subclips, config.frames_per_subclip, channels, height, width
+            )
+            pooled = self.video_encoder(subclips)
+            return self.video_projection(pooled.reshape(batch, config.num_subclips, -1))
+        if isinstance(self.video_encoder, (MiniXceptionEncoder, TransformersFrameEncoder)):
+            # A frame encoder: every frame, then the mean over each sub-clip's valid frames.
+            frame_features = self.video_encoder(pixel_values_videos.reshape(batch * frames, channels, height, width))
+            frame_features = frame_features.reshape(batch * config.num_subclips, config.frames_per_subclip, -1)
+            if video_mask is not None and video_mask.shape == (batch, frames):
+                weights = video_mask.reshape(batch * config.num_subclips, config.frames_per_subclip, 1)
+                weights = weights.to(frame_features.dtype)
+                pooled = (frame_features * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+            else:
+                pooled = frame_features.mean(dim=1)
+            return self.video_projection(pooled.reshape(batch, config.num_subclips, -1))
+        if video_mask is not None and video_mask.shape == (batch, frames):
+            # Masked frames inside a present sub-clip are zero, so padding never reaches the encoder.
+            pixel_values_videos = pixel_values_videos * video_mask[:, :, None, None, None].to(pixel_values_videos.dtype)
         subclips = pixel_values_videos.reshape(
             batch * config.num_subclips, config.frames_per_subclip, channels, height, width
         ).transpose(1, 2)  # (B L, C, F, H, W)
@@ -249,8 +323,15 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         pooled = feature_map.mean(dim=(2, 3, 4))  # global pooling per sub-clip
         return self.video_projection(pooled.reshape(batch, config.num_subclips, -1))
 
-    def _audio_features(self, input_features: torch.Tensor) -> torch.Tensor:
-        """(B, n_mels, N) -> Xa before masking (B, L, d)."""
+    def _audio_features(
+        self, input_features: torch.Tensor, audio_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, n_mels, N), mask (B, N) -> Xa before masking (B, L, d) and sub-clip presence (B, L).
+
+        Each clip's own audio (up to its last valid frame) is cut into L sub-clips covering the same spans as
+        its video sub-clips (`split_audio_into_subclips`); the ResNet ignores each segment's padding, so a
+        clip's features do not depend on how long its batch-mates are.
+        """
         config = self.config
         if input_features.ndim != 3 or input_features.shape[1] != config.num_mel_bins:
             raise ValueError(
@@ -258,16 +339,36 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
                 f"{tuple(input_features.shape)}. Use the processor saved with the model."
             )
         batch, n_mels, frames = input_features.shape
-        segment = frames // config.num_subclips
-        if segment < 1:
+        if frames < config.num_subclips:
             raise ValueError(
                 f"input_features has {frames} frames, fewer than the {config.num_subclips} sub-clips it is cut into"
             )
-        segments = input_features[:, :, : segment * config.num_subclips]
-        segments = segments.reshape(batch, n_mels, config.num_subclips, segment).permute(0, 2, 1, 3)
-        feature_map = self.audio_encoder(segments.reshape(batch * config.num_subclips, 1, n_mels, segment))
-        pooled = feature_map.mean(dim=(2, 3))
-        return self.audio_projection(pooled.reshape(batch, config.num_subclips, -1))
+        if audio_mask is not None and audio_mask.shape != (batch, frames):
+            raise ValueError(f"audio_mask must be (batch, frames) = {(batch, frames)}, got {tuple(audio_mask.shape)}")
+        if isinstance(self.audio_encoder, TransformersAudioEncoder):
+            # The speech model on the whole waveform, then its frames cut into the L sub-clips and averaged.
+            sample_mask = (
+                torch.ones(batch, frames, dtype=torch.bool, device=input_features.device)
+                if audio_mask is None
+                else audio_mask.bool()
+            )
+            hidden, hidden_mask = self.audio_encoder(input_features[:, 0], sample_mask)
+            if hidden.shape[-1] < config.num_subclips:
+                raise ValueError(
+                    f"the audio encoder gives {hidden.shape[-1]} frames for {frames} samples, fewer than the "
+                    f"{config.num_subclips} sub-clips; pass a longer clip"
+                )
+            segments, _, frame_mask = split_audio_into_subclips(hidden, hidden_mask, config.num_subclips)
+            weights = frame_mask[:, :, None, :].to(segments.dtype)  # (B, L, 1, W)
+            pooled = (segments * weights).sum(dim=-1) / weights.sum(dim=-1).clamp(min=1.0)
+            return self.audio_projection(pooled), frame_mask.any(dim=-1)
+        segments, lengths, frame_mask = split_audio_into_subclips(input_features, audio_mask, config.num_subclips)
+        width = segments.shape[-1]
+        lengths = lengths.reshape(batch * config.num_subclips)
+        feature_map = self.audio_encoder(segments.reshape(batch * config.num_subclips, 1, n_mels, width), lengths)
+        pooled = masked_feature_mean(feature_map, self.audio_encoder.output_lengths(lengths))
+        features = self.audio_projection(pooled.reshape(batch, config.num_subclips, -1))
+        return features, frame_mask.any(dim=-1)
 
     def _step_mask(self, mask: torch.Tensor | None, batch: int, frames: int, name: str, device) -> torch.Tensor:
         """Frame mask (B, N) -> sub-clip presence (B, L): a sub-clip is present if any of its frames is."""
@@ -288,9 +389,25 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
     ) -> JointCrossAttentionOutput | tuple:
-        """Encode both modalities per sub-clip and fuse them; `labels` is accepted and ignored here."""
+        """Encode both modalities per sub-clip and fuse them; `labels` is accepted and ignored here.
+
+        `has_video` / `has_audio` `(batch,)` bool (the processor's flags): False clears that clip's mask row.
+        `face_found` is accepted so that the processor's output feeds the model, and not read.
+        `output_hidden_states` (default `config.output_hidden_states`) also returns `hidden_states`:
+        `"video_features"` X_v and `"audio_features"` X_a `(batch, L, d)` (projected, absent sub-clips zero) and
+        `"attended"` [Xatt_a ; Xatt_v] `(batch, L, 2d)`.
+        """
         config = self.config
+        if output_hidden_states is None:
+            output_hidden_states = config.output_hidden_states
+        video_mask, audio_mask = fold_presence_flags(
+            pixel_values_videos, input_features, video_mask, audio_mask, has_video, has_audio
+        )
         if pixel_values_videos is None and input_features is None:
             raise ValueError("pass pixel_values_videos, input_features or both")
         reference = pixel_values_videos if pixel_values_videos is not None else input_features
@@ -298,7 +415,7 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         length, d = config.num_subclips, config.fusion_hidden_size
 
         if pixel_values_videos is not None:
-            video = self._video_features(pixel_values_videos)
+            video = self._video_features(pixel_values_videos, video_mask)
             video_steps = self._step_mask(video_mask, batch, pixel_values_videos.shape[1], "video_mask", device)
         else:
             video = torch.zeros(batch, length, d, device=device, dtype=reference.dtype)
@@ -308,8 +425,7 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
                 raise ValueError(
                     f"pixel_values_videos has {batch} clips but input_features has {input_features.shape[0]}"
                 )
-            audio = self._audio_features(input_features)
-            audio_steps = self._step_mask(audio_mask, batch, input_features.shape[-1], "audio_mask", device)
+            audio, audio_steps = self._audio_features(input_features, audio_mask)
         else:
             audio = torch.zeros(batch, length, d, device=device, dtype=video.dtype)
             audio_steps = torch.zeros(batch, length, dtype=torch.bool, device=device)
@@ -320,9 +436,13 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         attended_audio, attended_video, maps = self.fusion(audio, video)
         hidden = torch.cat([attended_audio, attended_video], dim=-1)  # (B, L, 2d)
         step_mask = video_steps | audio_steps
+        hidden_states = None
+        if output_hidden_states:
+            hidden_states = {"video_features": video, "audio_features": audio, "attended": hidden}
         output = JointCrossAttentionOutput(
             embeddings=masked_mean(hidden, step_mask),
             attentions=maps if output_attentions else None,
+            hidden_states=hidden_states,
             last_hidden_state=hidden,
             step_mask=step_mask,
         )
@@ -363,7 +483,10 @@ class JointCrossAttentionHead(nn.Sequential):
 
 
 class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel):
-    """Joint Cross-Attention with separate valence and arousal heads, outputs in [-1, 1] (tanh), CCC loss.
+    """Joint Cross-Attention with separate valence and arousal heads and the CCC loss.
+
+    Outputs pass `config.regression_output_activation` (tanh by default: in [-1, 1]); the loss trains the
+    dimensions in `config.regression_loss_targets` (both by default).
 
     `logits` (B, 2) holds the clip-level (valence, arousal): the mean over valid sub-clips of `step_logits`
     (B, L, 2), the per-sub-clip predictions of the paper. `labels` may be clip-level (B, 2) or per sub-clip
@@ -391,13 +514,32 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
+        output_embeddings: bool = False,
+        output_hidden_states: bool | None = None,
     ) -> JointCrossAttentionOutput | tuple:
-        """Predict valence and arousal per sub-clip and per clip; the CCC loss when `labels` are given."""
+        """Predict valence and arousal per sub-clip and per clip; the CCC loss when `labels` are given.
+
+        `has_video`, `has_audio`, `face_found`: the processor's flags, as in `JointCrossAttentionModel.forward`.
+        `embeddings` is returned with `output_embeddings=True`. As a tuple: `(loss, logits, ...)`, or
+        `(logits, ...)` without labels.
+        """
         base = self.joint_cross_attention(
-            pixel_values_videos, input_features, video_mask, audio_mask, output_attentions=output_attentions
+            pixel_values_videos,
+            input_features,
+            video_mask,
+            audio_mask,
+            output_attentions=output_attentions,
+            has_video=has_video,
+            has_audio=has_audio,
+            output_hidden_states=output_hidden_states,
         )
         hidden = base.last_hidden_state
-        step_logits = torch.tanh(torch.cat([self.valence_head(hidden), self.arousal_head(hidden)], dim=-1))
+        step_logits = torch.cat([self.valence_head(hidden), self.arousal_head(hidden)], dim=-1)
+        if self.config.regression_output_activation == "tanh":
+            step_logits = torch.tanh(step_logits)
         logits = masked_mean(step_logits, base.step_mask)
         loss = None
         if labels is not None:
@@ -405,8 +547,9 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
         output = JointCrossAttentionOutput(
             loss=loss,
             logits=logits,
-            embeddings=base.embeddings,
+            embeddings=base.embeddings if output_embeddings else None,
             attentions=base.attentions,
+            hidden_states=base.hidden_states,
             step_logits=step_logits,
             last_hidden_state=hidden,
             step_mask=base.step_mask,
@@ -417,10 +560,12 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
         self, logits: torch.Tensor, step_logits: torch.Tensor, step_mask: torch.Tensor, labels: torch.Tensor
     ) -> torch.Tensor:
         labels = labels.to(logits.dtype)
+        # Only the dimensions in `regression_loss_targets` are trained (the authors train one per model).
+        columns = [REGRESSION_TARGETS.index(name) for name in self.config.regression_loss_targets]
         if labels.shape == logits.shape:
-            return self.ccc_loss(logits, labels, mask=step_mask.any(dim=1))
+            return self.ccc_loss(logits[..., columns], labels[..., columns], mask=step_mask.any(dim=1))
         if labels.shape == step_logits.shape:
-            return self.ccc_loss(step_logits, labels, mask=step_mask)
+            return self.ccc_loss(step_logits[..., columns], labels[..., columns], mask=step_mask)
         raise ValueError(
             f"labels must be (batch, 2) clip-level or (batch, {self.config.num_subclips}, 2) per sub-clip "
             f"[{', '.join(REGRESSION_TARGETS)}], got {tuple(labels.shape)}"
@@ -460,10 +605,27 @@ class JointCrossAttentionForEmotionClassification(JointCrossAttentionPreTrainedM
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
         return_dict: bool = True,
+        has_video: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+        face_found: torch.Tensor | None = None,
+        output_embeddings: bool = False,
+        output_hidden_states: bool | None = None,
     ) -> JointCrossAttentionOutput | tuple:
-        """Score the emotions per sub-clip and per clip; cross-entropy when `labels` (B,) are given."""
+        """Score the emotions per sub-clip and per clip; cross-entropy when `labels` (B,) are given.
+
+        `has_video`, `has_audio`, `face_found`: the processor's flags, as in `JointCrossAttentionModel.forward`.
+        `embeddings` is returned with `output_embeddings=True`. As a tuple: `(loss, logits, ...)`, or
+        `(logits, ...)` without labels.
+        """
         base = self.joint_cross_attention(
-            pixel_values_videos, input_features, video_mask, audio_mask, output_attentions=output_attentions
+            pixel_values_videos,
+            input_features,
+            video_mask,
+            audio_mask,
+            output_attentions=output_attentions,
+            has_video=has_video,
+            has_audio=has_audio,
+            output_hidden_states=output_hidden_states,
         )
         step_logits = self.classifier(base.last_hidden_state)
         logits = masked_mean(step_logits, base.step_mask)
@@ -475,8 +637,9 @@ class JointCrossAttentionForEmotionClassification(JointCrossAttentionPreTrainedM
         output = JointCrossAttentionOutput(
             loss=loss,
             logits=logits,
-            embeddings=base.embeddings,
+            embeddings=base.embeddings if output_embeddings else None,
             attentions=base.attentions,
+            hidden_states=base.hidden_states,
             step_logits=step_logits,
             last_hidden_state=base.last_hidden_state,
             step_mask=base.step_mask,

@@ -7,7 +7,10 @@ Conventions for every block here:
   is missing from that sample) gets an all-zero attention row and a zero update, never NaN.
 - Feature maps are `(batch, channels, *positions)` with any number of position axes (2D or 3D maps).
 - Every block returns its attention weights next to its output so models can expose them with
-  `output_attentions=True`. Returned weights are taken before dropout.
+  `output_attentions=True`. Returned weights are taken before dropout. With `attn_implementation="sdpa"` the
+  output is computed by `F.scaled_dot_product_attention` and the weights are None.
+- `TemporalAttention` and `CrossModalAttention` are `GradientCheckpointingLayer`s: recomputed in the backward
+  pass once a model calls `gradient_checkpointing_enable()`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import math
 
 import torch
 from torch import nn
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from av_emotion.modeling.modules.pooling import AttentionPooling, masked_softmax
 
@@ -58,9 +62,17 @@ class MultiHeadAttention(nn.Module):
         return hidden_states.view(batch, length, self.num_heads, self.head_size).transpose(1, 2)
 
     def forward(
-        self, query: torch.Tensor, key_value: torch.Tensor, key_mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Attend from `query` to `key_value`; see the class docstring for shapes."""
+        self,
+        query: torch.Tensor,
+        key_value: torch.Tensor,
+        key_mask: torch.Tensor | None = None,
+        attn_implementation: str = "eager",
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attend from `query` to `key_value`; see the class docstring for shapes.
+
+        `attn_implementation="sdpa"` computes the same output with `F.scaled_dot_product_attention` and returns
+        None for the weights (ask for `"eager"` to get them).
+        """
         if query.ndim != 3 or key_value.ndim != 3 or query.shape[0] != key_value.shape[0]:
             raise ValueError(
                 "expected query (batch, query_length, features) and key_value (batch, key_length, features) "
@@ -73,10 +85,19 @@ class MultiHeadAttention(nn.Module):
         q = self._split_heads(self.query(query))
         k = self._split_heads(self.key(key_value))
         v = self._split_heads(self.value(key_value))
-        scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_size)
-        mask = None if key_mask is None else key_mask[:, None, None, :]
-        weights = masked_softmax(scores, mask, dim=-1)
-        context = self.dropout(weights) @ v
+        if attn_implementation == "sdpa":
+            weights = None
+            allowed = None
+            if key_mask is not None:
+                # a row without any valid key would be NaN: let it read everything; its update is zeroed below
+                allowed = (key_mask | ~key_mask.any(dim=-1, keepdim=True))[:, None, None, :]
+            dropout = self.dropout.p if self.training else 0.0
+            context = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout)
+        else:
+            scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_size)
+            mask = None if key_mask is None else key_mask[:, None, None, :]
+            weights = masked_softmax(scores, mask, dim=-1)
+            context = self.dropout(weights) @ v
         batch, _, query_length, _ = context.shape
         context = context.transpose(1, 2).reshape(batch, query_length, self.num_heads * self.head_size)
         output = self.output(context)
@@ -86,7 +107,7 @@ class MultiHeadAttention(nn.Module):
         return output, weights
 
 
-class TemporalAttention(nn.Module):
+class TemporalAttention(GradientCheckpointingLayer):
     """Masked multi-head self-attention over the time steps of one modality, with residual and LayerNorm.
 
     `output = LayerNorm(x + dropout(SelfAttention(x)))` (post-norm, as in Vaswani et al. 2017); masked
@@ -107,18 +128,19 @@ class TemporalAttention(nn.Module):
         self.layer_norm = nn.LayerNorm(hidden_size)
 
     def forward(
-        self, hidden_states: torch.Tensor, mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Self-attend over time; see the class docstring for shapes."""
-        update, weights = self.attention(hidden_states, hidden_states, mask)
+        self, hidden_states: torch.Tensor, mask: torch.Tensor | None = None, attn_implementation: str = "eager"
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Self-attend over time; see the class docstring for shapes (weights None with `"sdpa"`)."""
+        update, weights = self.attention(hidden_states, hidden_states, mask, attn_implementation)
         output = self.layer_norm(hidden_states + self.dropout(update))
         if mask is not None:
             output = output * mask.unsqueeze(-1).to(output.dtype)
-            weights = weights * mask[:, None, :, None].to(weights.dtype)
+            if weights is not None:
+                weights = weights * mask[:, None, :, None].to(weights.dtype)
         return output, weights
 
 
-class CrossModalAttention(nn.Module):
+class CrossModalAttention(GradientCheckpointingLayer):
     """One modality (the query) attends to another (the context), with residual and LayerNorm.
 
     `output = LayerNorm(query + dropout(Attention(query, context)))`. A sample whose context is fully
@@ -151,13 +173,15 @@ class CrossModalAttention(nn.Module):
         context: torch.Tensor,
         query_mask: torch.Tensor | None = None,
         context_mask: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Attend from `query` to `context`; see the class docstring for shapes."""
-        update, weights = self.attention(query, context, context_mask)
+        attn_implementation: str = "eager",
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attend from `query` to `context`; see the class docstring for shapes (weights None with `"sdpa"`)."""
+        update, weights = self.attention(query, context, context_mask, attn_implementation)
         output = self.layer_norm(query + self.dropout(update))
         if query_mask is not None:
             output = output * query_mask.unsqueeze(-1).to(output.dtype)
-            weights = weights * query_mask[:, None, :, None].to(weights.dtype)
+            if weights is not None:
+                weights = weights * query_mask[:, None, :, None].to(weights.dtype)
         return output, weights
 
 
@@ -189,10 +213,11 @@ class BidirectionalCrossAttention(nn.Module):
         video: torch.Tensor,
         audio_mask: torch.Tensor | None = None,
         video_mask: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Cross-attend both ways; see the class docstring for shapes."""
-        audio_output, audio_to_video = self.audio_to_video(audio, video, audio_mask, video_mask)
-        video_output, video_to_audio = self.video_to_audio(video, audio, video_mask, audio_mask)
+        attn_implementation: str = "eager",
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Cross-attend both ways; see the class docstring for shapes (weights None with `"sdpa"`)."""
+        audio_output, audio_to_video = self.audio_to_video(audio, video, audio_mask, video_mask, attn_implementation)
+        video_output, video_to_audio = self.video_to_audio(video, audio, video_mask, audio_mask, attn_implementation)
         return audio_output, video_output, audio_to_video, video_to_audio
 
 

@@ -381,12 +381,7 @@ class AVTCAModel(AVTCAPreTrainedModel):
         if config.vision_encoder_config is not None:
             self.video_encoder = TransformersFrameEncoder(config.vision_encoder_config)
         elif config.visual_backbone == "mini_xception":
-            self.video_encoder = MiniXceptionEncoder(
-                in_channels=config.num_channels,
-                stem_channels=config.mini_xception_channels[:2],
-                block_channels=config.mini_xception_channels[2:],
-                num_classes=config.mini_xception_num_classes,
-            )
+            self.video_encoder = MiniXceptionEncoder.from_model_config(config)
         else:
             self.video_encoder = EfficientFaceEncoder(
                 in_channels=config.num_channels,

@@ -249,12 +249,7 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
             else:
                 self.video_encoder = TransformersFrameEncoder(config.vision_encoder_config)
         elif config.visual_backbone == "mini_xception":
-            self.video_encoder = MiniXceptionEncoder(
-                in_channels=config.num_channels,
-                stem_channels=config.mini_xception_channels[:2],
-                block_channels=config.mini_xception_channels[2:],
-                num_classes=config.mini_xception_num_classes,
-            )
+            self.video_encoder = MiniXceptionEncoder.from_model_config(config)
         else:
             self.video_encoder = ResNet3dEncoder(
                 in_channels=config.num_channels,

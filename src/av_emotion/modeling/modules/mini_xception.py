@@ -109,6 +109,20 @@ class MiniXceptionEncoder(nn.Module):
         self.out_channels = widths[-1]
         self.num_classes = num_classes
 
+    @classmethod
+    def from_model_config(cls, config) -> MiniXceptionEncoder:
+        """Build the visual stem an av_emotion config asks for with `visual_backbone="mini_xception"`.
+
+        `config` has `num_channels` and `mini_xception_channels` (two stem widths, then the block widths) and
+        `mini_xception_num_classes` (AVT-CA's and JCA's configs both do).
+        """
+        return cls(
+            in_channels=config.num_channels,
+            stem_channels=config.mini_xception_channels[:2],
+            block_channels=config.mini_xception_channels[2:],
+            num_classes=config.mini_xception_num_classes,
+        )
+
     def _grey(self, pixel_values: torch.Tensor) -> torch.Tensor:
         if pixel_values.ndim != 4 or pixel_values.shape[1] != self.in_channels:
             raise ValueError(

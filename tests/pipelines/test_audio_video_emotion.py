@@ -17,11 +17,9 @@ from transformers import pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 import av_emotion
-from av_emotion.data.synthetic import SyntheticCorpusConfig, render_clip
-from av_emotion.data.synthetic import write_clip as write_talking_clip
 from av_emotion.pipelines import AudioVideoEmotionPipeline, collate_chunks
 from av_emotion.processing.media import MediaError, decode_clip
-from tests.pipelines.generated_media import write_video
+from tests.pipelines.generated_media import write_talking_clip, write_video
 from tests.pipelines.tiny_checkpoint import LABELS, regression_model_types, save_tiny_checkpoint
 
 
@@ -35,17 +33,10 @@ def classifier(checkpoint):
     return pipeline("audio-video-emotion", model=str(checkpoint), device="cpu")
 
 
-def talking_clip_file(path: Path, duration_s: float, actor: int = 5, emotion: str = "happy") -> Path:
-    """A generated talking face (64x64, 20 fps) with its voice (16 kHz AAC), like a RAVDESS clip."""
-    config = SyntheticCorpusConfig(duration_s=duration_s)
-    frames, audio = render_clip(emotion, actor, config=config)
-    return write_talking_clip(path, frames, audio, config.fps, config.sampling_rate)
-
-
 @pytest.fixture(scope="module")
 def av_clip(tmp_path_factory) -> Path:
     """A generated 3.2-s audio-video clip (the length of a RAVDESS sentence)."""
-    return talking_clip_file(tmp_path_factory.mktemp("talking") / "happy.mp4", 3.2)
+    return write_talking_clip(tmp_path_factory.mktemp("talking") / "happy.mp4", 3.2)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +136,7 @@ def test_top_k_and_function_to_apply(classifier, clip_decoded):
 
 
 def test_batched_equals_one_by_one_for_clips_of_different_lengths(classifier, av_clip, tmp_path):
-    paths = [str(av_clip), str(talking_clip_file(tmp_path / "angry.mp4", 3.5, actor=2, emotion="angry"))]
+    paths = [str(av_clip), str(write_talking_clip(tmp_path / "angry.mp4", 3.5, actor=2, emotion="angry"))]
     paths.insert(1, str(write_video(tmp_path / "two_seconds.mp4", 2.0, fps=10)))
     paths.append(str(write_video(tmp_path / "five_seconds.mp4", 5.0, fps=10)))
     one_by_one = [classifier(path) for path in paths]

@@ -66,12 +66,12 @@ def _forward_through_processor(path, clip):
 
 
 @pytest.mark.parametrize("path", [p for p in SHIPPED if p.stem.endswith("_synthetic")], ids=lambda path: path.stem)
-def test_synthetic_recipe_model_matches_its_processor(path, ravdess_av_clip):
-    """The recipe's model, at its own size, takes what its processor makes of a real clip."""
-    _forward_through_processor(path, ravdess_av_clip)
+def test_synthetic_recipe_model_matches_its_processor(path, generated_av_clip):
+    """The recipe's model, at its own size, takes what its processor makes of a clip."""
+    _forward_through_processor(path, generated_av_clip)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", [p for p in SHIPPED if not p.stem.endswith("_synthetic")], ids=lambda path: path.stem)
-def test_corpus_recipe_model_matches_its_processor(path, ravdess_av_clip):
-    _forward_through_processor(path, ravdess_av_clip)
+def test_corpus_recipe_model_matches_its_processor(path, generated_av_clip):
+    _forward_through_processor(path, generated_av_clip)

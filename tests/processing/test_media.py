@@ -104,8 +104,17 @@ def test_bytes_input_matches_path_input(tmp_path: Path):
     assert from_bytes.path.startswith("<bytes:")
 
 
-def test_audio_matches_torchaudio_resampling_of_the_wav(shared_data: Path):
-    path = next(shared_data.glob("ravdess/03-*.wav"))
+def test_audio_matches_torchaudio_resampling_of_the_wav(tmp_path: Path):
+    # A synthetic voice (harmonics up to 0.45 x 48 kHz) in a 48-kHz 16-bit wav, as RAVDESS's speech files are.
+    from av_emotion.data.synthetic import SyntheticCorpusConfig, render_clip
+
+    _, voice = render_clip("happy", 3, config=SyntheticCorpusConfig(duration_s=1.5, sampling_rate=48000))
+    path = tmp_path / "voice.wav"
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(48000)
+        handle.writeframes((np.clip(voice, -1, 1) * 32767).astype("<i2").tobytes())
     with wave.open(str(path)) as handle:
         rate = handle.getframerate()
         raw = np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2").astype(np.float32) / 32768

@@ -8,7 +8,12 @@ from pathlib import Path
 import av
 import numpy as np
 
-_CODECS = {".mp4": ("libx264", "aac"), ".flv": ("flv", "libmp3lame"), ".wav": (None, "pcm_s16le")}
+_CODECS = {
+    ".mp4": ("libx264", "aac"),
+    ".flv": ("flv", "libmp3lame"),
+    ".wav": (None, "pcm_s16le"),
+    ".flac": (None, "flac"),
+}
 
 
 def write_clip(
@@ -21,6 +26,7 @@ def write_clip(
     size: int = 32,
     sample_rate: int | None = None,
     seed: int = 0,
+    tone_hz: float = 440.0,
 ) -> Path:
     """Write a short clip: moving noise frames and a sine tone, with the codecs usual for the suffix."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,7 +55,7 @@ def write_clip(
                 container.mux(packet)
         if audio_stream is not None:
             total = int(seconds * sample_rate)
-            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(total) / sample_rate)).astype(np.float32)
+            tone = (0.3 * np.sin(2 * np.pi * tone_hz * np.arange(total) / sample_rate)).astype(np.float32)
             chunk = 1024
             sample_format = audio_stream.codec_context.codec.audio_formats[0].name
             for start in range(0, total, chunk):

@@ -70,7 +70,13 @@ def test_builder_labels_actors_and_report(fake_ravdess):
     assert skipped[ravdess_name(6, 4, rep=2)] == "no audio stream"
     assert report.found == 26
     ignored = {Path(path).name for path in report.ignored}
-    assert ignored == {ravdess_name(3, 1, modality=2), ravdess_name(3, 1, channel=2), "notes.mp4"}
+    # The audio-only wav is found but not selected by the default `modality="full_av"`.
+    assert ignored == {
+        ravdess_name(3, 1, modality=2),
+        ravdess_name(3, 1, channel=2),
+        "notes.mp4",
+        "03-01-03-01-01-01-01.wav",
+    }
     assert "skipped" in report.summary() and ravdess_name(5, 3, rep=2) in report.summary()
 
 
@@ -112,8 +118,8 @@ def test_folds_on_built_corpus(fake_ravdess, protocol):
 
 def test_real_ravdess_samples(shared_data):
     dataset, report = build_ravdess(shared_data / "ravdess", num_workers=1)
-    # 5 full-AV speech clips; the video-only mp4 and the two wavs are ignored, nothing skipped.
-    assert len(dataset) == 5 and not report.skipped and len(report.ignored) == 1
+    # 5 full-AV speech clips; the video-only mp4 and the two audio-only wavs are ignored, nothing skipped.
+    assert len(dataset) == 5 and not report.skipped and len(report.ignored) == 3
     labels = sorted(dataset.features["label"].int2str(dataset["label"]))
     assert labels == ["fearful", "happy", "neutral", "sad", "surprised"]
     assert set(dataset["speaker"]) == {5}

@@ -33,7 +33,8 @@ def test_config_loads_and_builds(path):
     text = path.read_text()
     assert f"accelerate launch recipes/train.py --config recipes/configs/{path.name}" in text.split("\n\n")[0]
     config = load_config(path)
-    assert path.stem == f"{config.model.model_type}_{config.data.corpus}"
+    # `<arch>_<corpus>`, or `<arch>_<corpus>_<selection>` (`_ravdess_speech`: the audio-only speech release).
+    assert path.stem in (f"{config.model.model_type}_{config.data.corpus}", f"{config.model.model_type}_ravdess_speech")
     processor = build_processor(config.processor)
     assert processor.num_frames >= 1
     labels = _labels(config)
@@ -75,3 +76,31 @@ def test_synthetic_recipe_model_matches_its_processor(path, generated_av_clip):
 @pytest.mark.parametrize("path", [p for p in SHIPPED if not p.stem.endswith("_synthetic")], ids=lambda path: path.stem)
 def test_corpus_recipe_model_matches_its_processor(path, generated_av_clip):
     _forward_through_processor(path, generated_av_clip)
+
+
+SPEECH = [path for path in SHIPPED if path.stem.endswith("_ravdess_speech")]
+
+
+def test_every_architecture_has_a_real_speech_recipe():
+    assert {path.stem for path in SPEECH} == {f"{model_type}_ravdess_speech" for model_type in TINY_CONFIGS}
+
+
+@pytest.mark.parametrize("path", SPEECH, ids=lambda path: path.stem)
+def test_speech_recipe_model_takes_a_real_audio_only_file(path, shared_data):
+    """Audio-only, speaker-independent 6 folds, and the recipe's model at its own size runs on a real RAVDESS wav."""
+    from av_emotion.data.collate import AVEmotionCollator
+
+    config = load_config(path)
+    assert config.data.builder["modality"] == "audio_only" and config.data.drop_modality == "video"
+    assert (config.data.fold_protocol, config.data.validation_speakers) == ("ravdess_6fold", 4)
+    wav = shared_data / "ravdess" / "03-01-05-01-01-01-05.wav"
+    if not wav.is_file():
+        pytest.skip(f"{wav} is missing from the shared samples")
+    processor = build_processor(config.processor)
+    collator = AVEmotionCollator(processor=processor, drop_modality="video")
+    batch = collator([{"video": None, "audio": str(wav), "label": 4}])
+    assert "pixel_values_videos" not in batch and batch["audio_mask"].any()
+    model = build_model(config.model, get_label_set(config.data.corpus)).eval()
+    with torch.no_grad():
+        outputs = model(**select_inputs(batch, model_input_names(model)))
+    assert outputs.logits.shape == (1, 8) and torch.isfinite(outputs.loss)

@@ -98,3 +98,29 @@ def test_pad_processed_restores_flat_arrays():
     batch = pad_processed([example, example])
     assert torch.equal(batch["pixel_values_videos"][1], video) and torch.equal(batch["input_features"][0], features)
     assert batch["labels"].tolist() == [3, 3] and "pixel_values_videos_shape" not in batch
+
+
+def test_audio_crop_takes_a_random_window_inside_the_valid_frames():
+    frames = torch.arange(40, dtype=torch.float32)
+    features = frames.expand(6, 3, 40).clone()  # every bin of clip i at frame t holds t
+    mask = torch.ones(6, 40, dtype=torch.bool)
+    mask[0, 25:] = False  # clip 0 has 25 valid frames, then padding
+    section = AugmentationSection(audio_crop_frames=10)
+    starts = set()
+    for micro_batch in range(20):
+        out = augment_batch(
+            {"input_features": features, "audio_mask": mask}, section, augmentation_generator(0, 0, micro_batch)
+        )
+        assert out["input_features"].shape == (6, 3, 10) and out["audio_mask"].shape == (6, 10)
+        for index in range(6):
+            start = int(out["input_features"][index, 0, 0])
+            # A contiguous window of the clip, with its own mask, starting where the clip still has 10 frames.
+            assert torch.equal(out["input_features"][index, 1], frames[start : start + 10])
+            assert torch.equal(out["audio_mask"][index], mask[index, start : start + 10])
+            assert start <= (15 if index == 0 else 30)
+            starts.add(start)
+    assert len(starts) > 10  # the window moves
+    assert features.shape == (6, 3, 40)  # the input batch is untouched
+    # A batch no longer than the window is left whole.
+    short = augment_batch({"input_features": features[:, :, :10]}, section, augmentation_generator(0, 0, 0))
+    assert torch.equal(short["input_features"], features[:, :, :10])

@@ -81,10 +81,22 @@ def test_map_cache_is_reused_and_keyed_by_processor_settings(small_corpus, tmp_p
 
     first = prepare()
     files = sorted(path.name for path in (tmp_path / "cache").iterdir())
-    assert len(files) == 3  # train, validation, test
+    assert len(files) == 1  # one file for the clips of every split
     again = prepare()
     assert sorted(path.name for path in (tmp_path / "cache").iterdir()) == files  # reused, nothing new
     assert again.splits["train"][0]["pixel_values_videos"].equal(first.splits["train"][0]["pixel_values_videos"])
+    # Another fold splits the same clips differently: same cache file, and each clip keeps its arrays.
+    fold_1 = prepare("data.fold=1")
+    assert sorted(path.name for path in (tmp_path / "cache").iterdir()) == files
+
+    def rows(prepared, name):
+        return {row["clip_id"]: row for row in prepared.splits[name].with_format(None)}
+
+    assert set(rows(fold_1, "test")) != set(rows(first, "test"))
+    first_rows = {clip: row for name in first.splits for clip, row in rows(first, name).items()}
+    for clip, row in rows(fold_1, "test").items():
+        assert row["pixel_values_videos"] == first_rows[clip]["pixel_values_videos"]
+        assert row["labels"] == first_rows[clip]["labels"]
     other = prepare("processor.overrides.num_frames=4")
-    assert len(list((tmp_path / "cache").iterdir())) == 6  # new settings, new cache files
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # new settings, new cache file
     assert other.splits["train"][0]["pixel_values_videos_shape"].tolist() == [4, 3, 64, 64]

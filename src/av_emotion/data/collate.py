@@ -215,11 +215,16 @@ def process_clips(processor: Any, examples: Sequence[dict[str, Any]]) -> dict[st
     """Run `processor` on raw rows and return its tensors (without labels).
 
     Each row has `video` (path) and optionally `audio`: a separate audio file (CREMA-D's WAV), used instead
-    of the video's own track; None means the video's track. Separate audio goes through
-    `processor.load_clip` (the same clip window and sampling rate as the video) and `process_clips`.
+    of the video's own track; None means the video's track. A row with `video` None and an `audio` file is an
+    audio-only clip (RAVDESS `03-*` speech): it gets an all-False `video_mask` and `has_video=False`. Separate
+    audio goes through `processor.load_clip` (the same clip window and sampling rate as the video) and
+    `process_clips`.
     """
     videos = [example["video"] for example in examples]
     audio = [example.get("audio") for example in examples]
+    for example, video_path, audio_path in zip(examples, videos, audio):
+        if video_path is None and audio_path is None:
+            raise ValueError(f"row {example.get('clip_id', example)!r} has neither a video nor an audio file")
     if any(example.get("start_s") is not None for example in examples) and hasattr(processor, "load_clip"):
         # Rows that are windows of a longer video (Aff-Wild2): decode each row's [start_s, end_s).
         clips = [
@@ -230,6 +235,9 @@ def process_clips(processor: Any, examples: Sequence[dict[str, Any]]) -> dict[st
     elif any(path is not None for path in audio) and hasattr(processor, "load_clip"):
         clips = []
         for video_path, audio_path in zip(videos, audio):
+            if video_path is None:
+                clips.append(processor.load_clip(audio_path, allow_missing_video=True))
+                continue
             clip = processor.load_clip(video_path, allow_missing_audio=audio_path is not None)
             if audio_path is not None:
                 sound = processor.load_clip(audio_path, allow_missing_video=True)
@@ -237,7 +245,9 @@ def process_clips(processor: Any, examples: Sequence[dict[str, Any]]) -> dict[st
                     clip, audio=sound.audio, sampling_rate=sound.sampling_rate, has_audio=sound.has_audio
                 )
             clips.append(clip)
-        features = processor.process_clips(clips, return_tensors="pt")
+        features = processor.process_clips(
+            clips, return_tensors="pt", allow_missing_video=any(path is None for path in videos)
+        )
     elif any(path is not None for path in audio):
         features = processor(videos=videos, audio=audio, return_tensors="pt")
     else:

@@ -11,7 +11,11 @@ File names are seven two-digit fields `MM-VC-EE-II-SS-RR-AA.ext`:
 - AA actor: 01..24, odd male, even female
 
 Audio-video models use the full-AV speech clips (`01-01-*.mp4`, 1440 files: 60 per actor), the default
-selection. The actor is the speaker for speaker-independent splits (`av_emotion.data.folds`).
+selection. The audio-only speech release (`Audio_Speech_Actors_01-24.zip`: `Actor_NN/03-01-*.wav`, 1440 files)
+is read with `modality="audio_only"` (or `"all"`, mixed with full-AV clips), from `.wav` as unzipped or from
+lossless `.flac` copies: such a clip has `video` None and its file in `audio`, so the processor gives it an
+all-False video mask and `has_video=False` (the models' missing-video path). The actor is the speaker for
+speaker-independent splits (`av_emotion.data.folds`).
 
 The synthetic corpus (`av_emotion.data.synthetic`) writes RAVDESS-named clips, so `build_synthetic_corpus`
 reads it with the same parser (its actors may number more than 24).
@@ -44,6 +48,13 @@ RAVDESS_ACTORS: tuple[int, ...] = tuple(range(1, 25))
 _NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2,})$")
 _MODALITIES = {1: "full_av", 2: "video_only", 3: "audio_only"}
 _CHANNELS = {1: "speech", 2: "song"}
+# File types of each selectable modality: the official release ships `.mp4` (audio-video) and `.wav` (audio
+# only); `.flac` is the lossless form users often convert the `.wav` files to.
+_SUFFIXES = {1: (".mp4",), 3: (".wav", ".flac")}
+# `modality=` argument -> RAVDESS modality codes it selects. Video-only (02) clips are never selected: every
+# model here needs at least the audio, and their tracks are silent.
+ModalitySelection = Literal["full_av", "audio_only", "all"]
+_SELECTIONS: dict[str, tuple[int, ...]] = {"full_av": (1,), "audio_only": (3,), "all": (1, 3)}
 
 
 @dataclass(frozen=True)
@@ -117,7 +128,7 @@ def _build_from_names(
     root: Path,
     corpus: str,
     *,
-    modality: Literal["full_av"],
+    modality: ModalitySelection,
     vocal_channel: Literal["speech", "song", "all"],
     actors: tuple[int, ...] | None,
     check_media: bool,
@@ -125,22 +136,30 @@ def _build_from_names(
     num_workers: int,
     max_actor: int | None,
 ) -> CorpusBuild:
-    if modality != "full_av":
+    if modality not in _SELECTIONS:
         raise ValueError(
-            f"modality={modality!r} is not supported: audio-video models need the full-AV clips (modality 01)"
+            f"modality={modality!r} is not supported: choose 'full_av' (01-*.mp4), 'audio_only' (03-*.wav or "
+            "03-*.flac) or 'all' (both); video-only clips (02) have silent audio and are never used"
         )
+    codes = _SELECTIONS[modality]
     if vocal_channel not in ("speech", "song", "all"):
         raise ValueError(f"vocal_channel must be 'speech', 'song' or 'all', got {vocal_channel!r}")
     report = BuildReport(corpus=corpus, root=str(root))
     candidates: list[tuple[Path, RavdessName]] = []
     seen: dict[str, Path] = {}
-    for path in find_files(root, (".mp4",)):
+    for path in find_files(root, (".mp4", ".wav", ".flac")):
         try:
             name = parse_ravdess_name(path)
         except ValueError:
             report.ignored.append(str(path))
             continue
-        if name.modality != 1 or (vocal_channel != "all" and _CHANNELS[name.vocal_channel] != vocal_channel):
+        # A name whose modality is selected but whose file type is not that modality's (an audio-only `03-*` name
+        # on an `.mp4`) is ignored like any other unselected file.
+        if (
+            name.modality not in codes
+            or path.suffix.lower() not in _SUFFIXES[name.modality]
+            or (vocal_channel != "all" and _CHANNELS[name.vocal_channel] != vocal_channel)
+        ):
             report.ignored.append(str(path))
             continue
         if actors is not None and name.actor not in actors:
@@ -157,7 +176,7 @@ def _build_from_names(
         candidates.append((path, name))
 
     reasons = (
-        check_media_files([(str(path), True, True) for path, _ in candidates], num_workers=num_workers)
+        check_media_files([(str(path), name.modality == 1, True) for path, name in candidates], num_workers=num_workers)
         if check_media
         else [None] * len(candidates)
     )
@@ -166,11 +185,13 @@ def _build_from_names(
         if reason is not None:
             report.skipped.append(SkippedFile(str(path), reason))
             continue
+        audio_only = name.modality == 3
         records.append(
             {
                 "clip_id": path.stem,
-                "video": str(path),
-                "audio": None,
+                # Full-AV: the video file carries its own audio track (`audio` None). Audio-only: no video.
+                "video": None if audio_only else str(path),
+                "audio": str(path) if audio_only else None,
                 "label": name.emotion - 1,
                 "speaker": name.actor,
                 "gender": name.gender,
@@ -187,7 +208,7 @@ def _build_from_names(
 def build_ravdess(
     root: str | Path,
     *,
-    modality: Literal["full_av"] = "full_av",
+    modality: ModalitySelection = "full_av",
     vocal_channel: Literal["speech", "song", "all"] = "speech",
     actors: tuple[int, ...] | None = None,
     check_media: bool = True,
@@ -197,18 +218,22 @@ def build_ravdess(
     """Build RAVDESS from `root` (any layout: `Actor_XX/` folders or flat; searched recursively).
 
     Args:
-        root: Folder holding the `.mp4` clips.
-        modality: Only `"full_av"` (`01-*`): the audio-video clips these models need.
+        root: Folder holding the clips: the unzipped official release (`.mp4` audio-video, `.wav` audio-only)
+            or lossless `.flac` copies of its `.wav` files, alone or mixed.
+        modality: `"full_av"` (`01-*.mp4`, the default), `"audio_only"` (`03-*.wav` / `03-*.flac`: rows with
+            `video` None and `audio` the file, for the models' missing-video path) or `"all"` (both). The same
+            recording present as both `.wav` and `.flac` is kept once (the other is reported as a duplicate).
         vocal_channel: `"speech"` (the 1440-clip set used by the papers), `"song"`, or `"all"`.
         actors: Keep only these actors (default all).
-        check_media: Open each clip and decode a first video and audio frame (`check_media_file`); unreadable
-            clips are listed in the report. `False` trusts the names (faster on a known-good copy).
+        check_media: Open each clip and decode a first video (full-AV only) and audio frame (`check_media_file`);
+            unreadable clips are listed in the report. `False` trusts the names (faster on a known-good copy).
         on_error: `"skip"` leaves unusable files out (listed in the report); `"raise"` fails on the first.
         num_workers: Threads for the media check.
 
     Returns:
         `CorpusBuild(dataset, report)`; the dataset has the columns of `ravdess_features()` with `label` a
-        `ClassLabel` over `RAVDESS_LABELS` and `speaker` the actor number. Rows are sorted by path.
+        `ClassLabel` over `RAVDESS_LABELS` and `speaker` the actor number. Rows are sorted by path. `video` is the
+        clip's file for full-AV clips and None for audio-only ones, whose file is in `audio`.
     """
     return _build_from_names(
         check_root(root, "RAVDESS"),

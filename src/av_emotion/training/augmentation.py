@@ -21,7 +21,12 @@ def augmentation_generator(seed: int, epoch: int, micro_batch: int) -> torch.Gen
 
 def is_active(section: AugmentationSection) -> bool:
     """Whether any augmentation is switched on."""
-    return section.video_flip_prob > 0 or section.freq_mask_param > 0 or section.time_mask_param > 0
+    return (
+        section.video_flip_prob > 0
+        or section.freq_mask_param > 0
+        or section.time_mask_param > 0
+        or section.audio_crop_frames > 0
+    )
 
 
 def augment_batch(
@@ -33,8 +38,20 @@ def augment_batch(
     - `input_features` (B, F, frames): one band of up to `freq_mask_param` mel bins and one span of up to
       `time_mask_param` frames set to the clip's mean (SpecAugment, Park et al. 2019, with a mean fill so
       log-mel features are not pushed to an artificial floor).
+    - `input_features` and `audio_mask`: with `audio_crop_frames`, a random window of that many frames per clip,
+      starting within the clip's valid frames (clips no longer than the window are kept whole); applied before
+      the masks above.
     """
     batch = dict(batch)
+    crop = section.audio_crop_frames
+    features = batch.get("input_features")
+    if crop > 0 and features is not None and features.dim() == 3 and features.shape[-1] > crop:
+        mask = batch.get("audio_mask")
+        valid = mask.sum(dim=-1).tolist() if mask is not None else [features.shape[-1]] * features.shape[0]
+        starts = [int(torch.randint(0, max(int(length) - crop, 0) + 1, (1,), generator=generator)) for length in valid]
+        batch["input_features"] = torch.stack([clip[:, start : start + crop] for clip, start in zip(features, starts)])
+        if mask is not None:
+            batch["audio_mask"] = torch.stack([row[start : start + crop] for row, start in zip(mask, starts)])
     videos = batch.get("pixel_values_videos")
     if videos is not None and section.video_flip_prob > 0:
         flip = torch.rand(videos.shape[0], generator=generator) < section.video_flip_prob

@@ -190,11 +190,15 @@ class AugmentationSection:
         video_flip_prob: Probability of flipping a clip's frames left-right (faces are near-symmetric).
         freq_mask_param: Largest band of mel bins masked (SpecAugment, filled with the clip mean); 0 disables.
         time_mask_param: Largest span of audio frames masked (SpecAugment, filled with the clip mean); 0 disables.
+        audio_crop_frames: Train on a random window of this many audio frames of each clip (a random crop, i.e. a
+            time shift of the utterance; our choice for small speech corpora); evaluation sees the whole processed
+            clip. The window starts inside the clip's valid frames (`audio_mask`); 0 disables.
     """
 
     video_flip_prob: float = 0.0
     freq_mask_param: int = 0
     time_mask_param: int = 0
+    audio_crop_frames: int = 0
 
 
 @dataclass

@@ -24,7 +24,7 @@ import datasets
 from datasets.fingerprint import Hasher
 
 from av_emotion.data.affwild2 import AFFWILD2_OFFICIAL_PROTOCOL, official_split_fold
-from av_emotion.data.collate import media_error_types, process_clips
+from av_emotion.data.collate import DROPPED_INPUTS, media_error_types, process_clips
 from av_emotion.data.corpus import BuildReport, CorpusBuild, build_corpus
 from av_emotion.data.folds import Fold, get_fold, speaker_independent_folds, split_by_fold
 from av_emotion.training.config import RecipeConfig
@@ -263,6 +263,17 @@ class _RowProcessor:
         return row
 
 
+def _clip_key(row: dict[str, Any]) -> tuple[str, str, float, float]:
+    """Identify one clip to preprocess: its files, and its window when rows are windows of one video."""
+    start, end = row.get("start_s"), row.get("end_s")
+    return (
+        row["video"] or "",
+        row.get("audio") or "",
+        -1.0 if start is None else float(start),
+        -1.0 if end is None else float(end),
+    )
+
+
 def preprocess_with_map(
     splits: datasets.DatasetDict, processor: Any, *, config: RecipeConfig, cache_dir: Path
 ) -> tuple[datasets.DatasetDict, list[tuple[str, str]]]:
@@ -277,7 +288,10 @@ def preprocess_with_map(
             outputs = process_clips(processor, [probe_rows[index]])
         except media_error_types():
             continue
-        example = {key: value[0].numpy() for key, value in outputs.items()}
+        # A modality the recipe drops (`data.drop_modality`) never reaches the model: not caching it keeps
+        # audio-only corpora from storing all-zero frames (about 400 kB a clip at 8 x 3 x 64 x 64).
+        dropped = DROPPED_INPUTS.get(config.data.drop_modality or "", ())
+        example = {key: value[0].numpy() for key, value in outputs.items() if key not in dropped}
         break
     if example is None:
         raise ValueError("no training clip could be processed; check the corpus and the processor settings")
@@ -287,28 +301,45 @@ def preprocess_with_map(
     input_names = list(example)
     columns = [name for name in features if name not in ("labels", MEDIA_ERROR_COLUMN)]
     function = _RowProcessor(processor, config, input_names, columns)
+    # One cache for the clips of every split, in a fixed (sorted) order: each fold of a protocol splits the same
+    # clips differently, so every fold (and every recipe with the same processor) reuses one preprocessing pass.
+    union = datasets.concatenate_datasets(list(splits.values()))
+    clip_keys = [_clip_key(row) for row in union]
+    ordered = sorted(range(len(union)), key=lambda index: clip_keys[index])
+    distinct: list[int] = []
+    position: dict[tuple[str, str], int] = {}
+    for index in ordered:
+        if clip_keys[index] not in position:
+            position[clip_keys[index]] = len(distinct)
+            distinct.append(index)
+    union = union.select(distinct)
+    # Plain lists: `Dataset[column]` is a lazy `Column` whose hash depends on how the rows were selected.
+    identity = Hasher.hash([[_clip_key(row) for row in union], [_labels_of_row(row, config) for row in union]])
+    # Caches written before a modality was dropped keep their key (nothing dropped: the key of old).
+    key_parts = [identity, processor_key] + ([sorted(input_names)] if config.data.drop_modality else [])
+    cache_file = cache_dir / f"{config.data.corpus}-clips-{Hasher.hash(key_parts)}.arrow"
+    kept = [column for column in KEPT_COLUMNS if column in union.column_names]
+    mapped = union.map(
+        function,
+        features=datasets.Features({**{column: union.features[column] for column in kept}, **features}),
+        remove_columns=[column for column in union.column_names if column not in kept],
+        num_proc=config.data.num_proc if config.data.num_proc > 1 else None,
+        cache_file_name=str(cache_file),
+        load_from_cache_file=True,
+        desc="preprocessing",
+    )
+    errors = mapped[MEDIA_ERROR_COLUMN]
+    skipped: list[tuple[str, str]] = [
+        (union[index]["video"] or union[index]["audio"], error)
+        for index, error in enumerate(errors)
+        if error is not None
+    ]
+    mapped = mapped.remove_columns([MEDIA_ERROR_COLUMN])
     processed: dict[str, datasets.Dataset] = {}
-    skipped: list[tuple[str, str]] = []
     for name, split in splits.items():
-        identity = Hasher.hash([split["video"], split["audio"], [_labels_of_row(row, config) for row in split]])
-        cache_file = cache_dir / f"{config.data.corpus}-{name}-{Hasher.hash([identity, processor_key])}.arrow"
-        kept = [column for column in KEPT_COLUMNS if column in split.column_names]
-        mapped = split.map(
-            function,
-            features=datasets.Features({**{column: split.features[column] for column in kept}, **features}),
-            remove_columns=[column for column in split.column_names if column not in kept],
-            num_proc=config.data.num_proc if config.data.num_proc > 1 else None,
-            cache_file_name=str(cache_file),
-            load_from_cache_file=True,
-            desc=f"preprocessing {name}",
+        rows = [position[_clip_key(row)] for row in split]
+        rows = [row for row in rows if errors[row] is None]
+        processed[name] = mapped.select(rows).with_format(
+            "torch", columns=[*columns, "labels"], output_all_columns=False
         )
-        errors = mapped[MEDIA_ERROR_COLUMN]
-        bad = [index for index, error in enumerate(errors) if error is not None]
-        for index in bad:
-            skipped.append((split[index]["video"], errors[index]))
-        if bad:
-            keep = sorted(set(range(len(mapped))) - set(bad))
-            mapped = mapped.select(keep)
-        mapped = mapped.remove_columns([MEDIA_ERROR_COLUMN])
-        processed[name] = mapped.with_format("torch", columns=[*columns, "labels"], output_all_columns=False)
     return datasets.DatasetDict(processed), skipped

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real media samples in ../shared/data, and deterministic torch."""
+"""Shared fixtures: the real media samples in ../shared/data, a generated clip, and deterministic torch."""
 
 from __future__ import annotations
 
@@ -40,3 +40,15 @@ def ravdess_av_clip(shared_data: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is missing from the shared samples")
     return path
+
+
+@pytest.fixture(scope="session")
+def generated_av_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated 3.2-s audio-video clip (synthetic talking face, 64x64 at 20 fps, 16 kHz AAC voice).
+
+    For behaviour tests that need a clip with video and audio but not a real format or a real face: they run on
+    a fresh machine without ../shared/data.
+    """
+    from tests.pipelines.generated_media import write_talking_clip
+
+    return write_talking_clip(tmp_path_factory.mktemp("generated_av_clip") / "happy.mp4")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from av_emotion.cli import main
-from tests.pipelines.generated_media import write_video
+from tests.pipelines.generated_media import write_talking_clip, write_video
 from tests.pipelines.tiny_checkpoint import LABELS, save_tiny_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +21,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     return save_tiny_checkpoint(tmp_path_factory.mktemp("tiny_cli_model"))
+
+
+@pytest.fixture(scope="module")
+def av_clip(tmp_path_factory) -> Path:
+    """A generated 3.2-s talking-face clip with a voice: the CLI's behaviour needs no real media."""
+    return write_talking_clip(tmp_path_factory.mktemp("cli_clip") / "happy.mp4")
 
 
 @pytest.fixture(scope="module")
@@ -55,32 +61,32 @@ def test_help_of_the_program_and_of_predict(capsys):
     assert "--device" in text and "--batch-size" in text and "examples:" in text
 
 
-def test_predict_json_on_a_real_clip_matches_the_pipeline(capsys, checkpoint, ravdess_av_clip):
-    code, out, err = run_cli(capsys, "predict", ravdess_av_clip, "--model", checkpoint, "--json", "--device", "cpu")
+def test_predict_json_matches_the_pipeline(capsys, checkpoint, av_clip):
+    code, out, err = run_cli(capsys, "predict", av_clip, "--model", checkpoint, "--json", "--device", "cpu")
     assert code == 0, err
     records = json.loads(out)
-    assert [record["path"] for record in records] == [str(ravdess_av_clip)]
+    assert [record["path"] for record in records] == [str(av_clip)]
     check_distribution(records[0]["labels"])
     from transformers import pipeline
 
-    expected = pipeline("audio-video-emotion", model=str(checkpoint), device="cpu")(str(ravdess_av_clip))
+    expected = pipeline("audio-video-emotion", model=str(checkpoint), device="cpu")(str(av_clip))
     assert [item["label"] for item in records[0]["labels"]] == [item["label"] for item in expected]
     assert [item["score"] for item in records[0]["labels"]] == pytest.approx([item["score"] for item in expected])
 
 
-def test_predict_table_and_top_k(capsys, checkpoint, ravdess_av_clip):
-    code, out, _ = run_cli(capsys, "predict", ravdess_av_clip, "--model", checkpoint, "--top-k", "2")
+def test_predict_table_and_top_k(capsys, checkpoint, av_clip):
+    code, out, _ = run_cli(capsys, "predict", av_clip, "--model", checkpoint, "--top-k", "2")
     assert code == 0
     lines = out.strip().splitlines()
-    assert lines[0] == str(ravdess_av_clip) and len(lines) == 4
+    assert lines[0] == str(av_clip) and len(lines) == 4
     assert lines[1].startswith("  seen: face in ") and lines[1].endswith("of sampled frames; modalities: video, audio")
     assert all(line.split()[0] in LABELS for line in lines[2:])
 
 
 @pytest.mark.slow  # a fresh interpreter importing torch + transformers takes 10-25 s on a shared CPU
-def test_predict_as_a_subprocess(checkpoint, ravdess_av_clip, tmp_path):
+def test_predict_as_a_subprocess(checkpoint, av_clip, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "av_emotion.cli", "predict", str(ravdess_av_clip), "--model", str(checkpoint)]
+    command = [sys.executable, "-m", "av_emotion.cli", "predict", str(av_clip), "--model", str(checkpoint)]
     completed = subprocess.run(
         [*command, "--json", "--device", "cpu", "--top-k", "3"],
         capture_output=True,
@@ -95,27 +101,27 @@ def test_predict_as_a_subprocess(checkpoint, ravdess_av_clip, tmp_path):
     assert "Traceback" not in completed.stderr
 
 
-def test_bad_files_get_one_line_errors_and_a_non_zero_exit(capsys, checkpoint, ravdess_av_clip, tmp_path):
+def test_bad_files_get_one_line_errors_and_a_non_zero_exit(capsys, checkpoint, av_clip, tmp_path):
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n" * 100)
     missing = tmp_path / "missing.mp4"
     code, out, err = run_cli(
-        capsys, "predict", ravdess_av_clip, text, missing, "--model", checkpoint, "--json", "--device", "cpu"
+        capsys, "predict", av_clip, text, missing, "--model", checkpoint, "--json", "--device", "cpu"
     )
     assert code == 1
-    assert [record["path"] for record in json.loads(out)] == [str(ravdess_av_clip)]  # the good file still ran
+    assert [record["path"] for record in json.loads(out)] == [str(av_clip)]  # the good file still ran
     error_lines = [line for line in err.splitlines() if "error:" in line]
     assert len(error_lines) == 2
     assert "notes.mp4" in error_lines[0] and "missing.mp4" in error_lines[1]
     assert "Traceback" not in err
 
 
-def test_bad_model_and_bad_arguments(capsys, ravdess_av_clip, tmp_path, checkpoint):
-    code, _, err = run_cli(capsys, "predict", ravdess_av_clip, "--model", tmp_path / "no_model_here")
+def test_bad_model_and_bad_arguments(capsys, av_clip, tmp_path, checkpoint):
+    code, _, err = run_cli(capsys, "predict", av_clip, "--model", tmp_path / "no_model_here")
     assert code == 2 and "cannot load the model" in err and "Traceback" not in err
-    code, _, err = run_cli(capsys, "predict", ravdess_av_clip, "--model", checkpoint, "--plot", tmp_path / "a.png")
+    code, _, err = run_cli(capsys, "predict", av_clip, "--model", checkpoint, "--plot", tmp_path / "a.png")
     assert code == 2 and "--plot" in err and "--window" in err
-    code, _, err = run_cli(capsys, "predict", ravdess_av_clip, "--model", checkpoint, "--stride", "2")
+    code, _, err = run_cli(capsys, "predict", av_clip, "--model", checkpoint, "--stride", "2")
     assert code == 2 and "--stride needs --window" in err
 
 
@@ -168,12 +174,12 @@ def test_window_timeline_json_and_plot(capsys, checkpoint, long_video, tmp_path)
     assert all(line.endswith("(face in 0% of sampled frames; modalities: video, audio)") for line in lines[2:5])
 
 
-def test_plot_for_several_files_writes_one_png_each(capsys, checkpoint, long_video, ravdess_av_clip, tmp_path):
+def test_plot_for_several_files_writes_one_png_each(capsys, checkpoint, long_video, av_clip, tmp_path):
     code, _, err = run_cli(
         capsys,
         "predict",
         long_video,
-        ravdess_av_clip,
+        av_clip,
         "--model",
         checkpoint,
         "--device",
@@ -185,4 +191,4 @@ def test_plot_for_several_files_writes_one_png_each(capsys, checkpoint, long_vid
     )
     assert code == 0, err
     assert (tmp_path / "plot_sixty_seconds.png").exists()
-    assert (tmp_path / f"plot_{ravdess_av_clip.stem}.png").exists()
+    assert (tmp_path / f"plot_{av_clip.stem}.png").exists()

@@ -145,7 +145,7 @@ def test_usage_snippets_run_against_the_saved_folder(tmp_path: Path, model_type:
         assert sum(printed.values()) == pytest.approx(1.0, abs=0.01)
 
 
-def test_usage_snippets_with_the_processor_run_on_a_real_clip(tmp_path: Path, ravdess_av_clip: Path):
+def test_usage_snippets_with_the_processor_run_on_a_clip(tmp_path: Path, generated_av_clip: Path):
     _, results = save_run(tmp_path, "avt_ca")
     save_processor(tmp_path)
     text = render_model_card(tmp_path, results=results).read_text()
@@ -154,7 +154,7 @@ def test_usage_snippets_with_the_processor_run_on_a_real_clip(tmp_path: Path, ra
     blocks = python_blocks(text)
     assert any("AutoProcessor.from_pretrained" in block for block in blocks)
     for block in blocks:
-        code = block.replace(MODEL_ID_PLACEHOLDER, str(tmp_path)).replace(EXAMPLE_CLIP, str(ravdess_av_clip))
+        code = block.replace(MODEL_ID_PLACEHOLDER, str(tmp_path)).replace(EXAMPLE_CLIP, str(generated_av_clip))
         output = io.StringIO()
         with contextlib.redirect_stdout(output):
             exec(compile(code, "<card snippet>", "exec"), {})

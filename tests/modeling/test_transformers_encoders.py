@@ -85,7 +85,7 @@ def test_trains_the_encoders_with_the_rest(encoders):
     assert model.avt_ca.audio_encoder.model.feature_extractor.conv_layers[0].conv.weight.grad.abs().sum() > 0
 
 
-def test_processor_takes_each_checkpoints_preprocessing_and_saves_it(encoders, tmp_path, ravdess_av_clip):
+def test_processor_takes_each_checkpoints_preprocessing_and_saves_it(encoders, tmp_path, generated_av_clip):
     vision, audio = encoders
     processor = AVEmotionProcessor.from_encoders("synthetic", vision_encoder=vision, audio_encoder=audio, num_frames=4)
     assert dict(processor.video_processor.size) == {"height": VIT_SIZE, "width": VIT_SIZE}
@@ -95,7 +95,7 @@ def test_processor_takes_each_checkpoints_preprocessing_and_saves_it(encoders, t
     extractor = processor.feature_extractor
     assert (extractor.feature_type, extractor.sampling_rate, extractor.do_normalize) == ("waveform", W2V_RATE, True)
 
-    inputs = processor(paths=[str(ravdess_av_clip)])
+    inputs = processor(paths=[str(generated_av_clip)])
     assert inputs["pixel_values_videos"].shape == (1, 4, 3, VIT_SIZE, VIT_SIZE)
     waveform = inputs["input_features"][0, 0][inputs["audio_mask"][0]]
     assert inputs["input_features"].shape[:2] == (1, 1)
@@ -103,7 +103,7 @@ def test_processor_takes_each_checkpoints_preprocessing_and_saves_it(encoders, t
     assert abs(waveform.shape[0] / W2V_RATE - 3.2) < 0.2  # the clip's ~3.2 s at the checkpoint's rate
 
     processor.save_pretrained(tmp_path / "processor")
-    again = AVEmotionProcessor.from_pretrained(tmp_path / "processor")(paths=[str(ravdess_av_clip)])
+    again = AVEmotionProcessor.from_pretrained(tmp_path / "processor")(paths=[str(generated_av_clip)])
     for key in ("pixel_values_videos", "input_features"):
         assert np.array_equal(again[key].numpy(), inputs[key].numpy())
 

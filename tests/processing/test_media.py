@@ -94,16 +94,27 @@ def test_ravdess_clip_frames_and_audio_duration(ravdess_av_clip: Path):
     np.testing.assert_allclose(clip.frame_times, expected)
 
 
-def test_bytes_input_matches_path_input(ravdess_av_clip: Path):
-    from_path = decode_clip(ravdess_av_clip, num_frames=4, sampling_rate=16000, frame_size=(72, 128))
-    from_bytes = decode_clip(ravdess_av_clip.read_bytes(), num_frames=4, sampling_rate=16000, frame_size=(72, 128))
+def test_bytes_input_matches_path_input(tmp_path: Path):
+    path = write_media(tmp_path / "clip.mp4", duration_s=1.0, size=(48, 64), sampling_rate=48000)
+    from_path = decode_clip(path, num_frames=4, sampling_rate=16000, frame_size=(24, 32))
+    from_bytes = decode_clip(path.read_bytes(), num_frames=4, sampling_rate=16000, frame_size=(24, 32))
+    assert from_path.frames.shape == (4, 24, 32, 3) and from_path.audio.shape == (16000,)
     np.testing.assert_array_equal(from_path.frames, from_bytes.frames)
     np.testing.assert_array_equal(from_path.audio, from_bytes.audio)
     assert from_bytes.path.startswith("<bytes:")
 
 
-def test_audio_matches_torchaudio_resampling_of_the_wav(shared_data: Path):
-    path = next(shared_data.glob("ravdess/03-*.wav"))
+def test_audio_matches_torchaudio_resampling_of_the_wav(tmp_path: Path):
+    # A synthetic voice (harmonics up to 0.45 x 48 kHz) in a 48-kHz 16-bit wav, as RAVDESS's speech files are.
+    from av_emotion.data.synthetic import SyntheticCorpusConfig, render_clip
+
+    _, voice = render_clip("happy", 3, config=SyntheticCorpusConfig(duration_s=1.5, sampling_rate=48000))
+    path = tmp_path / "voice.wav"
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(48000)
+        handle.writeframes((np.clip(voice, -1, 1) * 32767).astype("<i2").tobytes())
     with wave.open(str(path)) as handle:
         rate = handle.getframerate()
         raw = np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2").astype(np.float32) / 32768
@@ -286,9 +297,16 @@ def test_random_bytes():
     assert_media_error(excinfo, "<bytes: 5000 bytes>", "not a media file")
 
 
+@pytest.fixture(scope="module")
+def web_ready_mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-s 1280x720 h264+aac mp4 with its index first, as RAVDESS's files (and web-ready files) have."""
+    path = tmp_path_factory.mktemp("web_ready") / "clip.mp4"
+    return write_media(path, duration_s=3.0, fps=10, size=(720, 1280), faststart=True)
+
+
 @pytest.mark.parametrize("fraction", [0.5, 0.01, 0.0005])
-def test_truncated_real_mp4(tmp_path: Path, ravdess_av_clip: Path, fraction: float):
-    data = ravdess_av_clip.read_bytes()
+def test_truncated_mp4(tmp_path: Path, web_ready_mp4: Path, fraction: float):
+    data = web_ready_mp4.read_bytes()
     path = tmp_path / "cut.mp4"
     path.write_bytes(data[: int(len(data) * fraction)])
     with pytest.raises(MediaError) as excinfo:
@@ -296,8 +314,8 @@ def test_truncated_real_mp4(tmp_path: Path, ravdess_av_clip: Path, fraction: flo
     assert_media_error(excinfo, path, "truncated", "re-")
 
 
-def test_truncated_mp4_still_decodes_the_part_that_exists(tmp_path: Path, ravdess_av_clip: Path):
-    data = ravdess_av_clip.read_bytes()
+def test_truncated_mp4_still_decodes_the_part_that_exists(tmp_path: Path, web_ready_mp4: Path):
+    data = web_ready_mp4.read_bytes()
     path = tmp_path / "cut.mp4"
     path.write_bytes(data[: len(data) // 2])
     clip = decode_clip(path, 4, 16000, end_s=1.0)
@@ -316,8 +334,8 @@ def test_truncated_audio_track(tmp_path: Path):
     assert_media_error(excinfo, cut, "audio stream is truncated", "re-download")
 
 
-def test_no_video_stream(shared_data: Path):
-    path = next(shared_data.glob("ravdess/03-*.wav"))
+def test_no_video_stream(tmp_path: Path):
+    path = write_media(tmp_path / "speech.wav", video=False)
     with pytest.raises(MediaError) as excinfo:
         decode_clip(path, 4, 16000)
     assert_media_error(excinfo, path, "no video stream", "allow_missing_video=True")
@@ -357,17 +375,20 @@ def test_empty_or_outside_range(tmp_path: Path):
 @pytest.mark.parametrize(
     ("limits", "fragments"),
     [
-        (MediaLimits(max_pixels=640 * 480), ["1280x720", "max_pixels=307200", "MediaLimits(max_pixels="]),
+        (MediaLimits(max_pixels=32 * 32), ["64x48", "max_pixels=1024", "MediaLimits(max_pixels="]),
         (MediaLimits(max_duration_s=1.0), ["lasts 3.2 s", "max_duration_s=1", "MediaLimits(max_duration_s="]),
         (MediaLimits(max_streams=1), ["2 streams", "max_streams=1"]),
         (MediaLimits(max_audio_channels=1), ["2 channels", "max_audio_channels=1"]),
         (MediaLimits(max_file_bytes=1000), ["exceeds MediaLimits.max_file_bytes=1000"]),
     ],
 )
-def test_limits_refuse_oversized_input(ravdess_av_clip: Path, limits: MediaLimits, fragments: list[str]):
+def test_limits_refuse_oversized_input(tmp_path: Path, limits: MediaLimits, fragments: list[str]):
+    # A 3.2-s 64x48 video with a stereo audio track: two streams, two channels, well over 1000 bytes.
+    path = write_media(tmp_path / "clip.mp4", duration_s=3.2, size=(48, 64), channels=2)
+    decode_clip(path, 4, 16000)  # accepted under the default limits
     with pytest.raises(MediaError) as excinfo:
-        decode_clip(ravdess_av_clip, 4, 16000, limits=limits)
-    assert_media_error(excinfo, ravdess_av_clip, *fragments)
+        decode_clip(path, 4, 16000, limits=limits)
+    assert_media_error(excinfo, path, *fragments)
 
 
 def test_default_limits_refuse_a_forged_frame_size(tmp_path: Path):

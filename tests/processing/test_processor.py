@@ -29,6 +29,17 @@ from tests.processing.media_factory import frame_index, frame_level, write_media
 
 
 @pytest.fixture(scope="module")
+def talking_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated 2-s talking face at 192x192 (detailed frames, unlike the flat greys) with a 48 kHz voice."""
+    from av_emotion.data.synthetic import SyntheticCorpusConfig, render_clip, write_clip
+
+    config = SyntheticCorpusConfig(duration_s=2.0, frame_size=192, sampling_rate=48000)
+    frames, audio = render_clip("angry", 3, config=config)
+    path = tmp_path_factory.mktemp("talking") / "angry.mp4"
+    return write_clip(path, frames, audio, config.fps, config.sampling_rate)
+
+
+@pytest.fixture(scope="module")
 def generated_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_media(tmp_path_factory.mktemp("media") / "clip.mp4", duration_s=2.0, fps=10, size=(72, 96))
 
@@ -148,11 +159,11 @@ def test_audio_padding_mask_and_fixed_length():
     assert fixed["input_features"].shape == (1, 32, 51) and fixed["audio_mask"].all()
 
 
-def test_arrays_at_another_rate_are_resampled(ravdess_av_clip: Path):
+def test_arrays_at_another_rate_are_resampled(talking_clip: Path):
     processor = AVEmotionProcessor.from_preset("synthetic")
-    clip_48k = decode_clip(ravdess_av_clip, 8, 48000)
+    clip_48k = decode_clip(talking_clip, 8, 48000)
     from_arrays = processor(videos=[clip_48k.frames], audio=[clip_48k.audio], sampling_rate=48000)
-    from_file = processor(paths=[ravdess_av_clip])
+    from_file = processor(paths=[talking_clip])
     a, b = from_arrays["input_features"], from_file["input_features"]
     assert a.shape == b.shape
     # Two resamplers (torchaudio vs FFmpeg) and two frame scalers agree closely, not bit for bit.
@@ -195,11 +206,12 @@ def test_shortest_edge_resize_and_centre_crop():
     assert processor.decoding_frame_size() == 30
 
 
-def test_decoding_with_scaling_matches_processing_full_frames(ravdess_av_clip: Path):
+def test_decoding_with_scaling_matches_processing_full_frames(talking_clip: Path):
     processor = AVEmotionProcessor.from_preset("synthetic")
-    full = decode_clip(ravdess_av_clip, 8, 16000)
+    full = decode_clip(talking_clip, 8, 16000)
+    assert full.frames.shape[1:] == (192, 192, 3)  # the file is larger than the 64x64 the preset decodes to
     from_full_frames = processor.process_clips(full)["pixel_values_videos"]
-    from_scaled_decode = processor(paths=[ravdess_av_clip])["pixel_values_videos"]
+    from_scaled_decode = processor(paths=[talking_clip])["pixel_values_videos"]
     # FFmpeg's area filter and torch's antialiased bilinear resize differ by a few grey levels at most.
     difference = (from_full_frames - from_scaled_decode).abs() * 0.5 * 255  # std 0.5 -> grey levels
     assert difference.mean() < 3.0
@@ -224,8 +236,8 @@ def test_missing_audio_needs_consent_and_gives_a_flag(tmp_path: Path):
         processor(videos=[frames])
 
 
-def test_missing_video_needs_consent_and_gives_a_flag(shared_data: Path):
-    wav = next(shared_data.glob("ravdess/03-*.wav"))
+def test_missing_video_needs_consent_and_gives_a_flag(tmp_path: Path):
+    wav = write_media(tmp_path / "speech.wav", video=False)
     processor = AVEmotionProcessor.from_preset("synthetic")
     with pytest.raises(MediaError, match="allow_missing_video=True"):
         processor(paths=[wav])

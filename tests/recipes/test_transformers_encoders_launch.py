@@ -16,7 +16,9 @@ from tests.modeling.transformers_encoders import VIT_SIZE, W2V_RATE, write_tiny_
 from tests.recipes.conftest import CONFIGS, accelerate_command, run_recipe, small_run_overrides
 
 
-def test_recipe_trains_with_transformers_encoders_and_the_saved_model_reloads(small_corpus, tmp_path, ravdess_av_clip):
+def test_recipe_trains_with_transformers_encoders_and_the_saved_model_reloads(
+    small_corpus, tmp_path, generated_av_clip
+):
     vision, audio = write_tiny_encoders(tmp_path / "encoders")
     output_dir = tmp_path / "run"
     overrides = small_run_overrides(
@@ -42,7 +44,7 @@ def test_recipe_trains_with_transformers_encoders_and_the_saved_model_reloads(sm
     processor = AVEmotionProcessor.from_pretrained(output_dir)
     model = AutoModelForAudioVideoClassification.from_pretrained(output_dir).eval()
     base = AutoModel.from_pretrained(output_dir).eval()
-    inputs = processor(paths=[str(ravdess_av_clip)])
+    inputs = processor(paths=[str(generated_av_clip)])
     assert inputs["pixel_values_videos"].shape[-2:] == (VIT_SIZE, VIT_SIZE)
     names = ("pixel_values_videos", "input_features", "video_mask", "audio_mask")
     with torch.no_grad():
@@ -53,5 +55,5 @@ def test_recipe_trains_with_transformers_encoders_and_the_saved_model_reloads(sm
         zip((model.config.id2label[i] for i in range(outputs.logits.shape[-1])), outputs.logits[0].softmax(-1).tolist())
     )
     classifier = pipeline("audio-video-emotion", model=str(output_dir), device="cpu")
-    scores = {entry["label"]: entry["score"] for entry in classifier(str(ravdess_av_clip))}
+    scores = {entry["label"]: entry["score"] for entry in classifier(str(generated_av_clip))}
     assert scores == pytest.approx(expected, abs=1e-6)

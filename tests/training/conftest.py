@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from av_emotion.modeling import ARCHITECTURES
 from tests.data.fake_media import write_clip, write_small_corpus
-from tests.training.tiny_components import TinyProcessor, register_tiny
+from tests.training.tiny_components import TinyAVConfig, TinyProcessor, register_tiny
 
 
 @pytest.fixture(scope="session")
@@ -26,9 +27,15 @@ def small_corpus(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def tiny_stack(monkeypatch):
-    """Register the tiny model and make the recipes build the tiny processor."""
+    """Register the tiny model and make the recipes build the tiny processor.
+
+    The registration is taken back afterwards: tests elsewhere iterate over every registered architecture
+    (e.g. the remote-code bundle tests), and the tiny model has no place there.
+    """
     register_tiny()
     monkeypatch.setattr("av_emotion.training.loop.build_processor", lambda section: TinyProcessor())
+    yield
+    ARCHITECTURES.pop(TinyAVConfig.model_type, None)
 
 
 def tiny_config_dict(corpus: Path, output_dir: Path, **training) -> dict:

@@ -30,9 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 from transformers.pipelines.base import ChunkPipeline
-from transformers.pipelines.pt_utils import PipelineChunkIterator, PipelineIterator, PipelinePackIterator
 
 from av_emotion.modeling.auto import (
     ARCHITECTURES,
@@ -351,8 +349,13 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         stride_s: float | None = None,
         progress: bool = False,
         modalities: tuple[str, ...] | None = None,
+        windows: slice | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield one chunk of model inputs per clip, or per window when `window_s` is set."""
+        """Yield one chunk of model inputs per clip, or per window when `window_s` is set.
+
+        `windows` (a slice of window indices; not a pipeline parameter) yields only those windows: the work item of
+        one worker process when several share a long video (`parallel_preprocessing`).
+        """
         if isinstance(inputs, Path):
             inputs = str(inputs)
         if isinstance(inputs, (bytearray, memoryview)):
@@ -371,7 +374,14 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
             allow_missing_video = allow_missing_video or not want_video
         if window_s is not None:
             yield from self._preprocess_windows(
-                inputs, window_s, stride_s or window_s, allow_missing_audio, allow_missing_video, progress, modalities
+                inputs,
+                window_s,
+                stride_s or window_s,
+                allow_missing_audio,
+                allow_missing_video,
+                progress,
+                modalities,
+                windows,
             )
             return
         if not isinstance(inputs, (str, bytes)):
@@ -417,6 +427,7 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         allow_missing_video: bool,
         progress: bool,
         modalities: tuple[str, ...] | None = None,
+        windows: slice | None = None,
     ) -> Iterator[dict[str, Any]]:
         from av_emotion.processing.media import probe_media
 
@@ -431,20 +442,23 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
 
             duration = probe_media(inputs).duration_s
             bar = tqdm(total=round(duration, 1), unit="s", desc=Path(label).name, leave=False, file=sys.stderr)
-        windows = self.processor.iter_clips(
+        clips = self.processor.iter_clips(
             inputs,
             window_s=window_s,
             stride_s=stride_s,
             allow_missing_audio=allow_missing_audio,
             allow_missing_video=allow_missing_video,
             modalities=modalities,
+            windows=windows,
         )
         # Look one window ahead so the last chunk can carry is_last=True; only two windows are held at a time.
-        current = next(windows, None)
+        current = next(clips, None)
         if current is None:
+            if windows is not None:
+                return  # a run of windows past the file's end; the caller checks that the file gave some
             raise ValueError(f"{label}: no window could be decoded")
         while current is not None:
-            following = next(windows, None)
+            following = next(clips, None)
             yield self._clip_chunk(
                 current, allow_missing_audio, allow_missing_video, windowed=True, is_last=following is None
             )
@@ -456,20 +470,30 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
 
     # ------------------------------------------------------------------ batching
     def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
-        """Like `ChunkPipeline.get_iterator`, with a collate function that pads clips of different lengths."""
-        if num_workers and num_workers > 1:
-            num_workers = 1  # chunks come from generators; several workers would interleave them
-        dataset = PipelineChunkIterator(inputs, self.preprocess, preprocess_params)
+        """Results of a list or generator of inputs, in input order; preprocessing in `num_workers` processes.
+
+        Replaces `ChunkPipeline.get_iterator` (which forces one worker, because chunks come from generators): work
+        items are whole inputs or runs of windows of one video, a DataLoader preprocesses them in worker processes
+        while this process runs the model, and chunks are batched only with chunks of the same shapes, so nothing
+        is padded. See `av_emotion.pipelines.parallel_preprocessing`.
+        """
+        from av_emotion.pipelines.parallel_preprocessing import run_in_order
+
+        if num_workers is None or num_workers < 0:
+            raise ValueError(f"num_workers must be 0 (preprocess in this process) or more, got {num_workers}")
+        if batch_size is None or batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         padding_value = float(getattr(getattr(self.processor, "feature_extractor", None), "padding_value", 0.0) or 0.0)
-
-        def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-            if batch_size == 1:
-                return items[0]
-            return collate_chunks(items, padding_value)
-
-        dataloader = DataLoader(dataset, num_workers=num_workers, batch_size=batch_size, collate_fn=collate)
-        model_iterator = PipelinePackIterator(dataloader, self.forward, forward_params, loader_batch_size=batch_size)
-        return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
+        return run_in_order(
+            inputs,
+            preprocess=self.preprocess,
+            forward=lambda batch: self.forward(batch, **forward_params),
+            postprocess=lambda outputs: self.postprocess(outputs, **postprocess_params),
+            collate=lambda items: collate_chunks(items, padding_value),
+            preprocess_params=preprocess_params,
+            num_workers=int(num_workers),
+            batch_size=int(batch_size),
+        )
 
     # ------------------------------------------------------------------ model
     def _forward(self, chunk: dict[str, Any]) -> dict[str, Any]:

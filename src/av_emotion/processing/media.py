@@ -993,12 +993,14 @@ def iter_windows(
     allow_missing_video: bool = False,
     frame_size: FrameSize = None,
     modalities: Sequence[str] | None = None,
+    windows: slice | None = None,
 ) -> Iterator[DecodedClip]:
     """Yield one `DecodedClip` per window of a long file, decoding window by window so memory stays flat.
 
     Windows are `window_bounds(duration, window_s, stride_s)`; each is decoded like `decode_clip` with `num_frames`
     frames and `sampling_rate` audio, from one open file (headers are read once). Only the current window's frames
-    and audio are held. `modalities` as in `decode_clip`.
+    and audio are held. `modalities` as in `decode_clip`. `windows` (a slice of window indices, e.g. `slice(8, 16)`)
+    decodes only those windows, so several processes can share one file; a window decodes the same either way.
 
     Raises:
         MediaError: as `decode_clip`, raised when the problem is met (a file truncated at minute 5 yields the
@@ -1010,5 +1012,6 @@ def iter_windows(
     with media.container:
         _check_modalities(media.info, allow_missing_audio or not want_audio, allow_missing_video or not want_video)
         frames = int(num_frames) if want_video else 0
-        for start, end in window_bounds(media.info.duration_s, window_s, stride_s, media.info.start_s):
+        bounds = window_bounds(media.info.duration_s, window_s, stride_s, media.info.start_s)
+        for start, end in bounds if windows is None else bounds[windows]:
             yield media.decode(frames, int(sampling_rate), start, end, frame_size, decode_audio=want_audio)

@@ -295,11 +295,13 @@ class AVEmotionProcessor(ProcessorMixin):
         allow_missing_video: bool = False,
         limits: MediaLimits | None = None,
         modalities: Sequence[str] | None = None,
+        windows: slice | None = None,
         **video_settings: Any,
     ) -> Iterator[DecodedClip]:
         """Decode a long file window by window (memory flat in its length); feed batches to `process_clips`.
 
-        `modalities` and silent audio as in `load_clip`, judged window by window (one warning per file).
+        `modalities` and silent audio as in `load_clip`, judged window by window (one warning per file). `windows`
+        (a slice of window indices) decodes only those windows, as `media.iter_windows`.
         """
         windows = iter_windows(
             source,
@@ -312,6 +314,7 @@ class AVEmotionProcessor(ProcessorMixin):
             allow_missing_video=allow_missing_video,
             frame_size=self.video_processor.decoding_frame_size(**video_settings),
             modalities=modalities,
+            windows=windows,
         )
         warned = False
         for clip in windows:

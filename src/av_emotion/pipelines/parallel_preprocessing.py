@@ -189,11 +189,12 @@ def _identity(batch: Any) -> Any:
 
 
 def _init_worker(worker_id: int) -> None:
-    """One thread per worker process: the workers already use the cores, more threads only make them wait."""
+    """One torch thread per worker process: the workers already use the cores, more threads only make them wait.
+
+    OpenCV's thread count is left alone: `cv2.setNumThreads` in a forked child waits forever on the parent's thread
+    pool (a condition variable no thread of the child will signal); seen here with opencv-python-headless 4.14.
+    """
     torch.set_num_threads(1)
-    cv2 = sys.modules.get("cv2")
-    if cv2 is not None:
-        cv2.setNumThreads(1)
 
 
 def shape_key(chunk: dict[str, Any]) -> tuple:

@@ -10,6 +10,10 @@ output can be piped. Every result says what the model saw: the share of sampled 
 used (a silent audio track is not one); a file in which no face was found gets a warning line, and
 `--min-face-fraction` abstains below a share. A file that cannot be decoded gets a one-line error naming it; the others
 are still predicted and the exit status is 1.
+
+Several files, or the windows of a long one, are decoded and preprocessed by worker processes while the model runs
+(`--num-workers`; by default one per usable core, at most 4); results keep the order of the paths and are the same
+for every number of workers.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -26,6 +31,10 @@ from typing import Any
 
 # The pipeline's `DETAIL_KEYS` (what the model saw), repeated here so that importing this module stays light.
 DETAIL_KEYS = ("face_fraction", "modalities", "abstained")
+# Our choice: by default one worker per usable core, at most 4. Decoding and face cropping cost about twice the
+# model on a CPU (benchmarks/results/pipeline.md), so the workers keep every core busy while this process runs the
+# model; beyond 4, one process rarely feeds the model faster than they decode.
+MAX_DEFAULT_WORKERS = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,7 +112,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='"cpu", "cuda", "cuda:1", ... (default: first GPU if CUDA is available, else CPU)',
     )
     parser.add_argument(
-        "--batch-size", type=int, default=1, metavar="N", help="clips or windows per forward pass (default: 1)"
+        "--batch-size",
+        type=int,
+        default=1,
+        metavar="N",
+        help="clips or windows per forward pass, only ever of equal lengths (default: 1)",
+    )
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes that decode and preprocess while the model runs; 0 does everything in this process "
+        f"(default: the usable CPU cores, at most {MAX_DEFAULT_WORKERS}, for several files or --window; else 0)",
     )
 
 
@@ -132,9 +153,32 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
         return f"--top-k must be at least 1, got {args.top_k}"
     if args.batch_size < 1:
         return f"--batch-size must be at least 1, got {args.batch_size}"
+    if args.num_workers is not None and args.num_workers < 0:
+        return f"--num-workers must be 0 (everything in this process) or more, got {args.num_workers}"
     if args.min_face_fraction is not None and not 0.0 <= args.min_face_fraction <= 1.0:
         return f"--min-face-fraction must be a share of frames in [0, 1], got {args.min_face_fraction}"
     return None
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the platform has one)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def default_num_workers(num_paths: int, windowed: bool, cores: int | None = None) -> int:
+    """Worker processes for `predict` without `--num-workers`: one per usable core (at most `MAX_DEFAULT_WORKERS`).
+
+    0 (everything in this process) for a single whole file, where there is nothing to overlap, and on one core.
+    """
+    cores = usable_cores() if cores is None else cores
+    if cores < 2 or (num_paths < 2 and not windowed):
+        return 0
+    return min(MAX_DEFAULT_WORKERS, cores)
 
 
 def _parse_device(device: str | None) -> Any:
@@ -270,6 +314,19 @@ def _plot_path(plot: Path, path: str, several: bool) -> Path:
     return plot.with_name(f"{plot.stem}_{Path(path).stem}{plot.suffix or '.png'}")
 
 
+def _predict_one_by_one(
+    classifier: Any, paths: list[str], call_kwargs: dict[str, Any], results: dict, errors: dict, bar: Any
+) -> None:
+    from av_emotion.processing.media import MediaError
+
+    for path in paths:
+        try:
+            results[path] = classifier(path, **{**call_kwargs, "num_workers": 0})
+        except (MediaError, ValueError, OSError) as error:
+            errors[path] = str(error) if str(path) in str(error) else f"{path}: {error}"
+        bar.update(1)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run `av-emotion predict`; returns the exit status (0 ok, 1 some file failed, 2 bad arguments or model)."""
     problem = _check_arguments(args)
@@ -310,26 +367,41 @@ def run(args: argparse.Namespace) -> int:
         call_kwargs.update(window_s=args.window, stride_s=args.stride or args.window, progress=sys.stderr.isatty())
 
     paths = list(args.paths)
+    num_workers = args.num_workers
+    if num_workers is None:
+        num_workers = default_num_workers(len(paths), args.window is not None)
+    if num_workers > 0 and "OMP_NUM_THREADS" not in os.environ:
+        # The workers take cores of their own: leave the model the rest instead of oversubscribing them.
+        import torch
+
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), usable_cores() - num_workers)))
+    call_kwargs["num_workers"] = num_workers
     results: dict[str, Any] = {}
     errors: dict[str, str] = {}
     bar = tqdm(total=len(paths), unit="file", file=sys.stderr, disable=None if len(paths) > 1 else True)
-    # Fast path: all files through one lazy pipeline call, so --batch-size batches across files. If a file fails
-    # mid-stream, the remaining files go one at a time so each failure is attributed to its own file.
+    # All files through one lazy pipeline call (workers decode ahead, --batch-size batches across files); results
+    # and errors come in file order, so a failure belongs to the first file without a result: it is reported and
+    # the call goes on with the files after it. An error that does not name that file (not a decoding problem)
+    # sends the remaining files one at a time, so each failure is attributed to its own file.
     with warnings.catch_warnings(record=True) as warned:
         warnings.simplefilter("always")
-        try:
-            for path, result in zip(paths, classifier((path for path in paths), **call_kwargs)):
-                results[path] = result
+        remaining = paths
+        while remaining:
+            done = 0
+            try:
+                for path, result in zip(remaining, classifier((path for path in remaining), **call_kwargs)):
+                    results[path] = result
+                    done += 1
+                    bar.update(1)
+                remaining = []
+            except (MediaError, ValueError, OSError) as error:
+                failed = remaining[done]
+                if str(failed) not in str(error):
+                    _predict_one_by_one(classifier, remaining[done:], call_kwargs, results, errors, bar)
+                    break
+                errors[failed] = str(error)
                 bar.update(1)
-        except (MediaError, ValueError, OSError):
-            for path in paths:
-                if path in results:
-                    continue
-                try:
-                    results[path] = classifier(path, **call_kwargs)
-                except (MediaError, ValueError, OSError) as error:
-                    errors[path] = str(error) if str(path) in str(error) else f"{path}: {error}"
-                bar.update(1)
+                remaining = remaining[done + 1 :]
     bar.close()
 
     records = [_record(path, _trim(results[path], args.top_k)) for path in paths if path in results]

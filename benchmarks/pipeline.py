@@ -249,6 +249,13 @@ def predict_throughput(args: argparse.Namespace, model: str, workdir: Path) -> d
     }
 
 
+def _read_text(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
 def machine_info(args: argparse.Namespace) -> dict:
     """The machine and the settings a figure was measured with."""
     import av
@@ -274,6 +281,7 @@ def machine_info(args: argparse.Namespace) -> dict:
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "torch_threads": torch.get_num_threads(),
         "load_average_1_5_15_min": [round(value, 2) for value in os.getloadavg()],
+        "sched_autogroup": _read_text("/proc/sys/kernel/sched_autogroup_enabled"),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
@@ -564,6 +572,14 @@ def render_markdown(stored: dict) -> str:
             "",
             f"Run: {_setup_line(setup)}",
         ]
+        if setup["load_average_1_5_15_min"][0] > setup["usable_cores"]:
+            lines += [
+                "",
+                "The machine was loaded (load average above its core count). With the kernel's autogroup scheduling "
+                f"(`sched_autogroup_enabled` = {setup.get('sched_autogroup')}), the processes of one session share "
+                "that session's fair share of the cores: worker processes then add no CPU time, only split it, so a "
+                "loaded run cannot show what the workers give on an idle machine.",
+            ]
     if "latency" in stored:
         f, setup = stored["latency"]["figures"], stored["latency"]["setup"]
         median = f["median_ms"]

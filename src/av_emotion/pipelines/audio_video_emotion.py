@@ -176,7 +176,7 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         batch_size (`int`): chunks (clips or windows) per forward pass. Over several inputs only chunks of equal
             shapes are batched together (nothing padded); batched and one-by-one scores agree to about 1e-7.
         num_workers (`int`, default 0): processes that decode and preprocess (face crops, audio features) while
-            this process runs the model; windows of one long video are shared among them in runs of 8. Results come
+            this process runs the model; windows of one long video are shared among them in runs of up to 8. Results come
             in input order and are the same for every `num_workers`; an error (naming the file) is raised at its
             input's turn, and warnings reach the caller. See `av_emotion.pipelines.parallel_preprocessing`.
     """

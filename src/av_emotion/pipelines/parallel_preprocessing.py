@@ -157,7 +157,8 @@ def work_items(
     """Enumerate the work items of the inputs, lazily (inputs may be a generator).
 
     With `window_s`, a path or bytes input of more than one window is split into runs of consecutive windows:
-    `ceil(windows / num_workers)` each (one run per worker), at most `WINDOWS_PER_WORK_ITEM`. The last run of an
+    `ceil(windows / num_workers)` each (one run per worker), at most `WINDOWS_PER_WORK_ITEM`; one window each without
+    workers (`num_workers=0`), so memory stays what one window needs. The last run of an
     input is open-ended (`slice(start, None)`), so it takes whatever windows the decoder cuts beyond the probe's
     count. `durations` (if given) receives the duration of each split input, for progress bars.
     """
@@ -177,7 +178,10 @@ def work_items(
         count, duration = probed
         if durations is not None:
             durations[index] = duration
-        per_item = max(1, min(WINDOWS_PER_WORK_ITEM, math.ceil(count / max(1, num_workers))))
+        if num_workers == 0:
+            per_item = 1  # nothing to share: hold one window at a time, as a single generator would
+        else:
+            per_item = max(1, min(WINDOWS_PER_WORK_ITEM, math.ceil(count / num_workers)))
         num_parts = math.ceil(count / per_item)
         for part in range(num_parts):
             stop = None if part == num_parts - 1 else (part + 1) * per_item

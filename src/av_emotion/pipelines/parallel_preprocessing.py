@@ -193,10 +193,9 @@ def stream_in_process(
 ) -> Iterator[WorkResult]:
     """Without workers: each input's chunks straight from its `preprocess` generator, one `WorkResult` per chunk.
 
-    One open file per input and one window held at a time, as a single call has always done (cutting a long video
-    into work items would reopen the file for every item: on a 10-minute video that grew the peak RSS 2.6x as much
-    as on a 1-minute one). The last result of an input carries no chunk, its `num_parts`, and the error if one
-    stopped it. Warnings are recorded and returned like a worker's, so they reach the caller at the input's turn.
+    One open file per input and one window held at a time, as a single call has always done (work items would
+    reopen a long video for every run of windows, for no gain without workers). The last result of an input
+    carries no chunk, its `num_parts`, and the error if one stopped it. Warnings are recorded and returned like a worker's, so they reach the caller at the input's turn.
     """
     for index, item in enumerate(inputs):
         if isinstance(item, Path):

@@ -48,6 +48,12 @@ from av_emotion.training.checkpointing import (
 from av_emotion.training.config import OptimizerSection, RecipeConfig, SchedulerSection, save_config
 from av_emotion.training.data import PreparedData, prepare_data
 from av_emotion.training.factory import build_model, build_processor
+from av_emotion.training.feature_cache import (
+    FeatureCachedSplit,
+    FeatureCachePlan,
+    build_feature_cache,
+    plan_feature_cache,
+)
 from av_emotion.training.freezing import EncoderFreezer, split_encoder_parameters
 from av_emotion.training.reporting import (
     CONFUSION_MATRIX_FILE,
@@ -401,9 +407,34 @@ def train(
         on_media_error=config.data.on_media_error,
         drop_modality=config.data.drop_modality,
     )
+    # Frozen for the whole run: requires_grad=False before the optimizer is built, so it leaves them out.
+    freezer = EncoderFreezer(model, config.model.freeze_encoders, config.model.unfreeze_encoders_after_epochs)
+    freezer.set_epoch(0, log=say)
+    # Frozen encoders computed once (data.feature_cache): the splits read their outputs while they stay frozen.
+    cache_plan = plan_feature_cache(config, model)
+    for line in cache_plan.messages:
+        say(line)
+    splits: dict[str, Any] = dict(data.splits)
+    cached_views: list[FeatureCachedSplit] = []
+    if cache_plan.modalities:
+        model.to(accelerator.device)
+        with accelerator.main_process_first():
+            cached = build_feature_cache(
+                data.processed,
+                model,
+                cache_plan,
+                corpus=config.data.corpus,
+                device=accelerator.device,
+                autocast=accelerator.autocast,
+                mixed_precision=training.mixed_precision,
+                batch_size=training.per_device_eval_batch_size,
+                log=say,
+            )
+        cached_views = [FeatureCachedSplit(data.splits[name], cached[name]) for name in data.splits]
+        splits = dict(zip(data.splits, cached_views))
     workers = training.dataloader_num_workers
     train_loader = build_dataloader(
-        data.splits["train"],
+        splits["train"],
         training.per_device_train_batch_size,
         shuffle=True,
         collator=collator,
@@ -412,7 +443,7 @@ def train(
     )
     eval_loaders = {
         name: build_dataloader(
-            data.splits[name],
+            splits[name],
             training.per_device_eval_batch_size,
             shuffle=False,
             collator=collator,
@@ -422,9 +453,6 @@ def train(
         for name in ("validation", "test")
         if name in data.splits
     }
-    # Frozen for the whole run: requires_grad=False before the optimizer is built, so it leaves them out.
-    freezer = EncoderFreezer(model, config.model.freeze_encoders, config.model.unfreeze_encoders_after_epochs)
-    freezer.set_epoch(0, log=say)
     optimizer = build_optimizer(model, config.optimizer)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
     eval_loaders = {name: accelerator.prepare(loader) for name, loader in eval_loaders.items()}
@@ -473,12 +501,14 @@ def train(
     )
     window_loss, window_batches = torch.zeros((), device=accelerator.device), 0
     done = state.global_step >= total_steps or state.stopped_early
+    _use_feature_cache(cached_views, cache_plan, state.epoch, say)
     model.train()
     for epoch in range(state.epoch, num_epochs):
         if done:
             break
         train_loader.set_epoch(epoch)
         freezer.set_epoch(epoch, log=say)
+        _use_feature_cache(cached_views, cache_plan, epoch, say)
         skip = state.batches_in_epoch
         loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
         for batch_index, batch in enumerate(loader, start=skip):
@@ -581,6 +611,17 @@ def train(
     progress.close()
 
     return _finish(accelerator, model, processor, config, data, eval_loaders, state, output_dir, say)
+
+
+def _use_feature_cache(
+    views: list[FeatureCachedSplit], plan: FeatureCachePlan, epoch: int, say: Callable[[str], None]
+) -> None:
+    """Read the splits from the feature cache while the cached encoders are frozen, from their inputs after."""
+    use = plan.active(epoch)
+    if views and views[0].use_cache and not use:
+        say(f"feature cache: encoders unfrozen from epoch {epoch + 1}; they run on the inputs again")
+    for view in views:
+        view.use_cache = use
 
 
 def _main_process_printer(accelerator: Accelerator) -> Callable[[str], None]:

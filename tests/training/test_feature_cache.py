@@ -138,6 +138,27 @@ def test_cached_training_matches_recomputing_and_the_next_run_reuses_the_cache(
     assert [entry["loss"] for entry in again["history"]] == [entry["loss"] for entry in cached["history"]]
 
 
+def test_flipped_clips_come_from_the_cache_as_the_recomputing_run_flips_them(
+    small_corpus, pretrained, preprocessed, tmp_path, monkeypatch
+):
+    flips = {"augmentation.video_flip_prob": 0.5}
+    recomputed, _, _ = _run(
+        _config(small_corpus, pretrained, tmp_path / "off", preprocessed, **flips, **{"data.feature_cache": "off"}),
+        monkeypatch,
+    )
+    cached, lines, calls = _run(_config(small_corpus, pretrained, tmp_path / "on", preprocessed, **flips), monkeypatch)
+    for with_cache, without in zip(cached["history"], recomputed["history"], strict=True):
+        assert with_cache["loss"] == pytest.approx(without["loss"], abs=TOLERANCE)
+    trained_cached, trained = (
+        load_file(tmp_path / "on" / "model.safetensors"),
+        load_file(tmp_path / "off" / "model.safetensors"),
+    )
+    for name, value in trained.items():
+        torch.testing.assert_close(trained_cached[name], value, rtol=0, atol=TOLERANCE)
+    batches = -(-sum(cached["split_sizes"].values()) // 16)
+    assert calls == 3 * batches  # video twice (both orientations), audio once, then never again
+
+
 def test_unfreezing_leaves_the_cache_from_that_epoch(small_corpus, pretrained, preprocessed, tmp_path, monkeypatch):
     config = _config(
         small_corpus, pretrained, tmp_path / "run", preprocessed, **{"model.unfreeze_encoders_after_epochs": 1}
@@ -167,18 +188,23 @@ def tiny_model():
 
 
 def test_augmentation_that_changes_an_encoder_input_disables_its_cache_with_the_reason(tiny_model):
-    plan = plan_feature_cache(_recipe(augmentation={"video_flip_prob": 0.5}), tiny_model)
-    assert plan.modalities == ["audio"]  # the audio encoder's input does not change: still cached
+    plan = plan_feature_cache(_recipe(augmentation={"time_mask_param": 5}), tiny_model)
+    assert plan.modalities == ["video"]  # the video encoder's input does not change: still cached
     assert plan.messages == [
-        "feature cache: the frozen video encoder runs every step: augmentation.video_flip_prob changes its input "
-        "every epoch; set it to 0 to cache the video encoder"
+        "feature cache: the frozen audio encoder runs every step: augmentation.time_mask_param changes its input "
+        "every epoch; set it to 0 to cache the audio encoder"
     ]
+    crop = plan_feature_cache(_recipe(augmentation={"audio_crop_frames": 20, "freq_mask_param": 2}), tiny_model)
+    assert "augmentation.audio_crop_frames, augmentation.freq_mask_param changes its input" in crop.messages[0]
     with pytest.raises(
         ValueError,
         match="data.feature_cache: on, but the frozen audio encoder cannot be computed once: "
         "augmentation.time_mask_param changes its input every epoch",
     ):
         plan_feature_cache(_recipe(augmentation={"time_mask_param": 5}, data={"feature_cache": "on"}), tiny_model)
+    # A flip has two outcomes: both are cached, nothing is left to run.
+    flips = plan_feature_cache(_recipe(augmentation={"video_flip_prob": 0.5}), tiny_model)
+    assert flips.modalities == ["video", "audio"] and flips.video_flips and not flips.messages
     on_the_fly = plan_feature_cache(_recipe(data={"preprocessing": "on_the_fly"}), tiny_model)
     assert on_the_fly.modalities == [] and "data.preprocessing is on_the_fly" in on_the_fly.messages[0]
     assert plan_feature_cache(_recipe(data={"feature_cache": "off"}), tiny_model).modalities == []

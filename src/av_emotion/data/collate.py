@@ -38,6 +38,7 @@ MASKS: tuple[str, ...] = ("video_mask", "audio_mask")
 # `av_emotion.training.feature_cache`): the same shape for every clip, stacked as they are.
 ENCODER_OUTPUT_INPUTS: tuple[str, ...] = (
     "video_encoder_outputs",
+    "video_encoder_outputs_flipped",  # the outputs of the flipped clip, for `augmentation.video_flip_prob`
     "video_encoder_mask",
     "audio_encoder_outputs",
     "audio_encoder_mask",
@@ -52,7 +53,14 @@ DROPPED_INPUTS: dict[str, tuple[str, ...]] = {
         "audio_encoder_outputs",
         "audio_encoder_mask",
     ),
-    "video": ("pixel_values_videos", "video_mask", "has_video", "video_encoder_outputs", "video_encoder_mask"),
+    "video": (
+        "pixel_values_videos",
+        "video_mask",
+        "has_video",
+        "video_encoder_outputs",
+        "video_encoder_outputs_flipped",
+        "video_encoder_mask",
+    ),
 }
 
 

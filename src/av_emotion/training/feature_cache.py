@@ -7,10 +7,12 @@ each frozen encoder runs once per clip, its outputs are stored beside the `"map"
 of the model trains, validates and tests from them: the model's forward takes `<modality>_encoder_outputs` and
 `<modality>_encoder_mask` (what its base model's `encode_<modality>` returns) in place of that modality's input.
 
-Which frozen encoders are cached (`plan_feature_cache`): not one whose input changes from epoch to epoch
-(augmentation that flips, crops or masks it), not one with active dropout inside, none with `"on_the_fly"`
+Which frozen encoders are cached (`plan_feature_cache`): not one whose input changes at random from epoch to
+epoch (audio crops and SpecAugment masks), not one with active dropout inside, none with `"on_the_fly"`
 preprocessing (the cache is built from the `"map"` cache), none for an architecture whose forward takes no
-precomputed encoder outputs. `data.feature_cache: auto` logs the reason and runs that encoder as before; `on`
+precomputed encoder outputs. A left-right flip (`augmentation.video_flip_prob`) has two outcomes only: the video
+encoder's outputs are cached for both orientations (twice the one-off cost) and the augmentation's own draw picks
+one per clip and step (`augment_batch`), as it would pick the pixels. `data.feature_cache: auto` logs the reason and runs that encoder as before; `on`
 raises it. With `model.unfreeze_encoders_after_epochs` the cache serves the frozen epochs and the encoders run
 again from the epoch they unfreeze (`FeatureCachedSplit.use_cache`).
 
@@ -37,6 +39,7 @@ from torch import nn
 
 from av_emotion.data.collate import pad_processed
 from av_emotion.modeling.encoders import encoder_modules
+from av_emotion.training.augmentation import FLIPPED_VIDEO_OUTPUTS
 from av_emotion.training.config import RecipeConfig
 from av_emotion.training.data import ProcessedClips
 
@@ -50,9 +53,10 @@ REPLACED_COLUMNS: dict[str, tuple[str, ...]] = {
     "video": ("pixel_values_videos", "video_mask", "has_video"),
     "audio": ("input_features", "input_values", "audio_mask", "has_audio"),
 }
-# Augmentations (`AugmentationSection` fields) that change a modality's input from one epoch to the next.
+# Augmentations (`AugmentationSection` fields) that change a modality's input at random from one epoch to the
+# next, so that its encoder's outputs cannot be computed once. (`video_flip_prob` can: both orientations are cached.)
 AUGMENTATIONS: dict[str, tuple[str, ...]] = {
-    "video": ("video_flip_prob",),
+    "video": (),
     "audio": ("audio_crop_frames", "freq_mask_param", "time_mask_param"),
 }
 # Model config fields that name the task, not the encoders: changing them keeps the cache.
@@ -79,11 +83,13 @@ class FeatureCachePlan:
         modalities: Frozen encoders whose outputs are cached (`"video"`, `"audio"`).
         messages: One line per frozen encoder left to run every step, with the reason and the fix.
         until_epoch: The cache serves epochs before this one (`model.unfreeze_encoders_after_epochs`); None: all.
+        video_flips: Also cache the video encoder's outputs of the flipped clips (`augmentation.video_flip_prob`).
     """
 
     modalities: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     until_epoch: int | None = None
+    video_flips: bool = False
 
     def active(self, epoch: int) -> bool:
         """Whether epoch `epoch` (0-based) trains from the cache."""
@@ -146,6 +152,7 @@ def plan_feature_cache(config: RecipeConfig, model: nn.Module) -> FeatureCachePl
             reason = f"it applies dropout (p={_active_dropout(encoders[modality])}), so its outputs change every step"
         if reason is None:
             plan.modalities.append(modality)
+            plan.video_flips = plan.video_flips or (modality == "video" and config.augmentation.video_flip_prob > 0)
         elif mode == "on":
             raise ValueError(
                 f"data.feature_cache: on, but the frozen {modality} encoder cannot be computed once: {reason}. "
@@ -170,7 +177,11 @@ def encoder_fingerprint(model: nn.Module, modalities: Sequence[str]) -> str:
 
 
 def feature_cache_key(
-    preprocessing_key: str, model: nn.Module, modalities: Sequence[str], mixed_precision: str = "no"
+    preprocessing_key: str,
+    model: nn.Module,
+    modalities: Sequence[str],
+    mixed_precision: str = "no",
+    video_flips: bool = False,
 ) -> str:
     """Key of the cached encoder outputs (see the module docstring for what goes in)."""
     config = {key: value for key, value in model.config.to_dict().items() if key not in _LABEL_FIELDS}
@@ -183,17 +194,26 @@ def feature_cache_key(
             sorted(modalities),
             mixed_precision,
         ]
+        + (["video_flips"] if video_flips else [])
     )
 
 
 class _EncoderOutputs:
     """The `datasets.map` function: a batch of processed clips -> their encoder outputs, flat, with shapes."""
 
-    def __init__(self, model: nn.Module, modalities: Sequence[str], device: torch.device, autocast: Callable):
+    def __init__(
+        self,
+        model: nn.Module,
+        modalities: Sequence[str],
+        device: torch.device,
+        autocast: Callable,
+        video_flips: bool = False,
+    ):
         self.model = model
         self.modalities = list(modalities)
         self.device = device
         self.autocast = autocast
+        self.video_flips = video_flips
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
@@ -207,11 +227,21 @@ class _EncoderOutputs:
                 values, steps = getattr(base, f"encode_{modality}")(
                     inputs[values_name].to(self.device), None if mask is None else mask.to(self.device)
                 )
-                values = values.float().cpu().numpy()
-                outputs[outputs_column(modality)] = [clip.reshape(-1) for clip in values]
-                outputs[f"{outputs_column(modality)}_shape"] = [list(clip.shape) for clip in values]
+                self._store(outputs, outputs_column(modality), values)
                 outputs[mask_column(modality)] = list(steps.bool().cpu().numpy())
+                if modality == "video" and self.video_flips:
+                    # Flipped along the width, as `augment_batch` flips pixel_values_videos (B, T, C, H, W).
+                    flipped, _ = base.encode_video(
+                        inputs[values_name].flip(-1).to(self.device), None if mask is None else mask.to(self.device)
+                    )
+                    self._store(outputs, FLIPPED_VIDEO_OUTPUTS, flipped)
         return outputs
+
+    @staticmethod
+    def _store(outputs: dict[str, list], name: str, values: torch.Tensor) -> None:
+        values = values.float().cpu().numpy()
+        outputs[name] = [clip.reshape(-1) for clip in values]
+        outputs[f"{name}_shape"] = [list(clip.shape) for clip in values]
 
 
 @contextlib.contextmanager
@@ -256,10 +286,11 @@ def build_feature_cache(
 
     Returns:
         The splits of `processed`, in torch format, with `<modality>_encoder_outputs` (L, C) and
-        `<modality>_encoder_mask` (L,) in place of the cached modalities' inputs and masks.
+        `<modality>_encoder_mask` (L,) in place of the cached modalities' inputs and masks (and
+        `video_encoder_outputs_flipped` with `plan.video_flips`).
     """
     modalities = list(plan.modalities)
-    key = feature_cache_key(processed.key, model, modalities, mixed_precision)
+    key = feature_cache_key(processed.key, model, modalities, mixed_precision, plan.video_flips)
     cache_file = processed.cache_dir / f"{corpus}-encoder-outputs-{key}.arrow"
     clips = processed.clips
     inputs = [
@@ -276,12 +307,14 @@ def build_feature_cache(
             clips.select_columns(inputs)
             .with_format("numpy")
             .map(
-                _EncoderOutputs(model, modalities, torch.device(device), autocast),
+                _EncoderOutputs(model, modalities, torch.device(device), autocast, plan.video_flips),
                 batched=True,
                 batch_size=batch_size,
                 remove_columns=inputs,
                 cache_file_name=str(cache_file),
                 load_from_cache_file=True,
+                # The key says what the outputs depend on; without it `datasets` would hash the model (pickled).
+                new_fingerprint=key,
                 desc=f"encoder outputs ({', '.join(modalities)})",
             )
             .with_format(None)

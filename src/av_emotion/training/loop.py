@@ -2,7 +2,9 @@
 
 `train(config)` runs one recipe from a corpus folder to a saved model:
 
-1. builds the processor and the model from the config (`factory`), and the fold's splits (`data`);
+1. builds the processor and the model from the config (`factory`), and the fold's splits (`data`); frozen
+   encoders run once over every clip and the splits read their outputs while they stay frozen
+   (`feature_cache`, `data.feature_cache`);
 2. trains with AdamW or SGD, a warm-up schedule from `transformers.get_scheduler`, gradient
    accumulation and clipping, mixed precision, on one or many processes (`accelerate launch`);
 3. evaluates on the validation speakers after every epoch, keeps the best epoch's weights by
@@ -349,6 +351,7 @@ def train(
     *,
     resume: bool | str = False,
     log: Callable[[str], None] | None = None,
+    trackers: list[Any] | None = None,
 ) -> TrainResult:
     """Run the recipe `config` (see the module docstring) and return where the model went and its scores.
 
@@ -358,15 +361,17 @@ def train(
             scratch when there is none), a path continues from that checkpoint, `False` starts fresh and
             refuses an output folder that already holds checkpoints.
         log: Receives progress lines (default: printed above the progress bar, on the main process only).
+        trackers: Accelerate tracker instances (`accelerate.tracking.GeneralTracker`) that receive the run's
+            metrics besides those of `training.report_to` (benchmarks record the per-step loss with one).
     """
     training = config.training
     output_dir = config.resolved_output_dir()
     checkpoints_dir = output_dir / CHECKPOINTS_DIR
-    trackers = resolve_trackers(training.report_to)
+    trackers = (resolve_trackers(training.report_to) or []) + list(trackers or [])
     accelerator = Accelerator(
         mixed_precision=training.mixed_precision,
         gradient_accumulation_steps=training.gradient_accumulation_steps,
-        log_with=trackers,
+        log_with=trackers or None,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=training.seed),
     )

@@ -227,12 +227,25 @@ def main() -> None:
             "cuda": torch.cuda.is_available(),
         },
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "arguments": " ".join(sys.argv[1:]),
+        "arguments": _shown_arguments(sys.argv[1:]),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.results_name}.json").write_text(json.dumps(results, indent=2) + "\n")
     (RESULTS / f"{args.results_name}.md").write_text(render(results))
     print(render(results))
+
+
+def _shown_arguments(argv: list[str]) -> str:
+    """The command-line arguments that change the results (`--workdir` only says where files go)."""
+    shown, skip = [], False
+    for argument in argv:
+        if skip:
+            skip = False
+        elif argument == "--workdir":
+            skip = True
+        elif not argument.startswith("--workdir="):
+            shown.append(argument)
+    return " ".join(shown)
 
 
 def render(results: dict[str, Any]) -> str:
@@ -259,6 +272,9 @@ def render(results: dict[str, Any]) -> str:
     cached = runs["cache_warm"]["mean_epoch_seconds"]
     break_even = build / max(recompute - cached, 1e-9) if build is not None else None
     clips = ", ".join(f"{name} {count}" for name, count in corpus["clips"].items())
+    command = (
+        f"OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/feature_cache.py {results.get('arguments', '')}".strip()
+    )
     return "\n".join(
         [
             "# Feature cache: a JCA training epoch from cached encoder outputs vs recomputing them",
@@ -281,11 +297,14 @@ def render(results: dict[str, Any]) -> str:
             f"{break_even:.2f} epochs of this split."
             if build is not None
             else "- No cache build was logged.",
+            "- Whole runs (model build, training, test evaluation, saving): "
+            + ", ".join(f"{name} {run['run_seconds']:.1f} s" for name, run in runs.items())
+            + ".",
             f"- Machine: {machine['platform']}, {machine['cpu_count']} CPUs ({machine['processor']}), torch "
             f"{machine['torch']}, {machine['torch_threads']} thread(s) (OMP_NUM_THREADS={machine['OMP_NUM_THREADS']}), "
             f"CUDA {machine['cuda']}; shared with other jobs (load averages above). {results['date']}.",
             "",
-            f"Command: `OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/feature_cache.py {results['arguments']}`",
+            f"Command: `{command}`",
             "",
         ]
     )

@@ -171,6 +171,43 @@ def test_unfreezing_leaves_the_cache_from_that_epoch(small_corpus, pretrained, p
     assert len(results["history"]) == 2
 
 
+def test_resuming_mid_epoch_from_the_cache_reaches_the_uninterrupted_weights(
+    small_corpus, pretrained, preprocessed, tmp_path, monkeypatch
+):
+    import shutil
+
+    checkpoints = {"training.checkpoint_every_steps": 2, "training.keep_last_checkpoints": 10}
+    flips = {"augmentation.video_flip_prob": 0.5}  # the augmentation draws must line up too
+    uninterrupted = _config(small_corpus, pretrained, tmp_path / "full", preprocessed, **checkpoints, **flips)
+    expected, _, _ = _run(uninterrupted, monkeypatch)
+    # 12 training clips in batches of 4: 3 steps an epoch; step 4 is in the middle of the second epoch.
+    resumed_config = _config(small_corpus, pretrained, tmp_path / "resumed", preprocessed, **checkpoints, **flips)
+    shutil.copytree(
+        tmp_path / "full" / "checkpoints" / "checkpoint-00000004",
+        tmp_path / "resumed" / "checkpoints" / "checkpoint-00000004",
+    )
+    calls = {"count": 0}
+    build_model = loop.build_model
+
+    def counting_build_model(*args, **kwargs):
+        model = build_model(*args, **kwargs)
+        for encoder in encoder_modules(model).values():
+            encoder.register_forward_hook(lambda *_: calls.__setitem__("count", calls["count"] + 1))
+        return model
+
+    monkeypatch.setattr(loop, "build_model", counting_build_model)
+    lines = []
+    loop.train(resumed_config, resume=True, log=lines.append)
+    assert any("resumed from" in line for line in lines) and calls["count"] == 0  # cache read, encoders never run
+    resumed = json.loads((tmp_path / "resumed" / "results.json").read_text())
+    assert resumed["history"] == expected["history"] and resumed["test"] == expected["test"]
+    final, reference = (
+        load_file(tmp_path / "resumed" / "model.safetensors"),
+        load_file(tmp_path / "full" / "model.safetensors"),
+    )
+    assert all(torch.equal(final[name], value) for name, value in reference.items())
+
+
 def _recipe(**sections):
     raw = {
         "model": {"model_type": "joint_cross_attention", "pretrained": "start", "freeze_encoders": ["video", "audio"]},

@@ -111,9 +111,10 @@ class DataSection:
             written beside the `"map"` cache (keyed by a hash of the frozen encoders' weights and buffers, the model
             config and the preprocessing key) and the rest of the model trains, validates and tests from them
             (`av_emotion.training.feature_cache`). `"auto"` (default) caches every frozen encoder that can be
-            cached and logs why any other is not (augmentation that changes its input each epoch, dropout inside
-            it, `"on_the_fly"` preprocessing, an architecture without precomputed encoder inputs); `"on"` raises
-            for those instead; `"off"` always runs the encoders. With `model.unfreeze_encoders_after_epochs` the
+            cached and logs why any other is not (audio crops or SpecAugment masks, which change its input each
+            epoch; dropout inside it; `"on_the_fly"` preprocessing; an architecture without precomputed encoder
+            inputs); `"on"` raises for those instead; `"off"` always runs the encoders. A video flip is cached in
+            both orientations. With `model.unfreeze_encoders_after_epochs` the
             cache serves the frozen epochs only, and the encoders run again from the epoch they unfreeze.
     """
 

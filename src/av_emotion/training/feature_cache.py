@@ -59,8 +59,16 @@ AUGMENTATIONS: dict[str, tuple[str, ...]] = {
     "video": (),
     "audio": ("audio_crop_frames", "freq_mask_param", "time_mask_param"),
 }
-# Model config fields that name the task, not the encoders: changing them keeps the cache.
-_LABEL_FIELDS = ("id2label", "label2id", "num_labels", "problem_type", "_name_or_path", "transformers_version")
+# Model config fields that name the task, the head class or the source, not the encoders: changing them keeps the cache.
+_LABEL_FIELDS = (
+    "id2label",
+    "label2id",
+    "num_labels",
+    "problem_type",
+    "architectures",
+    "_name_or_path",
+    "transformers_version",
+)
 # Bump when the stored layout changes, so old files are not read as new ones.
 _CACHE_FORMAT = 1
 

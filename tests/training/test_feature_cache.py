@@ -288,3 +288,26 @@ def test_cache_key_follows_encoder_weights_and_processor_settings(tiny_model):
     relabelled = copy.deepcopy(head)
     relabelled.config.id2label = {0: "calm", 1: "sad"}
     assert feature_cache_key("preprocessing-key", relabelled, ["video", "audio"]) == key
+
+
+@pytest.mark.parametrize(("model_type", "cached"), [("avt_ca", ["video"]), ("av_metric_fusion", ["video"])])
+def test_other_architectures_cache_the_encoders_they_take_precomputed(model_type, cached):
+    """AVT-CA (frame encoder) and av_metric_fusion (3D ResNet) take precomputed video outputs; their audio
+    branches have no cacheable pretrained encoder (av_metric_fusion's audio ResNet is left to run, and says so)."""
+    from transformers import AutoConfig
+
+    from av_emotion.modeling import AutoModelForAudioVideoClassification
+    from tests.modeling.tiny_configs import TINY_CONFIGS
+
+    model = AutoModelForAudioVideoClassification.from_config(
+        AutoConfig.for_model(model_type, **TINY_CONFIGS[model_type])
+    )
+    frozen = ["video", "audio"] if model_type == "av_metric_fusion" else ["video"]
+    recipe = _recipe(model={"model_type": model_type, "freeze_encoders": frozen})
+    plan = plan_feature_cache(recipe, model)
+    assert plan.modalities == cached
+    if model_type == "av_metric_fusion":
+        assert plan.messages == [
+            "feature cache: the frozen audio encoder runs every step: av_metric_fusion takes no precomputed audio "
+            "encoder outputs"
+        ]

@@ -8,7 +8,7 @@ attention, projection and fusion layers on top of them always train.
 An architecture whose frozen encoders the recipes may compute once (`av_emotion.training.feature_cache`) gives its
 base model `encode_<modality>(values, mask) -> (outputs, step_mask)` and its forward `<modality>_encoder_outputs` /
 `<modality>_encoder_mask` inputs that replace the modality's input (Joint Cross-Attention: video and audio;
-`av_metric_fusion`: video).
+`av_metric_fusion` and AVT-CA: video).
 """
 
 from __future__ import annotations

@@ -63,6 +63,7 @@ _EXPORTS: dict[str, list[str]] = {
         "MediaError",
         "MediaLimits",
         "SilentAudioWarning",
+        "TruncatedMediaWarning",
         "decode_clip",
     ],
     "transformers.models.auto.video_processing_auto": ["AutoVideoProcessor"],

@@ -476,8 +476,9 @@ class AVEmotionProcessor(ProcessorMixin):
             raise ValueError("process_clips needs at least one clip")
         videos = [c.frames if c.has_video else None for c in clips]
         audio = [c.audio if c.has_audio else None for c in clips]
-        # A silent track was already reported (SilentAudioWarning); it needs no allow_missing_audio.
-        checked = [c for c in clips if not c.silent_audio]
+        # A silent track was already reported (SilentAudioWarning), and a stream lost to a damaged tail
+        # (TruncatedMediaWarning): neither needs allow_missing_*.
+        checked = [c for c in clips if not c.silent_audio and not c.lost_streams]
         self._check_missing(
             [c.frames if c.has_video else None for c in checked],
             [c.audio if c.has_audio else None for c in checked],

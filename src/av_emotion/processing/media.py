@@ -76,6 +76,11 @@ _TIME_EPS_S = 1e-6
 # counting samples from the first frame would shift everything after a join and end the track early. Our choice:
 # 3 ms, above the 1-ms timestamp rounding of FLV and Matroska and below the smallest join gaps seen (about 6 ms).
 _AUDIO_RESYNC_S = 0.003
+# Audio is decoded from this long before a range's start and the samples before the start dropped: lapped-transform
+# codecs (AAC, MP3, Vorbis, Opus) need the previous frame to reconstruct a frame's first samples, so decoding from a
+# packet at the start (where a seek lands) would fade in the range's first ~20-60 ms. Our choice: 0.1 s, several frames
+# of every common codec (AAC 1024 samples is 21-64 ms; Opus recommends 80 ms of pre-roll).
+_AUDIO_PREROLL_S = 0.1
 MIN_REMAINING_FRACTION = 0.5
 """Share of a time range a stream must still hold when its tail is lost (a cut download, a damaged end) to be used.
 
@@ -787,8 +792,9 @@ def _read_audio(
     stream_start = float((stream.start_time or 0) * stream.time_base) if stream.time_base is not None else 0.0
     seek_streams = [stream] if video_stream is None else [stream, video_stream]
     for attempt, seek_stream in enumerate(seek_streams):
-        # Always seek: the same container may just have been read to its end for the video frames.
-        _seek(container, seek_stream, start_s, label)
+        # Always seek: the same container may just have been read to its end for the video frames. Seek a pre-roll
+        # early; the samples before `start_s` are dropped when the runs are placed.
+        _seek(container, seek_stream, max(start_s - _AUDIO_PREROLL_S, stream_start), label)
         # Runs of contiguous samples: (time of the first input sample, resampled chunks). A new run starts where a
         # frame's timestamp leaves the previous frame's end by more than _AUDIO_RESYNC_S.
         runs: list[tuple[float, list[np.ndarray]]] = []

@@ -60,6 +60,7 @@ _EXPORTS: dict[str, list[str]] = {
         "AVEmotionProcessor",
         "AVEmotionVideoProcessor",
         "FaceCropper",
+        "LongClipWarning",
         "MediaError",
         "MediaLimits",
         "SilentAudioWarning",

@@ -8,6 +8,7 @@ from av_emotion.processing.faces import FaceCropper, FaceCropResult, crop_larges
 from av_emotion.processing.feature_extraction import AVEmotionFeatureExtractor
 from av_emotion.processing.media import (
     DecodedClip,
+    LongClipWarning,
     MediaError,
     MediaInfo,
     MediaLimits,
@@ -33,6 +34,7 @@ __all__ = [
     "FaceCropper",
     "MediaError",
     "MediaInfo",
+    "LongClipWarning",
     "MediaLimits",
     "SilentAudioWarning",
     "TruncatedMediaWarning",

@@ -43,6 +43,7 @@ __all__ = [
     "MediaInfo",
     "MediaLimits",
     "MediaSource",
+    "LongClipWarning",
     "MIN_REMAINING_FRACTION",
     "TruncatedMediaWarning",
     "decode_clip",
@@ -90,6 +91,13 @@ masked, with a `TruncatedMediaWarning`); with less, it is treated as missing ove
 no stream can serve is refused. Our choice: one half; less than half of an utterance is another clip, not a
 damaged copy of this one.
 """
+
+
+class LongClipWarning(UserWarning):
+    """A whole-clip decode was limited to a window of `max_clip_duration_s` seconds of a longer file.
+
+    Memory then stays flat in the file's length; windowed prediction (`window_s`) covers all of it.
+    """
 
 
 class TruncatedMediaWarning(UserWarning):
@@ -1105,6 +1113,7 @@ def decode_clip(
     clip_duration_s: float | None = None,
     clip_position: str = "center",
     modalities: Sequence[str] | None = None,
+    max_clip_duration_s: float | None = None,
 ) -> DecodedClip:
     """Decode `num_frames` frames sampled uniformly over `[start_s, end_s)` and the audio of the same range.
 
@@ -1127,6 +1136,9 @@ def decode_clip(
         clip_position: Where that window lies in the range: `"center"` or `"start"`.
         modalities: Which streams to decode, `("video",)`, `("audio",)` or both (default); the other is returned
             as missing (`has_audio=False` / `has_video=False`) without being read.
+        max_clip_duration_s: Longest range decoded (after `clip_duration_s`): a longer one is cut to its window of
+            this many seconds at `clip_position`, with a `LongClipWarning`, so memory stays flat in the file's
+            length (the audio of a range is held whole). None: no limit.
 
     Returns:
         A `DecodedClip` with `(T, H, W, 3)` uint8 frames and `(round(duration * sampling_rate),)` float32 audio.
@@ -1141,6 +1153,16 @@ def decode_clip(
         _check_modalities(media.info, allow_missing_audio or not want_audio, allow_missing_video or not want_video)
         start, end = _resolve_range(media.info, start_s, end_s)
         start, end = clip_window(start, end, clip_duration_s, clip_position)
+        if max_clip_duration_s is not None and end - start > max_clip_duration_s:
+            long_s = end - start
+            start, end = clip_window(start, end, max_clip_duration_s, clip_position)
+            warnings.warn(
+                f"{media.info.path}: {long_s:.1f} s is longer than max_clip_duration_s={max_clip_duration_s:g}, so the "
+                f"whole-clip inputs are made from its {clip_position} {max_clip_duration_s:g} s ({start:.1f}-"
+                f"{end:.1f} s); pass window_s (pipeline, CLI) or use iter_clips for a timeline of all of it",
+                LongClipWarning,
+                stacklevel=3,
+            )
         frames = int(num_frames) if want_video else 0
         try:
             return media.decode(frames, int(sampling_rate), start, end, frame_size, decode_audio=want_audio)

@@ -339,3 +339,16 @@ def test_frame_times_of_a_damaged_tail_are_real_frames(frames_lost):
     clip, _ = decode_warned(frames_lost, 16, RATE)
     assert len(np.unique(clip.frame_times)) == 16
     assert Fraction(clip.frame_times.max()).limit_denominator(100) < FULL_S - TAIL_LOST_S
+
+
+def test_cli_predict_reports_the_damaged_tail(frames_lost, capsys, tmp_path_factory):
+    from av_emotion.cli import main
+    from tests.pipelines.tiny_checkpoint import save_tiny_checkpoint
+
+    checkpoint = save_tiny_checkpoint(tmp_path_factory.mktemp("tiny_cli"))
+    for extra in ([], ["--window", "2"]):
+        code = main(["predict", str(frames_lost), "--model", str(checkpoint), "--device", "cpu", "--json", *extra])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        lines = [line for line in err.splitlines() if line.startswith("av-emotion predict: warning:")]
+        assert any("video stream is truncated" in line and str(frames_lost) in line for line in lines), err

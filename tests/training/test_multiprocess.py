@@ -21,6 +21,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from av_emotion.training.checkpointing import latest_checkpoint
 from av_emotion.training.config import config_from_dict
 from av_emotion.training.loop import (
     build_dataloader,
@@ -170,6 +171,29 @@ def two_process_run(small_corpus, tmp_path_factory):
     return {"root": root, "raw": raw, "output": output, "records": records, "out": root / "run"}
 
 
+def kill_process_tree(pid: int) -> list[int]:
+    """SIGKILL a launcher and every process under it; returns their ids once they are gone (and reaped).
+
+    torchrun starts each worker in a session of its own, so killing the launcher's process group (or the
+    launcher alone) leaves the workers training, and writing checkpoints, without it.
+    """
+    import psutil
+
+    try:
+        launcher = psutil.Process(pid)
+        processes = [launcher, *launcher.children(recursive=True)]  # the launcher first: no time to react
+    except psutil.NoSuchProcess:
+        return []
+    for each in processes:
+        try:
+            each.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    gone, alive = psutil.wait_procs(processes, timeout=30)
+    assert not alive, f"still running after SIGKILL: {alive}"
+    return [each.pid for each in gone]
+
+
 def read_records(folder: Path, rank: int) -> list[dict]:
     path = folder / f"writes-{rank}.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
@@ -267,25 +291,22 @@ def test_two_process_run_killed_with_sigkill_resumes_to_the_same_weights(two_pro
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,  # its own process group: the kill reaches the launcher and both workers
     )
-    seen = []
+    seen, run = [], []
     try:
         for line in process.stdout:
             seen.append(line)
             # The mid-epoch checkpoint of epoch 2 (after 1 of its 3 steps).
             if "checkpoint saved:" in line and line.rstrip().endswith("checkpoint-00000004"):
-                os.killpg(process.pid, signal.SIGKILL)
+                run = kill_process_tree(process.pid)
                 break
         process.wait(timeout=60)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        run += kill_process_tree(process.pid) if process.poll() is None else []
     killed = root / "killed"
-    assert process.returncode == -signal.SIGKILL, "".join(seen[-30:])
+    assert len(run) >= 3, f"expected the launcher and two workers to be killed, got {run}\n{''.join(seen[-30:])}"
     assert not (killed / "results.json").exists(), "the run finished before it was killed"
-    assert (killed / "checkpoints" / "checkpoint-00000004").is_dir()
+    assert latest_checkpoint(killed / "checkpoints").name == "checkpoint-00000004"
 
     output = run_two_processes(config_path, "--resume")
     assert "resumed from" in output and "checkpoint-00000004" in output

@@ -220,7 +220,12 @@ def one_process_evaluation(raw: dict, model_dir: Path, split: str) -> dict:
         workers=0,
         seed=config.training.seed,
     )
-    return evaluate_model(model, loader, accelerator, label_names=data.label_names, desc=split).metrics
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the training processes ran
+    try:
+        return evaluate_model(model, loader, accelerator, label_names=data.label_names, desc=split).metrics
+    finally:
+        torch.set_num_threads(threads)
 
 
 # One two-process launch: about 30-50 s on the 2 shared cores (mostly the launcher's and the processes' imports).

@@ -78,6 +78,21 @@ def test_launch_checks():
     assert not launched_without_accelerator({"WORLD_SIZE": "1"}) and not launched_without_accelerator({})
 
 
+def test_resume_on_another_number_of_processes_is_refused(tiny_corpus, tiny_stack, tmp_path):
+    import shutil
+
+    from av_emotion.training.loop import train
+
+    config = config_from_dict(tiny_config_dict(tiny_corpus, tmp_path / "run", num_epochs=1))
+    train(config, log=lambda line: None)
+    checkpoint = latest_checkpoint(tmp_path / "run" / "checkpoints")
+    train(config, resume=str(checkpoint), log=lambda line: None)  # the same number of processes: accepted
+    # As if a second process had saved its RNG state too.
+    shutil.copy(checkpoint / "random_states_0.pkl", checkpoint / "random_states_1.pkl")
+    with pytest.raises(ValueError, match=r"saved by a run on 2 process\(es\) and this run has 1.*--num_processes 2"):
+        train(config, resume=str(checkpoint), log=lambda line: None)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Two processes
 # ---------------------------------------------------------------------------------------------------

@@ -472,6 +472,20 @@ def check_launch(num_processes: int, environ: Mapping[str, str]) -> str | None:
     return None
 
 
+def check_resume_processes(checkpoint: Path, num_processes: int) -> None:
+    """Refuse to resume `checkpoint` on another number of processes than the one that saved it.
+
+    Each process saved its own RNG state (`random_states_<rank>.pkl`) and read its own share of the data; on
+    another number of processes the run could not continue as it would have.
+    """
+    saved = len(list(Path(checkpoint).glob("random_states_*.pkl")))
+    if saved and saved != num_processes:
+        raise ValueError(
+            f"{checkpoint} was saved by a run on {saved} process(es) and this run has {num_processes}: resume it "
+            f"with the same launch (accelerate launch --num_processes {saved} ...), or start a new run"
+        )
+
+
 def train(
     config: RecipeConfig,
     *,
@@ -514,6 +528,8 @@ def train(
                 say(f"no checkpoint in {checkpoints_dir}; starting from scratch")
         elif not checkpoint.is_dir():
             raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+        if checkpoint is not None:
+            check_resume_processes(checkpoint, accelerator.num_processes)
     elif list_checkpoints(checkpoints_dir):
         raise FileExistsError(
             f"{output_dir} already holds checkpoints; pass --resume to continue that run, or choose another "

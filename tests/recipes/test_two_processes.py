@@ -1,4 +1,4 @@
-"""`recipes/train.py` on two CPU processes (gloo), launched as a user launches it, with a real architecture.
+"""`recipes/train.py` and `recipes/evaluate.py` on two CPU processes (gloo), launched as a user launches them.
 
 The command is the one the README gives for several processes on a machine without a GPU:
 `ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 recipes/train.py --config ...`.
@@ -24,7 +24,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def two_process_launch(*args: str) -> list[str]:
+def two_process_launch(script: str, *args: str) -> list[str]:
     launcher = (
         [str(ACCELERATE), "launch"] if ACCELERATE.exists() else [sys.executable, "-m", "accelerate.commands.launch"]
     )
@@ -43,7 +43,7 @@ def two_process_launch(*args: str) -> list[str]:
         "no",
         "--dynamo_backend",
         "no",
-        str(REPO / "recipes" / "train.py"),
+        str(REPO / "recipes" / script),
         *args,
     ]
 
@@ -63,7 +63,7 @@ def test_avt_ca_recipe_on_two_processes_matches_a_one_process_evaluation(small_c
             "model.config.modality_dropout_prob": 0.3,
         },
     )
-    result = run_recipe(two_process_launch("--config", str(config), *overrides))
+    result = run_recipe(two_process_launch("train.py", "--config", str(config), *overrides))
     assert "saved model, processor and results" in result.stdout + result.stderr
     for name in ("model.safetensors", "processor_config.json", "results.json", "confusion_matrix.png", "README.md"):
         assert (output_dir / name).is_file(), name
@@ -79,18 +79,15 @@ def test_avt_ca_recipe_on_two_processes_matches_a_one_process_evaluation(small_c
     # the two processes gathered.
     parser = argparse.ArgumentParser()
     evaluate_command.add_arguments(parser)
-    arguments = parser.parse_args(
-        [
-            "--config",
-            str(config),
-            "--model",
-            str(output_dir),
-            "--output",
-            str(tmp_path / "evaluation.json"),
-            *small_run_overrides(small_corpus, tmp_path / "unused", tmp_path / "cache"),
-            "training.per_device_eval_batch_size=3",
-        ]
-    )
+    arguments_list = [
+        "--config",
+        str(config),
+        "--model",
+        str(output_dir),
+        *small_run_overrides(small_corpus, tmp_path / "unused", tmp_path / "cache"),
+        "training.per_device_eval_batch_size=3",
+    ]
+    arguments = parser.parse_args([*arguments_list, "--output", str(tmp_path / "evaluation.json")])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the training processes ran
     try:
@@ -101,3 +98,11 @@ def test_avt_ca_recipe_on_two_processes_matches_a_one_process_evaluation(small_c
     for key in ("accuracy", "uar", "macro_f1", "confusion_matrix"):
         assert one_process[key] == results["test"][key], key
     assert one_process["loss"] == pytest.approx(results["test"]["loss"], rel=1e-5)
+
+    # recipes/evaluate.py on two processes: the same scores, printed and written once (by the main process).
+    evaluation = run_recipe(two_process_launch("evaluate.py", *arguments_list, "--output", str(tmp_path / "two.json")))
+    assert evaluation.stdout.count(" fold 0 test: ") == 1, evaluation.stdout
+    two_processes = json.loads((tmp_path / "two.json").read_text())["runs"][0]
+    for key in ("accuracy", "uar", "macro_f1", "confusion_matrix"):
+        assert two_processes[key] == one_process[key], key
+    assert two_processes["loss"] == pytest.approx(one_process["loss"], rel=1e-5)

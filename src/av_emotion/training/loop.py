@@ -486,6 +486,16 @@ def check_resume_processes(checkpoint: Path, num_processes: int) -> None:
         )
 
 
+def make_accelerator(**kwargs: Any) -> Accelerator:
+    """Make an `Accelerator` that runs on the CPU when a launcher started several processes on a machine without a GPU.
+
+    Raises `RuntimeError` (`check_launch`) when the processes would each run alone; `kwargs` go to `Accelerator`.
+    """
+    accelerator = Accelerator(cpu=launched_without_accelerator(os.environ), **kwargs)
+    check_launch(accelerator.num_processes, os.environ)
+    return accelerator
+
+
 def train(
     config: RecipeConfig,
     *,
@@ -505,8 +515,7 @@ def train(
     output_dir = config.resolved_output_dir()
     checkpoints_dir = output_dir / CHECKPOINTS_DIR
     trackers = resolve_trackers(training.report_to)
-    accelerator = Accelerator(
-        cpu=launched_without_accelerator(os.environ),
+    accelerator = make_accelerator(
         mixed_precision=training.mixed_precision,
         gradient_accumulation_steps=training.gradient_accumulation_steps,
         log_with=trackers,

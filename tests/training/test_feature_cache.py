@@ -208,6 +208,31 @@ def test_resuming_mid_epoch_from_the_cache_reaches_the_uninterrupted_weights(
     assert all(torch.equal(final[name], value) for name, value in reference.items())
 
 
+def test_resuming_after_the_encoders_unfroze_does_not_build_the_cache(
+    small_corpus, pretrained, preprocessed, tmp_path, monkeypatch
+):
+    import shutil
+
+    extra = {
+        "model.unfreeze_encoders_after_epochs": 1,
+        "training.checkpoint_every_steps": 3,  # 3 steps an epoch: a checkpoint at the end of epoch 1
+        "training.keep_last_checkpoints": 10,
+    }
+    expected, _, _ = _run(_config(small_corpus, pretrained, tmp_path / "full", preprocessed, **extra), monkeypatch)
+    shutil.copytree(
+        tmp_path / "full" / "checkpoints" / "checkpoint-00000003",
+        tmp_path / "resumed" / "checkpoints" / "checkpoint-00000003",
+    )
+    lines = []
+    loop.train(
+        _config(small_corpus, pretrained, tmp_path / "resumed", preprocessed, **extra), resume=True, log=lines.append
+    )
+    assert "feature cache: not built, the run resumes at epoch 2 with the encoders unfrozen" in lines
+    assert not any("encoder outputs of" in line or "run once over" in line for line in lines)
+    resumed = json.loads((tmp_path / "resumed" / "results.json").read_text())
+    assert resumed["history"] == expected["history"] and resumed["test"] == expected["test"]
+
+
 def _recipe(**sections):
     raw = {
         "model": {"model_type": "joint_cross_attention", "pretrained": "start", "freeze_encoders": ["video", "audio"]},

@@ -588,6 +588,10 @@ def train(
         say(line)
     splits: dict[str, Any] = dict(data.splits)
     cached_views: list[FeatureCachedSplit] = []
+    resumed_epoch = TrainerState.load(checkpoint).epoch if checkpoint is not None else 0
+    if cache_plan.modalities and not cache_plan.active(resumed_epoch):
+        say(f"feature cache: not built, the run resumes at epoch {resumed_epoch + 1} with the encoders unfrozen")
+        cache_plan.modalities = []
     if cache_plan.modalities:
         model.to(accelerator.device)
         with accelerator.main_process_first():

@@ -233,6 +233,39 @@ def test_resuming_after_the_encoders_unfroze_does_not_build_the_cache(
     assert resumed["history"] == expected["history"] and resumed["test"] == expected["test"]
 
 
+def test_av_metric_fusion_recipe_trains_the_same_from_cached_backbone_maps(
+    small_corpus, preprocessed, tmp_path, monkeypatch
+):
+    """The synthetic av_metric_fusion recipe (flips on) with its 3D ResNet frozen: cached (B, S, C, F', H', W') maps
+    through the collator and the channel/spatial attention give the losses and weights of recomputing them."""
+    from av_emotion.training.factory import build_model
+
+    recipe = CONFIGS / "av_metric_fusion_synthetic.yaml"
+    torch.manual_seed(0)
+    build_model(load_config(recipe).model, ["neutral", "angry"]).save_pretrained(tmp_path / "start")
+    runs = {}
+    for mode in ("off", "on"):
+        overrides = {
+            "model.pretrained": str(tmp_path / "start"),
+            "model.freeze_encoders": "[video]",
+            "training.num_epochs": 2,
+            "training.checkpoint_every_steps": 0,
+            "data.feature_cache": mode,
+        }
+        config = load_config(recipe, small_run_overrides(small_corpus, tmp_path / mode, preprocessed, **overrides))
+        runs[mode], lines, calls = _run(config, monkeypatch)
+        if mode == "on":
+            assert any("feature cache: video encoders run once" in line for line, _ in lines)
+    for with_cache, without in zip(runs["on"]["history"], runs["off"]["history"], strict=True):
+        assert with_cache["loss"] == pytest.approx(without["loss"], abs=TOLERANCE)
+    trained_cached, trained = (
+        load_file(tmp_path / "on" / "model.safetensors"),
+        load_file(tmp_path / "off" / "model.safetensors"),
+    )
+    for name, value in trained.items():
+        torch.testing.assert_close(trained_cached[name], value, rtol=0, atol=TOLERANCE)
+
+
 def _recipe(**sections):
     raw = {
         "model": {"model_type": "joint_cross_attention", "pretrained": "start", "freeze_encoders": ["video", "audio"]},

@@ -207,3 +207,23 @@ def test_bad_worker_and_batch_settings(classifier, clips):
 
 def test_paths_as_pathlib(classifier, clips):
     assert scores(classifier([Path(clips[0])], num_workers=WORKERS)[0]) == scores(reference(classifier, clips[0]))
+
+
+def test_a_cut_download_shared_by_workers_gives_the_same_windows_and_one_warning(classifier, tmp_path_factory):
+    """A file whose last 1.8 s are lost: each run of windows meets the loss on its own; the caller sees it once."""
+    from av_emotion.processing.media import TruncatedMediaWarning
+    from tests.processing.test_damaged_tails import FULL_S, TAIL_LOST_S, cut_download
+
+    path = str(cut_download(tmp_path_factory, FULL_S - TAIL_LOST_S, "parallel_cut_tail"))
+    results = {}
+    for workers in (0, WORKERS):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results[workers] = classifier([path], window_s=1.0, num_workers=workers)[0]
+        truncated = [w for w in caught if issubclass(w.category, TruncatedMediaWarning)]
+        assert len(truncated) == 1 and path in str(truncated[0].message)
+    assert [entry["start"] for entry in results[WORKERS]["timeline"]] == [
+        entry["start"] for entry in results[0]["timeline"]
+    ]
+    assert len(results[0]["timeline"]) < FULL_S  # the windows past the loss are left out
+    assert scores(results[WORKERS]) == scores(results[0])

@@ -82,7 +82,19 @@ class AutoModelForAudioVideoEmotion(AutoModelForAudioVideoClassification):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """Load the head named by the checkpoint's config (see `is_regression_config`)."""
+        """Load the head named by the checkpoint's config (see `is_regression_config`).
+
+        A local folder with an exported `model.onnx` and no PyTorch weights (`av-emotion export DIR --onnx-dir OUT`)
+        loads as `ORTModelForAudioVideoEmotion`, which runs the graph with onnxruntime behind the same interface.
+        """
+        from av_emotion.export.modeling_ort import is_onnx_folder
+
+        if is_onnx_folder(pretrained_model_name_or_path):
+            from av_emotion.export.modeling_ort import ORTModelForAudioVideoEmotion
+
+            if model_args:
+                raise TypeError(f"{pretrained_model_name_or_path}: an ONNX model takes no positional model arguments")
+            return ORTModelForAudioVideoEmotion.from_pretrained(pretrained_model_name_or_path, **kwargs)
         config = kwargs.get("config")
         if config is None or isinstance(config, (str, os.PathLike)):
             from transformers import AutoConfig

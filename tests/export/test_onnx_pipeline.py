@@ -156,7 +156,7 @@ def test_ort_model_called_like_the_pytorch_model(folders, clips):
         with torch.no_grad():
             expected = torch_model(**inputs).logits
         got = onnx_model(**inputs).logits
-        assert got.shape == expected.shape == (len(paths), torch_model.config.num_labels)
+        assert got.shape == expected.shape and got.shape[0] == len(paths)
         torch.testing.assert_close(got, expected, rtol=0, atol=TOLERANCE)
     # A graph that needs batch >= 2 (as torch.export records): a single clip is padded and the copy dropped.
     onnx_model.input_ranges = {**onnx_model.input_ranges, "batch": [2, None]}

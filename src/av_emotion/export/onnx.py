@@ -73,17 +73,43 @@ def _geometry(model: nn.Module) -> tuple[int, int, int, int]:
     return int(frames), int(config.num_channels), int(size), int(features)
 
 
+def processor_video_shape(folder: str | Path) -> tuple[int, int, int] | None:
+    """(frames, height, width) of the clips the processor saved in `folder` produces, or None without one.
+
+    The exported graph fixes these dimensions, so they must be the processor's, not a guess from the config (Mocanu's
+    config has no frame size: its 3D CNN takes any).
+    """
+    path = Path(folder) / "processor_config.json"
+    if not path.is_file():
+        return None
+    video = json.loads(path.read_text()).get("video_processor", {})
+    size = video.get("crop_size") if video.get("do_center_crop") else video.get("size")
+    frames = video.get("num_frames")
+    if not isinstance(size, dict) or "height" not in size or "width" not in size or not frames:
+        return None
+    return int(frames), int(size["height"]), int(size["width"])
+
+
 def example_inputs(
-    model: nn.Module, batch: int = 2, audio_frames: int = 256, missing: bool = False, seed: int = 0
+    model: nn.Module,
+    batch: int = 2,
+    audio_frames: int = 256,
+    missing: bool = False,
+    seed: int = 0,
+    video_shape: tuple[int, int, int] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Random inputs of the model's geometry; with `missing`, clip 0 has no video and the last clip no audio.
 
     Clip 1 (when there are 3 or more) also has its audio padded past 60% of the frames, as in a mixed batch.
+    `video_shape` (frames, height, width) overrides what the config says (see `processor_video_shape`).
     """
     frames, channels, size, features = _geometry(model)
+    height = width = size
+    if video_shape is not None:
+        frames, height, width = video_shape
     generator = torch.Generator().manual_seed(seed)
     inputs = {
-        "pixel_values_videos": torch.randn(batch, frames, channels, size, size, generator=generator),
+        "pixel_values_videos": torch.randn(batch, frames, channels, height, width, generator=generator),
         "input_features": torch.randn(batch, features, audio_frames, generator=generator),
         "video_mask": torch.ones(batch, frames, dtype=torch.bool),
         "audio_mask": torch.ones(batch, audio_frames, dtype=torch.bool),
@@ -209,11 +235,12 @@ def onnx_parity(
     path: str | Path,
     batches: tuple[int, ...] = (1, 2, 5),
     audio_lengths: tuple[int, ...] = (256, 397),
+    video_shape: tuple[int, int, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Run the ONNX file with onnxruntime and the model with PyTorch on the same batches; return the differences.
 
     Every combination of `batches` and `audio_lengths` is checked; batches of 2 or more with one clip missing its
-    video and one missing its audio (a batch of 1 holds a whole clip).
+    video and one missing its audio (a batch of 1 holds a whole clip). `video_shape` as in `example_inputs`.
     """
     onnxruntime = _import_onnxruntime()
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -222,7 +249,8 @@ def onnx_parity(
     checks = []
     for batch in batches:
         for length in audio_lengths:
-            inputs = example_inputs(model, batch, length, missing=batch >= 2, seed=batch * 1000 + length)
+            seed = batch * 1000 + length
+            inputs = example_inputs(model, batch, length, missing=batch >= 2, seed=seed, video_shape=video_shape)
             with torch.no_grad():
                 expected = LogitsModule(model)(**inputs).float().numpy()
             feed = {name: value.numpy() for name, value in inputs.items() if name in names}
@@ -238,6 +266,7 @@ def export_onnx(
     check: bool = True,
     tolerance: float = PARITY_TOLERANCE,
     opset_version: int | None = None,
+    video_shape: tuple[int, int, int] | None = None,
 ) -> OnnxReport:
     """Export a model (or a saved model folder) to ONNX with `torch.onnx.export(..., dynamo=True)`.
 
@@ -248,16 +277,20 @@ def export_onnx(
             missing in part of the batch (`onnx_parity`); raise `ValueError` when a difference exceeds `tolerance`.
         tolerance: Largest accepted |onnxruntime - PyTorch| on the logits.
         opset_version: ONNX opset (default: torch's).
+        video_shape: (frames, height, width) the graph takes, fixed in it. Default: what the processor saved in
+            the model folder produces, else the config's frame count and size.
     """
     if isinstance(model, (str, Path)):
         from av_emotion.pipelines.audio_video_emotion import AutoModelForAudioVideoEmotion
 
+        if video_shape is None:
+            video_shape = processor_video_shape(model)
         model = AutoModelForAudioVideoEmotion.from_pretrained(str(model))
     model = model.eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     module = LogitsModule(model).eval()  # the wrapper too, or the exporter warns about training mode
-    inputs = example_inputs(model, 3, 256)
+    inputs = example_inputs(model, 3, 256, video_shape=video_shape)
     kwargs = {} if opset_version is None else {"opset_version": opset_version}
     program = torch.onnx.export(
         module,
@@ -277,7 +310,7 @@ def export_onnx(
     program.save(str(path))
     report = OnnxReport(path=path, max_abs_diff=0.0, tolerance=tolerance, input_ranges=ranges)
     if check:
-        report.checks = onnx_parity(model, path)
+        report.checks = onnx_parity(model, path, video_shape=video_shape)
         report.max_abs_diff = max(entry["max_abs_diff"] for entry in report.checks)
         if report.max_abs_diff > tolerance:
             raise ValueError(
@@ -340,4 +373,5 @@ __all__ = [
     "input_ranges",
     "minimum_audio_frames",
     "onnx_parity",
+    "processor_video_shape",
 ]

@@ -72,7 +72,7 @@ def test_onnx_matches_pytorch(model_type, tmp_path):
 
     from av_emotion.export import INPUT_RANGES_KEY, minimum_audio_frames
 
-    assert report.input_ranges["batch"][0] <= 1
+    assert report.input_ranges["batch"][0] == 1
     assert report.input_ranges["audio_frames"][0] == minimum_audio_frames(model)
     metadata = onnxruntime.InferenceSession(str(report.path)).get_modelmeta().custom_metadata_map
     assert json.loads(metadata[INPUT_RANGES_KEY]) == report.input_ranges

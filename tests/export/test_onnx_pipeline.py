@@ -115,7 +115,7 @@ def test_exported_folder_holds_the_graph_config_and_processor(folders):
     assert {"model.onnx", "config.json", "processor_config.json"} <= {path.name for path in exported.iterdir()}
     model = ORTModelForAudioVideoEmotion.from_pretrained(exported)
     # Batch size 1 is inside what the dynamo exporter proved (torch 2.14), and the audio minimum is the model's.
-    assert model.input_ranges["batch"][0] <= 1
+    assert model.input_ranges["batch"][0] == 1
     assert model.input_ranges["audio_frames"][0] >= 2
 
 
@@ -206,3 +206,20 @@ def test_predict_cli_on_the_exported_folder_equals_pytorch(folders, clips, capsy
         windowed.append(json.loads(capsys.readouterr().out))
     assert len(windowed[0][0]["timeline"]) == 3
     assert_results_close(windowed[1], windowed[0])
+
+
+def test_from_pretrained_with_export_true_exports_a_pytorch_folder(tmp_path, clips):
+    """optimum's `export=True`: a PyTorch checkpoint exported on load (one architecture: the export is the cost)."""
+    from transformers import AutoProcessor
+
+    checkpoint = perturb_checkpoint(save_tiny_checkpoint(tmp_path / "torch", "joint_cross_attention"))
+    model = ORTModelForAudioVideoEmotion.from_pretrained(checkpoint, export=True)
+    processor = AutoProcessor.from_pretrained(str(checkpoint))
+    inputs = processor(paths=[str(clips["long_clip"])], return_tensors="pt")
+    from av_emotion.pipelines import AutoModelForAudioVideoEmotion
+
+    with torch.no_grad():
+        expected = AutoModelForAudioVideoEmotion.from_pretrained(str(checkpoint))(**inputs).logits
+    torch.testing.assert_close(model(**inputs).logits, expected, rtol=0, atol=TOLERANCE)
+    model.save_pretrained(tmp_path / "saved")
+    assert {"model.onnx", "config.json"} <= {path.name for path in (tmp_path / "saved").iterdir()}

@@ -257,6 +257,16 @@ def test_pipeline_on_an_onnx_folder_gives_softmax_of_the_graph_on_the_processor_
     assert logits[1, 1:].abs().max() == 0  # the clip without audio: no audio sum, no audio frame counted
 
 
+def test_pipeline_takes_a_loaded_ort_model_and_processor(model, folder, clips):
+    """optimum's pattern: load the model yourself, hand it to `pipeline()` with its processor."""
+    from transformers import AutoProcessor
+
+    classifier = pipeline("audio-video-emotion", model=model, processor=AutoProcessor.from_pretrained(folder))
+    assert classifier.model is model and classifier.device.type == "cpu"
+    from_folder = pipeline("audio-video-emotion", model=str(folder), device="cpu")
+    assert classifier(clips[0]) == from_folder(clips[0])
+
+
 def test_predict_cli_runs_the_onnx_folder(folder, clips, capsys):
     assert main(["predict", clips[0], "--model", str(folder), "--json", "--device", "cpu"]) == 0
     (record,) = json.loads(capsys.readouterr().out)

@@ -155,7 +155,8 @@ def input_ranges(program: torch.export.ExportedProgram) -> dict[str, list[int | 
         # A sympy Integer (or int) when bounded; torch's `int_oo` (or sympy's `oo`) when not.
         bounded = isinstance(upper, int) or bool(getattr(upper, "is_Integer", False))
         ranges[name] = [int(bounds.lower), int(upper) if bounded else None]
-    return ranges
+    # Sizes of 0 are in the proved range but mean nothing to a user (a batch of no clips, audio of no frames).
+    return {name: [max(low, 1), high] for name, (low, high) in ranges.items()}
 
 
 def minimum_audio_frames(model: nn.Module, upper: int = 4096) -> int:

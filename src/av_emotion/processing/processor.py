@@ -145,7 +145,8 @@ class AVEmotionProcessor(ProcessorMixin):
         Each override goes to the component that has a setting of that name: the processor itself
         (`clip_duration_s`, `clip_position`, `window_s`, `window_stride_s`), the video processor (`num_frames`,
         `size`, `do_face_crop`, ...) or the feature extractor (`sampling_rate`, `n_mels`, ...). Nested dicts
-        `video_processor={...}` / `feature_extractor={...}` are accepted too.
+        `video_processor={...}` / `feature_extractor={...}` are accepted too, and are needed for a setting both
+        components have (`do_normalize`): a flat override of it is refused rather than sent to one of them.
 
         Example: `AVEmotionProcessor.from_preset("jca2022", num_frames=32, sampling_rate=16000)`.
         """
@@ -159,6 +160,13 @@ class AVEmotionProcessor(ProcessorMixin):
         video_keys = set(AVEmotionVideoProcessor.valid_kwargs.__annotations__)
         audio_keys = set(inspect.signature(AVEmotionFeatureExtractor.__init__).parameters) - {"self", "kwargs"}
         for key, value in overrides.items():
+            if key in video_keys and key in audio_keys:
+                # `do_normalize` means pixel normalisation to the video processor and per-clip standardisation to
+                # the feature extractor: routing it to either would silently leave the other meaning unchanged.
+                raise TypeError(
+                    f"{key!r} is a setting of both the video processor and the feature extractor; pass "
+                    f"video_processor={{{key!r}: ...}} or feature_extractor={{{key!r}: ...}}"
+                )
             if key in processor_keys:
                 processor_settings[key] = value
             elif key in video_keys:

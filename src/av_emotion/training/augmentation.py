@@ -12,10 +12,17 @@ import torch
 from av_emotion.training.config import AugmentationSection
 
 
-def augmentation_generator(seed: int, epoch: int, micro_batch: int) -> torch.Generator:
-    """Make the CPU generator of one micro-batch, determined by the run seed, the epoch and its position."""
+def augmentation_generator(seed: int, epoch: int, micro_batch: int, process_index: int = 0) -> torch.Generator:
+    """Make the CPU generator of one micro-batch, determined by the run seed, the epoch and its position.
+
+    On several processes each one reads other clips at the same position, and `process_index` gives it draws of
+    its own (process 0 keeps the one-process stream).
+    """
     generator = torch.Generator()
-    generator.manual_seed((seed * 1_000_003 + epoch) * 1_000_033 + micro_batch)
+    seed = (seed * 1_000_003 + epoch) * 1_000_033 + micro_batch
+    if process_index:
+        seed = seed * 1_000_037 + process_index
+    generator.manual_seed(seed % 2**64)  # unchanged below 2**64, where manual_seed accepts it
     return generator
 
 

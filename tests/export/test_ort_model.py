@@ -267,6 +267,27 @@ def test_pipeline_takes_a_loaded_ort_model_and_processor(model, folder, clips):
     assert classifier(clips[0]) == from_folder(clips[0])
 
 
+def test_pipeline_loads_an_onnx_repo_id_offline(folder, clips, tmp_path):
+    """A Hub repo holding the exported folder resolves through the Hugging Face cache (no network)."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "cache" / "models--someone--tiny-av-emotion-onnx"
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for file in folder.iterdir():
+        (snapshot / file.name).write_bytes(file.read_bytes())
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    from_hub = pipeline(
+        "audio-video-emotion",
+        model="someone/tiny-av-emotion-onnx",
+        device="cpu",
+        local_files_only=True,
+        model_kwargs={"cache_dir": str(tmp_path / "cache")},
+    )
+    assert isinstance(from_hub.model, ORTModelForAudioVideoEmotion)
+    assert from_hub(clips[0]) == pipeline("audio-video-emotion", model=str(folder), device="cpu")(clips[0])
+
+
 def test_predict_cli_runs_the_onnx_folder(folder, clips, capsys):
     assert main(["predict", clips[0], "--model", str(folder), "--json", "--device", "cpu"]) == 0
     (record,) = json.loads(capsys.readouterr().out)

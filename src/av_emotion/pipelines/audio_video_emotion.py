@@ -109,7 +109,37 @@ class AutoModelForAudioVideoEmotion(AutoModelForAudioVideoClassification):
         auto_class = (
             AutoModelForAudioVideoRegression if is_regression_config(config) else AutoModelForAudioVideoClassification
         )
-        return auto_class.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        try:
+            return auto_class.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        except OSError:
+            # No PyTorch weights: a Hub repo holding an exported `model.onnx` instead loads with onnxruntime.
+            # Only tried after the PyTorch load failed, so loading a PyTorch repo costs no extra request.
+            onnx_model = _load_onnx_from_hub(pretrained_model_name_or_path, kwargs)
+            if onnx_model is None:
+                raise
+            return onnx_model
+
+
+def _load_onnx_from_hub(model_id: Any, kwargs: dict[str, Any]) -> Any:
+    """`ORTModelForAudioVideoEmotion` for a repo (or cache entry) that has `model.onnx`, else None."""
+    from transformers.utils import cached_file
+
+    from av_emotion.export.modeling_ort import ORTModelForAudioVideoEmotion
+
+    hub_kwargs = {key: kwargs[key] for key in ("revision", "token", "local_files_only", "cache_dir") if key in kwargs}
+    try:
+        found = cached_file(
+            str(model_id),
+            "model.onnx",
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False,
+            **hub_kwargs,
+        )
+    except OSError:
+        return None
+    if found is None:
+        return None
+    return ORTModelForAudioVideoEmotion.from_pretrained(model_id, **kwargs)
 
 
 def _pad_to(tensor: torch.Tensor, shape: tuple[int, ...], value: float | bool) -> torch.Tensor:

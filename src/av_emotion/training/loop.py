@@ -2,7 +2,9 @@
 
 `train(config)` runs one recipe from a corpus folder to a saved model:
 
-1. builds the processor and the model from the config (`factory`), and the fold's splits (`data`);
+1. builds the processor and the model from the config (`factory`), and the fold's splits (`data`); frozen
+   encoders run once over every clip and the splits read their outputs while they stay frozen
+   (`feature_cache`, `data.feature_cache`);
 2. trains with AdamW or SGD, a warm-up schedule from `transformers.get_scheduler`, gradient
    accumulation and clipping, mixed precision, on one or many processes (`accelerate launch`);
 3. evaluates on the validation speakers after every epoch, keeps the best epoch's weights by
@@ -49,6 +51,12 @@ from av_emotion.training.checkpointing import (
 from av_emotion.training.config import OptimizerSection, RecipeConfig, SchedulerSection, save_config
 from av_emotion.training.data import PreparedData, prepare_data
 from av_emotion.training.factory import build_model, build_processor
+from av_emotion.training.feature_cache import (
+    FeatureCachedSplit,
+    FeatureCachePlan,
+    build_feature_cache,
+    plan_feature_cache,
+)
 from av_emotion.training.freezing import EncoderFreezer, split_encoder_parameters
 from av_emotion.training.reporting import (
     CONFUSION_MATRIX_FILE,
@@ -501,6 +509,7 @@ def train(
     *,
     resume: bool | str = False,
     log: Callable[[str], None] | None = None,
+    trackers: list[Any] | None = None,
 ) -> TrainResult:
     """Run the recipe `config` (see the module docstring) and return where the model went and its scores.
 
@@ -510,15 +519,17 @@ def train(
             scratch when there is none), a path continues from that checkpoint, `False` starts fresh and
             refuses an output folder that already holds checkpoints.
         log: Receives progress lines (default: printed above the progress bar, on the main process only).
+        trackers: Accelerate tracker instances (`accelerate.tracking.GeneralTracker`) that receive the run's
+            metrics besides those of `training.report_to` (benchmarks record the per-step loss with one).
     """
     training = config.training
     output_dir = config.resolved_output_dir()
     checkpoints_dir = output_dir / CHECKPOINTS_DIR
-    trackers = resolve_trackers(training.report_to)
+    trackers = (resolve_trackers(training.report_to) or []) + list(trackers or [])
     accelerator = make_accelerator(
         mixed_precision=training.mixed_precision,
         gradient_accumulation_steps=training.gradient_accumulation_steps,
-        log_with=trackers,
+        log_with=trackers or None,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=training.seed),
     )
@@ -568,9 +579,38 @@ def train(
         on_media_error=config.data.on_media_error,
         drop_modality=config.data.drop_modality,
     )
+    # Frozen for the whole run: requires_grad=False before the optimizer is built, so it leaves them out.
+    freezer = EncoderFreezer(model, config.model.freeze_encoders, config.model.unfreeze_encoders_after_epochs)
+    freezer.set_epoch(0, log=say)
+    # Frozen encoders computed once (data.feature_cache): the splits read their outputs while they stay frozen.
+    cache_plan = plan_feature_cache(config, model)
+    for line in cache_plan.messages:
+        say(line)
+    splits: dict[str, Any] = dict(data.splits)
+    cached_views: list[FeatureCachedSplit] = []
+    resumed_epoch = TrainerState.load(checkpoint).epoch if checkpoint is not None else 0
+    if cache_plan.modalities and not cache_plan.active(resumed_epoch):
+        say(f"feature cache: not built, the run resumes at epoch {resumed_epoch + 1} with the encoders unfrozen")
+        cache_plan.modalities = []
+    if cache_plan.modalities:
+        model.to(accelerator.device)
+        with accelerator.main_process_first():
+            cached = build_feature_cache(
+                data.processed,
+                model,
+                cache_plan,
+                corpus=config.data.corpus,
+                device=accelerator.device,
+                autocast=accelerator.autocast,
+                mixed_precision=training.mixed_precision,
+                batch_size=training.per_device_eval_batch_size,
+                log=say,
+            )
+        cached_views = [FeatureCachedSplit(data.splits[name], cached[name]) for name in data.splits]
+        splits = dict(zip(data.splits, cached_views))
     workers = training.dataloader_num_workers
     train_loader = build_dataloader(
-        data.splits["train"],
+        splits["train"],
         training.per_device_train_batch_size,
         shuffle=True,
         collator=collator,
@@ -579,7 +619,7 @@ def train(
     )
     eval_loaders = {
         name: build_dataloader(
-            data.splits[name],
+            splits[name],
             training.per_device_eval_batch_size,
             shuffle=False,
             collator=collator,
@@ -589,9 +629,6 @@ def train(
         for name in ("validation", "test")
         if name in data.splits
     }
-    # Frozen for the whole run: requires_grad=False before the optimizer is built, so it leaves them out.
-    freezer = EncoderFreezer(model, config.model.freeze_encoders, config.model.unfreeze_encoders_after_epochs)
-    freezer.set_epoch(0, log=say)
     optimizer = build_optimizer(model, config.optimizer)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
     # Evaluation loaders stay unprepared: `evaluate_model` shares their batches among the processes itself.
@@ -640,12 +677,14 @@ def train(
     )
     window_loss, window_batches = torch.zeros((), device=accelerator.device), 0
     done = state.global_step >= total_steps or state.stopped_early
+    _use_feature_cache(cached_views, cache_plan, state.epoch, say)
     model.train()
     for epoch in range(state.epoch, num_epochs):
         if done:
             break
         train_loader.set_epoch(epoch)
         freezer.set_epoch(epoch, log=say)
+        _use_feature_cache(cached_views, cache_plan, epoch, say)
         skip = state.batches_in_epoch
         loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
         for batch_index, batch in enumerate(loader, start=skip):
@@ -750,6 +789,17 @@ def train(
     progress.close()
 
     return _finish(accelerator, model, processor, config, data, eval_loaders, state, output_dir, say)
+
+
+def _use_feature_cache(
+    views: list[FeatureCachedSplit], plan: FeatureCachePlan, epoch: int, say: Callable[[str], None]
+) -> None:
+    """Read the splits from the feature cache while the cached encoders are frozen, from their inputs after."""
+    use = plan.active(epoch)
+    if views and views[0].use_cache and not use:
+        say(f"feature cache: encoders unfrozen from epoch {epoch + 1}; they run on the inputs again")
+    for view in views:
+        view.use_cache = use
 
 
 def _main_process_printer(accelerator: Accelerator) -> Callable[[str], None]:

@@ -182,6 +182,12 @@ def real_format_clips(folder: Path, count: int) -> list[str]:
     return paths
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by this process and by its finished children (the workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
 def predict_once(paths: list[str], model: str, num_workers: int, batch_size: int, device: str) -> tuple[float, list]:
     """Wall seconds of `av-emotion predict PATHS --json` in this process, and its parsed output."""
     import torch
@@ -223,9 +229,13 @@ def predict_throughput(args: argparse.Namespace, model: str, workdir: Path) -> d
     predict_once(paths[:4], model, workers, args.predict_batch_size, args.device)  # warm-up (forks, caches)
     names = {"sequential": 0, "workers": workers}
     seconds: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[list[float]]] = {name: [] for name in names}  # per run: [this process, workers], s/file
     reference, gap = None, 0.0
     for name in abba(list(names), args.rounds):
+        own_before, children_before = cpu_seconds()
         elapsed, output = predict_once(paths, model, names[name], args.predict_batch_size, args.device)
+        own_after, children_after = cpu_seconds()
+        cpu[name].append([(own_after - own_before) / len(paths), (children_after - children_before) / len(paths)])
         seconds[name].append(elapsed)
         # Every run's output against the first run's: same files, order, labels, details; scores within 1e-6.
         reference = output if reference is None else reference
@@ -233,6 +243,18 @@ def predict_throughput(args: argparse.Namespace, model: str, workdir: Path) -> d
         print(f"   {name:<10} ({names[name]} workers): {len(paths) / elapsed:5.2f} files/s ({elapsed:6.1f} s)")
     assert gap <= 1e-6, f"outputs differ between runs by up to {gap:.2e}"
     rate = {name: len(paths) / statistics.median(values) for name, values in seconds.items()}
+    main_cpu = statistics.median(run[0] for run in cpu["workers"])
+    workers_cpu = statistics.median(run[1] for run in cpu["workers"])
+    sequential_cpu = statistics.median(sum(run) for run in cpu["sequential"])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    # At best, on idle cores: a file costs the longest of this process's share, the workers' share spread over their
+    # cores, and all the work spread over all the cores; the sequential run's wall time is taken as its CPU time (it
+    # can be less: FFmpeg and OpenCV threads use a second core a little). An upper bound, not a measurement.
+    bound = max(main_cpu, workers_cpu / max(1, min(workers, cores)), (main_cpu + workers_cpu) / cores)
+    print(
+        f"   CPU per file: sequential {sequential_cpu:.2f} s; with workers {main_cpu:.2f} s here + {workers_cpu:.2f} s "
+        f"in the workers -> at best {sequential_cpu / bound:.2f}x on {cores} idle cores"
+    )
     return {
         "files": len(paths),
         "sources": sorted({Path(path).name.split("_", 1)[1] for path in paths}),
@@ -243,6 +265,10 @@ def predict_throughput(args: argparse.Namespace, model: str, workdir: Path) -> d
         "files_per_s": rate,
         "speedup": rate["workers"] / rate["sequential"],
         "speedup_per_round": [s / w for s, w in zip(seconds["sequential"], seconds["workers"])],
+        "cpu_s_per_file": cpu,
+        "cpu_s_per_file_sequential": sequential_cpu,
+        "cpu_s_per_file_with_workers": {"this_process": main_cpu, "workers": workers_cpu},
+        "idle_core_estimate": sequential_cpu / bound,
         "max_score_gap": gap,
         "goal": f">= {PREDICT_GOAL}x",
         "goal_met": rate["workers"] / rate["sequential"] >= PREDICT_GOAL,
@@ -569,16 +595,27 @@ def render_markdown(stored: dict) -> str:
             f"Speedup **{f['speedup']:.2f}x** (per round: {', '.join(f'{r:.2f}x' for r in f['speedup_per_round'])}); "
             f"goal {f['goal']}: {'met' if f['goal_met'] else 'not met'}. Outputs of every run equal (same files, "
             f"order, labels, details; largest score difference {f['max_score_gap']:.1e}).",
-            "",
-            f"Run: {_setup_line(setup)}",
         ]
+        if "cpu_s_per_file_sequential" in f:
+            split = f["cpu_s_per_file_with_workers"]
+            lines += [
+                "",
+                f"CPU seconds per file (medians; getrusage of this process and of the reaped workers): sequential "
+                f"{f['cpu_s_per_file_sequential']:.2f}; with workers {split['this_process']:.2f} in the process that "
+                f"runs the model + {split['workers']:.2f} in the workers (the difference is the cost of the worker "
+                f"processes and of moving features between them). On free cores a file costs at least the longest of "
+                f"this process's share, the workers' share over their cores and all of it over all the cores: at "
+                f"best **{f['idle_core_estimate']:.2f}x** (an upper bound from CPU time, not a measurement).",
+                "",
+                f"Run: {_setup_line(setup)}",
+            ]
         if setup["load_average_1_5_15_min"][0] > setup["usable_cores"]:
             lines += [
                 "",
                 "The machine was loaded (load average above its core count). With the kernel's autogroup scheduling "
                 f"(`sched_autogroup_enabled` = {setup.get('sched_autogroup')}), the processes of one session share "
-                "that session's fair share of the cores: worker processes then add no CPU time, only split it, so a "
-                "loaded run cannot show what the workers give on an idle machine.",
+                "that session's fair share of the cores: while other sessions keep the cores busy, worker processes add "
+                "little CPU time, mostly split it, so a loaded run understates what the workers give on idle cores.",
             ]
     if "latency" in stored:
         f, setup = stored["latency"]["figures"], stored["latency"]["setup"]

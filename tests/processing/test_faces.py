@@ -134,10 +134,19 @@ def drawn_face(side: int, mouth_open: float = 0.0) -> np.ndarray:
     return cv2.GaussianBlur(face, (0, 0), max(0.5, side / 100))
 
 
-def scene(height: int, width: int, faces: list[tuple[int, int, int]], seed: int, mouth_open: float = 0.0) -> np.ndarray:
-    """An RGB frame: a light wall with sensor noise and drawn faces at `(x0, y0, side)`."""
+def scene(
+    height: int, width: int, faces: list[tuple[int, int, int]], seed: int, mouth_open: float = 0.0, texture: float = 0
+) -> np.ndarray:
+    """An RGB frame: a light wall with sensor noise and drawn faces at `(x0, y0, side)`.
+
+    `texture` > 0 gives the wall blotches of that standard deviation (grey levels), the same in every frame: enough
+    structure that only the template's correlation, not a flatness check, can tell the wall from a face.
+    """
     rng = np.random.default_rng(seed)
     grey = np.full((height, width), 185.0)
+    if texture:
+        blotches = cv2.GaussianBlur(np.random.default_rng(1234).normal(0.0, 1.0, (height, width)), (0, 0), 6)
+        grey += texture * blotches / blotches.std()
     for x0, y0, side in faces:
         grey[y0 : y0 + side, x0 : x0 + side] = drawn_face(side, mouth_open)
     grey += rng.normal(0.0, 2.0, grey.shape)
@@ -216,7 +225,7 @@ def test_detector_runs_again_every_redetect_every_frames(moving_face, count_dete
 
 def test_face_that_jumps_is_detected_again_where_it_went(count_detections):
     # Five frames with the face on the left, then five with it on the right: far outside the tracker's search.
-    frames = np.stack([scene(360, 640, [(60 if t < 5 else 400, 80, 160)], seed=t) for t in range(10)])
+    frames = np.stack([scene(360, 640, [(60 if t < 5 else 400, 80, 160)], seed=t, texture=12) for t in range(10)])
     cropper = FaceCropper(output_size=48)
     result = cropper(frames)
     assert result.detected.all()
@@ -233,7 +242,7 @@ def test_face_that_jumps_is_detected_again_where_it_went(count_detections):
 
 def test_tracker_does_not_claim_a_face_after_it_left(count_detections):
     """A face for 4 frames, then an empty wall: the tracker must not report faces on the wall."""
-    frames = np.stack([scene(360, 640, [(240, 80, 160)] if t < 4 else [], seed=t) for t in range(8)])
+    frames = np.stack([scene(360, 640, [(240, 80, 160)] if t < 4 else [], seed=t, texture=12) for t in range(8)])
     result = FaceCropper()(frames)
     assert result.detected.tolist() == [True] * 4 + [False] * 4
     assert result.tracked.tolist() == [False, True, True, True] + [False] * 4
@@ -249,3 +258,21 @@ def test_tracker_settings_are_checked():
         FaceCropper(redetect_every=0)
     with pytest.raises(ValueError, match="min_track_score"):
         FaceCropper(min_track_score=1.5)
+
+
+def test_video_processor_reports_the_share_of_frames_with_a_face(tmp_path: Path):
+    from av_emotion.processing import AVEmotionVideoProcessor
+
+    half = np.stack([scene(360, 640, [(240, 80, 160)] if t < 4 else [], seed=t, texture=12) for t in range(8)])
+    wall = np.stack([scene(360, 640, [], seed=t, texture=12) for t in range(8)])
+    processor = AVEmotionVideoProcessor(num_frames=8, size={"height": 32, "width": 32}, return_face_fraction=True)
+    batch = processor([half, wall])
+    assert batch["face_fraction"].tolist() == [0.5, 0.0]  # no face: 0, as with the detector on every frame
+    assert batch["face_found"].tolist() == [True, False]
+    # The tracker settings save and load with the processor; the previous behaviour gives the same shares here.
+    processor.face_tracker, processor.face_redetect_every = "cascade", 3
+    processor.save_pretrained(tmp_path)
+    loaded = AVEmotionVideoProcessor.from_pretrained(tmp_path)
+    cropper = loaded.face_cropper()
+    assert (cropper.tracker, cropper.redetect_every, cropper.min_track_score) == ("cascade", 3, 0.6)
+    assert loaded([half, wall])["face_fraction"].tolist() == [0.5, 0.0]

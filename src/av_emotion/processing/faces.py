@@ -192,7 +192,7 @@ class FaceCropper:
             x1, y1 = int(min(width, near[2] + side / 2)), int(min(height, near[3] + side / 2))
             scale = min(1.0, _TRACK_FACE_PX / side)
             # Grey levels are per pixel: converting only the region gives the same pixels, cheaper.
-            region = cv2.cvtColor(np.ascontiguousarray(frame[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+            region = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
             if scale < 1.0:
                 size = (max(1, round(region.shape[1] * scale)), max(1, round(region.shape[0] * scale)))
                 region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
@@ -368,8 +368,10 @@ class _FaceTemplate:
         height, width = frame.shape[:2]
         x0, y0 = max(0, int(round(face[0]))), max(0, int(round(face[1])))
         x1, y1 = min(width, int(round(face[2]))), min(height, int(round(face[3])))
-        # Shrink by a whole factor: OpenCV's area resize is several times faster then, and exact.
+        # Shrink by a whole factor (even from 4 up, see `_grey_region`): OpenCV's area resize is several times
+        # faster then, and exact.
         step = max(1, round((x1 - x0) / _TEMPLATE_FACE_PX))
+        step = 2 * round(step / 2) if step >= 4 else step
         x1, y1 = x0 + (x1 - x0) // step * step, y0 + (y1 - y0) // step * step
         if min(x1 - x0, y1 - y0) < 8 * step:
             return None
@@ -409,8 +411,16 @@ class _FaceTemplate:
 
 
 def _grey_region(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int, step: int) -> np.ndarray:
-    """Grey copy of `frame[y0:y1, x0:x1]` shrunk by the whole factor `step` (area averaging), uint8."""
-    grey = cv2.cvtColor(np.ascontiguousarray(frame[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+    """Grey copy of `frame[y0:y1, x0:x1]` shrunk by the whole factor `step` (area averaging), uint8.
+
+    For an even `step` of 4 or more, every `step / 2`-th pixel is taken first and 2 x 2 of those averaged: far fewer
+    pixels to convert, and for matching a face shrunk about tenfold the result barely differs from a full average.
+    """
+    region = frame[y0:y1, x0:x1]
+    if step >= 4 and step % 2 == 0:
+        every = step // 2
+        region, step = np.ascontiguousarray(region[::every, ::every]), 2
+    grey = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY)  # OpenCV reads the row-strided view without a copy
     if step > 1:
         grey = cv2.resize(grey, (grey.shape[1] // step, grey.shape[0] // step), interpolation=cv2.INTER_AREA)
     return grey

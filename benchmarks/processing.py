@@ -4,7 +4,8 @@
 
 Writes `benchmarks/results/processing.{md,json}`. Two parts, both in this one run:
 
-**Speed** (`--clips`, default the RAVDESS 1280x720 audio-video clips `ravdess/01-*.mp4` in ../shared/data). For each
+**Speed** (`--clips`, default the RAVDESS 1280x720 audio-video clips `ravdess/01-*.mp4` in ../shared/data; then, reported
+apart, `--other-clips`, default the CREMA-D 480x360 clips `crema-d/*.flv`). For each
 clip, every variant is timed `--repeats` times; each round runs the variants in a rotated order (round r starts with
 variant r mod 5, clips in turn), so no variant always runs first, right after another or on a cold cache, and slow
 periods of a shared machine hit all of them alike. Medians per clip and variant, wall and CPU (all threads of this
@@ -170,10 +171,10 @@ def speed(clips: list[Path], num_frames: int, size: int, repeats: int) -> dict[s
             "repeats": repeats,
             "preset": "mocanu2023 (num_frames and size overridden; whole clip)",
             "log_mel": f"{no_crop.feature_extractor.n_mels} bands at {no_crop.sampling_rate} Hz",
-            "scaled_floor_size": list(
-                scaled_frame_size((first.height, first.width), no_crop.video_processor.decoding_frame_size())
-            ),
         },
+        "floor_size": list(
+            scaled_frame_size((first.height, first.width), no_crop.video_processor.decoding_frame_size())
+        ),
         "medians": medians,
         "totals": totals,
         "ratios_to_floor": ratios,
@@ -253,28 +254,19 @@ def environment(load_start: tuple[float, ...]) -> dict[str, Any]:
     }
 
 
-def markdown(payload: dict[str, Any]) -> str:
-    """The results page."""
-    env, fast, face_table = payload["environment"], payload["speed"], payload["faces"]
+def speed_table(title: str, fast: dict[str, Any]) -> list[str]:
+    """Markdown lines of one group of timed clips."""
     settings = fast["settings"]
+    floor_h, floor_w = fast["floor_size"]
     lines = [
-        "# Processing speed and face crops",
-        "",
-        f"Command: `{payload['command']}`. Machine: {env['cpu_model']}, {env['cpu_count']} cores, "
-        f"OMP_NUM_THREADS={env['omp_num_threads']}, torch threads {env['torch_threads']}, OpenCV threads "
-        f"{env['opencv_threads']}, PyAV thread_type AUTO; load average (1/5/15 min) "
-        f"{env['load_average_1_5_15_min_at_start']} at start, {env['load_average_1_5_15_min_at_end']} at end; "
-        f"{env['date_utc']} UTC. torch {env['torch']}, OpenCV {env['opencv']}, PyAV {env['pyav']}.",
-        "",
-        f"## Speed: {len(fast['clips'])} RAVDESS clips "
+        f"## Speed: {title}: {len(fast['clips'])} clips "
         f"({', '.join(sorted({c['size'] for c in fast['clips'].values()}))}), T = {settings['num_frames']} frames "
         f"-> {settings['frame_size']}x{settings['frame_size']}, log-mel {settings['log_mel']}",
         "",
         f"Medians of {settings['repeats']} runs per clip and variant, the variants' order rotated every round. Ratios "
-        f"to the **bare scaled decode** (the same frames converted straight to "
-        f"{settings['scaled_floor_size'][1]}x{settings['scaled_floor_size'][0]} in FFmpeg): for the set (sum of the "
-        "per-clip medians) and the range over clips. Wall time waits for cores other jobs hold; CPU time (this "
-        "process, all threads) depends less on them.",
+        f"to the **bare scaled decode** (the same frames converted straight to {floor_w}x{floor_h} in FFmpeg): for "
+        "the set (sum of the per-clip medians) and the range over clips. Wall time waits for cores other jobs hold; "
+        "CPU time (this process, all threads) depends less on them.",
         "",
         "| variant | wall ms / clip | wall ratio (set; clips) | CPU ms / clip | CPU ratio (set; clips) |",
         "|---|---|---|---|---|",
@@ -287,8 +279,27 @@ def markdown(payload: dict[str, Any]) -> str:
             f"({wall['per_clip_min']:.2f}-{wall['per_clip_max']:.2f}) | {1000 * total['cpu_s'] / count:.1f} | "
             f"{cpu['set']:.2f}x ({cpu['per_clip_min']:.2f}-{cpu['per_clip_max']:.2f}) |"
         )
-    lines += [
+    return [*lines, ""]
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    """The results page."""
+    env, face_table = payload["environment"], payload["faces"]
+    lines = [
+        "# Processing speed and face crops",
         "",
+        f"Command: `{payload['command']}`. Machine: {env['cpu_model']}, {env['cpu_count']} cores, "
+        f"OMP_NUM_THREADS={env['omp_num_threads']}, torch threads {env['torch_threads']}, OpenCV threads "
+        f"{env['opencv_threads']}, PyAV thread_type AUTO; load average (1/5/15 min) "
+        f"{env['load_average_1_5_15_min_at_start']} at start, {env['load_average_1_5_15_min_at_end']} at end; "
+        f"{env['date_utc']} UTC. torch {env['torch']}, OpenCV {env['opencv']}, PyAV {env['pyav']}. "
+        "Processor: preset `mocanu2023` with T and the frame size overridden, the whole clip; face crop with the "
+        "default face settings.",
+        "",
+    ]
+    for title, fast in payload["speed"].items():
+        lines += speed_table(title, fast)
+    lines += [
         "## Faces: every video in ../shared/data, every preset that crops, the frames each preset samples",
         "",
         "Frames with a face (detected, or followed by the template tracker; in brackets: by the tracker) out of the "
@@ -347,6 +358,9 @@ def goals(fast: dict[str, Any], face_table: dict[str, Any]) -> dict[str, dict[st
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=Path, nargs="*", help="clips to time (default: ravdess/01-*.mp4)")
+    parser.add_argument(
+        "--other-clips", type=Path, nargs="*", help="a second group, reported apart (default: crema-d/*.flv)"
+    )
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--num-frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=112, help="output frame / face crop side, pixels")
@@ -360,7 +374,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no clips under {data}: pass --data or --clips (the real samples live in ../shared/data)")
         return 1
     load_start = os.getloadavg()
-    fast = speed(clips, args.num_frames, args.size, args.repeats)
+    others = [clip.resolve() for clip in args.other_clips] if args.other_clips else sorted(data.glob("crema-d/*.flv"))
+    timed = {"RAVDESS 720p (the goal's set)": speed(clips, args.num_frames, args.size, args.repeats)}
+    if others:
+        timed["CREMA-D (smaller frames: the fixed costs weigh more)"] = speed(
+            others, args.num_frames, args.size, args.repeats
+        )
     face_table = faces(videos)
     threads = os.environ.get("OMP_NUM_THREADS")
     prefix = (f"OMP_NUM_THREADS={threads} " if threads else "") + "PYTHONPATH=src python benchmarks/processing.py"
@@ -368,9 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         "command": command,
         "environment": environment(load_start),
-        "speed": fast,
+        "speed": timed,
         "faces": face_table,
-        "goals": goals(fast, face_table),
+        "goals": goals(next(iter(timed.values())), face_table),
     }
     args.results_dir.mkdir(parents=True, exist_ok=True)
     (args.results_dir / f"{RESULTS_NAME}.json").write_text(json.dumps(payload, indent=2) + "\n")

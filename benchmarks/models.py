@@ -6,7 +6,8 @@
    optimizer step (the update a batch computes, up to batch statistics: BatchNorm and the emotional-metric triplet
    loss see one clip at a time, so it is a cost reference, not an equivalent). Per-sample inference runs each clip
    alone through the model in eval mode, and the largest gap between its logits and the batched logits is shown.
-   The tasks of one row are timed round-robin, so a change in machine load hits them alike.
+   The tasks of one row are timed round-robin (the order rotating every round), so a change in machine load hits
+   them alike.
 2. Joint Cross-Attention, the authors' way of running it: the fusion module at the paper's sizes (L = 8, d = 128,
    k = 32) batched vs their loop over the clips of a batch, and the whole model (`BENCH_CONFIGS` sizes) batched
    vs backbones batched + fusion per clip (their structure). Each reference is checked to give the same outputs.
@@ -18,6 +19,9 @@
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/models.py                 # about 1.5 minutes on one core
     PYTHONPATH=src python benchmarks/models.py --batch-size 64 --gpu-batch-size 32  # on a GPU machine
 
+Every table is also written to `benchmarks/results/models.{md,json}` with the machine (CPU model, cores, GPU), the
+thread settings and the load average of the run.
+
 Adding an architecture: a `recipes/configs/<model_type>_synthetic.yaml` (and `_ravdess.yaml` for the GPU section)
 and `dummy_inputs` on its model class; nothing here names it.
 """
@@ -26,7 +30,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
+import json
+import os
+import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +53,7 @@ from av_emotion.modeling.losses import CCCLoss
 from av_emotion.processing import AVEmotionProcessor
 
 RECIPE_CONFIGS = Path(__file__).resolve().parents[1] / "recipes" / "configs"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Length of the clips fed to a recipe whose processor keeps the whole clip (`clip_duration_s: null`). Our choice:
 # the synthetic corpus's clip length for the CPU recipes; 3.6 s (the AVT-CA window, a typical RAVDESS utterance)
 # for the paper recipes.
@@ -102,10 +112,12 @@ def time_interleaved(
             task()
             synchronize(device)
     times: dict[str, list[float]] = {name: [] for name in tasks}
-    for _ in range(repeats):
-        for name, task in tasks.items():
+    names = list(tasks)
+    for repeat in range(repeats):
+        # Rotate the order each round so no variant always runs first (right after the previous one's allocations).
+        for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
             start = time.perf_counter()
-            task()
+            tasks[name]()
             synchronize(device)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in times.items()}
@@ -120,6 +132,67 @@ def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+# Every table of this run, in order: printed as it is made and written to results/models.{md,json} at the end.
+TABLES: list[dict[str, Any]] = []
+
+
+def report(title: str, headers: list[str], rows: list[list[Any]], notes: list[str] | tuple[str, ...] = ()) -> None:
+    """Print one result table as Markdown and keep it for the results files."""
+    text = f"### {title}\n\n" + (markdown_table(headers, rows) + "\n" if headers else "")
+    text += "".join(f"\n{line}\n" for line in notes)
+    print(text)
+    TABLES.append({"title": title, "headers": headers, "rows": rows, "notes": list(notes), "markdown": text})
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device: torch.device, repeats: int) -> dict[str, Any]:
+    """Where and how the numbers were measured (machine, threads, load)."""
+    return {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python " + " ".join(sys.argv),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "load_average_start": list(os.getloadavg()),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "device": str(device),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "repeats": repeats,
+    }
+
+
+def write_results(results_dir: Path, env: dict[str, Any]) -> None:
+    """Write `models.json` (environment and every table's rows) and `models.md` (the same as Markdown)."""
+    env = {**env, "load_average_end": list(os.getloadavg())}
+    results_dir.mkdir(parents=True, exist_ok=True)
+    tables = [{key: table[key] for key in ("title", "headers", "rows", "notes")} for table in TABLES]
+    (results_dir / "models.json").write_text(json.dumps({"environment": env, "tables": tables}, indent=2) + "\n")
+    threads = f"torch threads {env['torch_threads']}, OMP_NUM_THREADS={env['omp_num_threads']}"
+    load = f"load average {env['load_average_start'][0]:.1f} at start, {env['load_average_end'][0]:.1f} at end"
+    header = (
+        "# Model speed (`benchmarks/models.py`)\n\n"
+        f"Measured {env['date_utc']} with `{env['command']}`. Machine: {env['cpu_model']}, {env['cpu_count']} CPUs "
+        f"({env['cpus_usable']} usable), GPU: {env['gpu'] or 'none'}; {threads}; torch {env['torch']}, "
+        f"Python {env['python']}; {load}. Each row's variants are timed round-robin in one run (the order rotates "
+        f"every round) and the medians of {env['repeats']} rounds are shown: compare ratios, not absolute clips/s "
+        "across machines. Raw rows and the environment are in `models.json`.\n\n"
+    )
+    (results_dir / "models.md").write_text(header + "\n".join(table["markdown"] for table in TABLES))
 
 
 def tile_inputs(inputs: dict[str, torch.Tensor], batch_size: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -241,7 +314,7 @@ def benchmark_batching(batch_size: int, repeats: int, device: torch.device, corp
                 gap,
             ]
         )
-    print(f"### Batched vs per-sample, CPU recipe configs (`*_{corpus}.yaml`), batch {batch_size}, {device}\n")
+    title = f"Batched vs per-sample, CPU recipe configs (`*_{corpus}.yaml`), batch {batch_size}, {device}"
     headers = [
         "architecture",
         "parameters",
@@ -253,10 +326,7 @@ def benchmark_batching(batch_size: int, repeats: int, device: torch.device, corp
         "infer speedup",
         "max logit gap",
     ]
-    print(markdown_table(headers, rows))
-    for line in skipped:
-        print(f"\nskipped: {line}")
-    print()
+    report(title, headers, rows, [f"skipped: {line}" for line in skipped])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -275,8 +345,9 @@ def jca_batched(model, inputs: dict) -> torch.Tensor:
 def jca_fusion_per_clip(model, inputs: dict) -> torch.Tensor:
     """The authors' structure: backbones over the whole batch, then fusion and heads one clip at a time."""
     base = model.joint_cross_attention
-    video = base._video_features(inputs["pixel_values_videos"])
-    audio = base._audio_features(inputs["input_features"])
+    # The inputs carry no masks (every frame and sub-clip is present), so nothing is zeroed before the fusion.
+    video = base._video_features(inputs["pixel_values_videos"], None)
+    audio, _ = base._audio_features(inputs["input_features"], None)
     outputs = []
     for index in range(video.shape[0]):
         attended_audio, attended_video, _ = base.fusion(audio[index : index + 1], video[index : index + 1])
@@ -355,13 +426,12 @@ def benchmark_jca_fusion(batch_size: int, repeats: int, device: torch.device) ->
         ]
         for part, times in (("training step", train_times), ("inference", infer_times))
     ]
-    print(
-        f"### Joint Cross-Attention fusion module (projections + fusion + heads) at the paper's sizes "
-        f"L={length} d={d} k={k}, batch {batch_size}\n"
+    title = (
+        f"Joint Cross-Attention fusion module (projections + fusion + heads) at the paper's sizes "
+        f"L={length} d={d} k={k}, batch {batch_size}"
     )
     headers = ["", "batched (clips/s)", "authors' per-clip loop (clips/s)", "speedup", "max output gap"]
-    print(markdown_table(headers, rows))
-    print()
+    report(title, headers, rows)
 
 
 def benchmark_jca_model(
@@ -395,9 +465,8 @@ def benchmark_jca_model(
     rows += [
         [name, batch_size / times[name], f"{times[name] / times['batched']:.1f}x", gaps[name]] for name in references
     ]
-    print(f"### {model_type}, whole model (`BENCH_CONFIGS` sizes), training step, batch {batch_size}\n")
-    print(markdown_table(["variant", "clips/s", "batched is faster by", "max output gap"], rows))
-    print()
+    title = f"{model_type}, whole model (`BENCH_CONFIGS` sizes), training step, batch {batch_size}"
+    report(title, ["variant", "clips/s", "batched is faster by", "max output gap"], rows)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -466,7 +535,7 @@ def benchmark_precision(
         if device.type == "cuda":
             torch.cuda.empty_cache()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"### bf16 autocast vs fp32, recipe configs (`*_{corpus}.yaml`), batch {batch_size}, {name}\n")
+    title = f"bf16 autocast vs fp32, recipe configs (`*_{corpus}.yaml`), batch {batch_size}, {name}"
     headers = [
         "architecture",
         "train fp32 (clips/s)",
@@ -478,12 +547,7 @@ def benchmark_precision(
         "max logit gap",
         "peak memory",
     ]
-    print(markdown_table(headers, rows))
-    for line in skipped:
-        print(f"\nskipped: {line}")
-    for line in notes:
-        print(f"\nnote: {line}")
-    print()
+    report(title, headers, rows, [f"skipped: {line}" for line in skipped] + [f"note: {line}" for line in notes])
 
 
 def main() -> None:
@@ -502,10 +566,12 @@ def main() -> None:
     parser.add_argument("--sections", default="1,2,3", help="comma-separated sections to run")
     parser.add_argument("--all-references", action="store_true", help="section 2: also every clip alone")
     parser.add_argument("--recipe-configs", type=Path, default=RECIPE_CONFIGS, help="folder of the recipe YAMLs")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where models.{md,json} are written")
     args = parser.parse_args()
     device = torch.device(args.device)
     sections = {int(s) for s in args.sections.split(",") if s}
     torch.manual_seed(0)
+    env = environment(device, args.repeats)
     print(
         f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} CPU threads; "
         f"medians of {args.repeats} round-robin repeats\n"
@@ -519,7 +585,7 @@ def main() -> None:
                 benchmark_jca_model(model_type, args.batch_size, args.repeats, device, args.all_references)
     if 3 in sections:
         if args.precision_device is None:
-            print("### bf16 autocast vs fp32\n\nskipped: no CUDA device (torch.cuda.is_available() is False)\n")
+            report("bf16 autocast vs fp32", [], [], ["skipped: no CUDA device (torch.cuda.is_available() is False)"])
         else:
             benchmark_precision(
                 args.gpu_batch_size,
@@ -529,6 +595,8 @@ def main() -> None:
                 args.recipe_configs,
                 PAPER_CLIP_SECONDS,
             )
+    write_results(args.results_dir, env)
+    print(f"wrote {args.results_dir / 'models.md'} and {args.results_dir / 'models.json'}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     accelerate launch recipes/train.py --config recipes/configs/av_metric_fusion_synthetic.yaml
     accelerate launch recipes/train.py --config recipes/configs/avt_ca_ravdess.yaml --fold 2 data.root=/data/RAVDESS
     accelerate launch recipes/train.py --config recipes/configs/avt_ca_ravdess.yaml --resume
+    ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 recipes/train.py --config ...  # 2 CPU processes
 
 The recipe never names an architecture: the config does (`model.model_type`), and
 `av_emotion.training` builds the model, the processor and the data from it. See

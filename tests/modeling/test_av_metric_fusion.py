@@ -176,6 +176,53 @@ def test_output_attentions_shapes_and_masks():
     torch.testing.assert_close(maps["cross_video_to_audio"][0, :, 0].sum(-1), torch.ones(heads))
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_precomputed_video_backbone_outputs_give_the_frames_result(training):
+    """encode_video once (a frozen backbone), then forward from its feature maps: same logits, loss, gradients."""
+    torch.manual_seed(0)
+    model = AVMetricFusionForEmotionClassification(tiny_config(num_labels=3))
+    backbone = model.av_metric_fusion.video_encoder.backbone
+    backbone.requires_grad_(False)
+    model.train(training)
+    backbone.eval()  # frozen: running statistics, as the recipes' EncoderFreezer keeps them
+    inputs = clips(4)
+    video_mask = torch.ones(4, FRAMES, dtype=torch.bool)
+    video_mask[1, 2:] = False  # second snippet of clip 1 has no frame
+    video_mask[2] = False  # clip 2 has no video
+    labels = torch.tensor([0, 1, 2, 1])
+    with torch.no_grad():
+        maps, snippet_mask = model.av_metric_fusion.encode_video(inputs["pixel_values_videos"], video_mask)
+    assert maps.shape[:3] == (4, 2, backbone.out_channels) and snippet_mask.tolist()[1:3] == [
+        [True, False],
+        [False, False],
+    ]
+
+    torch.manual_seed(1)
+    raw = model(**inputs, video_mask=video_mask, labels=labels, output_attentions=True)
+    raw.loss.backward()
+    raw_grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    torch.manual_seed(1)  # dropout draws the same
+    cached = model(
+        input_features=inputs["input_features"],
+        video_encoder_outputs=maps,
+        video_encoder_mask=snippet_mask,
+        labels=labels,
+        output_attentions=True,
+    )
+    cached.loss.backward()
+    torch.testing.assert_close(cached.logits, raw.logits, rtol=0, atol=1e-5)
+    torch.testing.assert_close(cached.loss, raw.loss, rtol=0, atol=1e-5)
+    torch.testing.assert_close(cached.attentions["spatial"], raw.attentions["spatial"], rtol=0, atol=1e-6)
+    assert raw_grads and all(name.split(".")[1] != "video_encoder" or "backbone" not in name for name in raw_grads)
+    for name, grad in raw_grads.items():
+        torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="either pixel_values_videos .* or video_encoder_outputs"):
+        model(**inputs, video_encoder_outputs=maps)
+    with pytest.raises(ValueError, match=r"video_encoder_outputs must be \(batch, num_snippets"):
+        model(input_features=inputs["input_features"], video_encoder_outputs=maps[:, :1])
+
+
 def test_spatial_map_keeps_its_shape_when_a_batch_has_no_valid_video():
     model = AVMetricFusionForEmotionClassification(tiny_config()).eval()
     with torch.no_grad():

@@ -361,6 +361,52 @@ def test_modality_dropout_changes_training_outputs_not_evaluation():
 # ---------------------------------------------------------------- errors
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_precomputed_frame_encoder_outputs_give_the_frames_result(training):
+    """encode_video once (a frozen frame encoder), then forward from its outputs: same logits, loss, gradients,
+    with modality dropout drawing the same in training."""
+    torch.manual_seed(0)
+    model = AVTCAForEmotionClassification(tiny_config(num_labels=3, modality_dropout_prob=1.0))
+    encoder = model.avt_ca.video_encoder
+    encoder.requires_grad_(False)
+    model.train(training)
+    encoder.eval()  # frozen: running statistics, as the recipes' EncoderFreezer keeps them
+    batch = inputs(4)
+    video_mask = torch.ones(4, FRAMES, dtype=torch.bool)
+    video_mask[1, 3:] = False  # padded frame
+    video_mask[2] = False  # no video
+    labels = torch.tensor([0, 1, 2, 1])
+    with torch.no_grad():
+        frames, frame_mask = model.avt_ca.encode_video(batch["pixel_values_videos"], video_mask)
+    assert frames.shape == (4, FRAMES, encoder.out_channels) and torch.equal(frame_mask, video_mask)
+
+    if training:  # the draws below drop the video of some clip, which the cached path must drop too
+        torch.manual_seed(1)
+        dropped, _ = model.avt_ca.apply_modality_dropout(video_mask, torch.ones(4, AUDIO_FRAMES, dtype=torch.bool))
+        assert (video_mask.any(dim=1) & ~dropped.any(dim=1)).any()
+    torch.manual_seed(1)
+    raw = model(**batch, video_mask=video_mask, labels=labels)
+    raw.loss.backward()
+    raw_grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    torch.manual_seed(1)  # modality dropout and dropout draw the same
+    cached = model(
+        input_features=batch["input_features"],
+        video_encoder_outputs=frames,
+        video_encoder_mask=frame_mask,
+        labels=labels,
+    )
+    cached.loss.backward()
+    torch.testing.assert_close(cached.logits, raw.logits, rtol=0, atol=1e-5)
+    assert raw_grads and not any(name.startswith("avt_ca.video_encoder.") for name in raw_grads)
+    for name, grad in raw_grads.items():
+        torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="either pixel_values_videos .* or video_encoder_outputs"):
+        model(**batch, video_encoder_outputs=frames)
+    with pytest.raises(ValueError, match=r"video_encoder_outputs must be \(batch, frames"):
+        model(input_features=batch["input_features"], video_encoder_outputs=frames[..., :-1])
+
+
 def test_input_errors_name_the_input():
     model = eval_model()
     batch = inputs(2)

@@ -296,6 +296,87 @@ def test_masked_subclip_is_ignored_and_left_out_of_the_clip_mean():
     torch.testing.assert_close(model(**inputs).logits, out.logits)
 
 
+@pytest.mark.parametrize("head", [JointCrossAttentionForEmotionRegression, JointCrossAttentionForEmotionClassification])
+def test_precomputed_encoder_outputs_give_the_raw_inputs_result(head):
+    """encode_video / encode_audio once, then forward from their outputs: same logits, loss and gradients."""
+    config = tiny_config(num_subclips=3)
+    torch.manual_seed(3)
+    model = head(config).eval()
+    inputs = make_inputs(config, 3)
+    f = config.frames_per_subclip
+    inputs["video_mask"][0, f : 2 * f] = False  # a sub-clip without video
+    inputs["audio_mask"][1] = False  # a clip without audio
+    inputs["audio_mask"][2, 9:] = False  # shorter audio (padding after)
+    labels = (
+        torch.tensor([[0.1, -0.2], [0.5, 0.3], [-0.4, 0.2]])
+        if head is JointCrossAttentionForEmotionRegression
+        else torch.tensor([0, 1, 0])
+    )
+    base = model.joint_cross_attention
+    with torch.no_grad():
+        video, video_steps = base.encode_video(inputs["pixel_values_videos"], inputs["video_mask"])
+        audio, audio_steps = base.encode_audio(inputs["input_features"], inputs["audio_mask"])
+    assert video.shape == (3, 3, base.video_projection.in_features) and video_steps[0].tolist() == [True, False, True]
+    assert audio.shape == (3, 3, base.audio_projection.in_features) and not audio_steps[1].any()
+
+    raw = model(**inputs, labels=labels)
+    raw.loss.backward()
+    raw_grads = {
+        name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None and "encoder." not in name
+    }
+    model.zero_grad()
+    cached = model(
+        video_encoder_outputs=video,
+        video_encoder_mask=video_steps,
+        audio_encoder_outputs=audio,
+        audio_encoder_mask=audio_steps,
+        labels=labels,
+    )
+    cached.loss.backward()
+    torch.testing.assert_close(cached.logits, raw.logits, rtol=0, atol=1e-6)
+    torch.testing.assert_close(cached.loss, raw.loss, rtol=0, atol=1e-6)
+    assert torch.equal(cached.step_mask, raw.step_mask)
+    for name, grad in raw_grads.items():
+        torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad, rtol=1e-5, atol=1e-6)
+    # One modality precomputed, the other raw: still the same.
+    mixed = model(
+        video_encoder_outputs=video,
+        video_encoder_mask=video_steps,
+        input_features=inputs["input_features"],
+        audio_mask=inputs["audio_mask"],
+    )
+    torch.testing.assert_close(mixed.logits, raw.logits, rtol=0, atol=1e-6)
+    # has_video folds into the precomputed mask as into the frame mask.
+    no_video = torch.tensor([True, False, True])
+    torch.testing.assert_close(
+        model(
+            video_encoder_outputs=video,
+            video_encoder_mask=video_steps,
+            audio_encoder_outputs=audio,
+            audio_encoder_mask=audio_steps,
+            has_video=no_video,
+        ).logits,
+        model(**inputs, has_video=no_video).logits,
+        rtol=0,
+        atol=1e-6,
+    )
+
+
+def test_precomputed_encoder_output_errors_name_the_inputs():
+    config = tiny_config()
+    model = JointCrossAttentionForEmotionClassification(config).eval()
+    inputs = make_inputs(config, 2)
+    video, steps = model.joint_cross_attention.encode_video(inputs["pixel_values_videos"])
+    with pytest.raises(ValueError, match="either pixel_values_videos .* or video_encoder_outputs"):
+        model(**inputs, video_encoder_outputs=video)
+    with pytest.raises(ValueError, match=r"video_encoder_outputs must be \(batch, num_subclips, encoder width\)"):
+        model(video_encoder_outputs=video[:, :, :-1])
+    with pytest.raises(ValueError, match="audio_encoder_mask was passed without audio_encoder_outputs"):
+        model(video_encoder_outputs=video, audio_encoder_mask=steps)
+    with pytest.raises(ValueError, match=r"video_encoder_mask must be \(batch, num_subclips\)"):
+        model(video_encoder_outputs=video, video_encoder_mask=steps[:, :1])
+
+
 def test_audio_subclips_follow_each_clip_own_length():
     # Clip 0 has 6 valid audio frames out of 12 (padding after): its 3 audio sub-clips are frames 0-1, 2-3
     # and 4-5, the spans of its video sub-clips, and not 0-3, 4-7 (padding) and 8-11 of the padded length.

@@ -113,6 +113,17 @@ def test_preset_overrides_go_to_the_right_component():
         AVEmotionProcessor.from_preset("nope")
 
 
+def test_a_setting_both_components_have_must_name_its_component():
+    # `do_normalize` is pixel normalisation for the video processor and per-clip standardisation for the feature
+    # extractor: a flat override once went silently to the video processor and left the audio unchanged.
+    with pytest.raises(TypeError, match=r"both the video processor and the feature extractor.*feature_extractor="):
+        AVEmotionProcessor.from_preset("cpu_small", do_normalize=True)
+    processor = AVEmotionProcessor.from_preset("cpu_small", feature_extractor={"do_normalize": True})
+    assert processor.feature_extractor.do_normalize and processor.video_processor.do_normalize
+    processor = AVEmotionProcessor.from_preset("cpu_small", video_processor={"do_normalize": False})
+    assert not processor.feature_extractor.do_normalize and not processor.video_processor.do_normalize
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Values against independent computations
 # ------------------------------------------------------------------------------------------------------------

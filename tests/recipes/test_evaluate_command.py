@@ -19,7 +19,7 @@ def test_fold_all_formats_model_paths_and_summarises(tmp_path, monkeypatch, caps
     )
     calls = []
 
-    def fake_evaluate(model_dir, fold_config, *, split, log, corpus):
+    def fake_evaluate(model_dir, fold_config, *, split, log, corpus, accelerator=None):
         calls.append((model_dir, fold_config.data.fold, split, corpus))
         seed = 1 if "seed1" in model_dir else 2
         return {

@@ -70,7 +70,13 @@ class Expected:
 
 @dataclass(frozen=True)
 class Case:
-    """One file and its expected outcome (`expected` for a result, `error` fragments for a `MediaError`)."""
+    """One file and its expected outcome (`expected` for a result, `error` fragments for a `MediaError`).
+
+    `tail` marks a file whose tail is lost (cut or damaged at the end) and describes it as written: decoding must
+    either use what remains (the frames and tone of `tail` up to where each stream's data ends, reported in
+    `truncated_streams`) or, where less than `MIN_REMAINING_FRACTION` of a range remains, refuse with a
+    `MediaError` containing the `error` fragments.
+    """
 
     name: str
     file: str
@@ -85,10 +91,13 @@ class Case:
     slow: bool = False
     notes: str = ""
     tags: frozenset[str] = field(default_factory=frozenset)
+    tail: Expected | None = None
 
     def __post_init__(self) -> None:
         if (self.expected is None) == (not self.error):
             raise ValueError(f"{self.name}: give either an expected result or error fragments")
+        if self.tail is not None and self.expected is not None:
+            raise ValueError(f"{self.name}: a lost tail is described by `tail` and `error`, not `expected`")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -288,12 +297,15 @@ ERROR_CASES = [
         "fs_cut_mdat.mp4",
         cut_file(FASTSTART_MP4, ".mp4", middle_of_mdat),
         error=("stream is truncated",),
+        tail=Expected(duration_s=2.0, frame_times_s=uniform(20)),
     ),
     Case(
         "faststart_last_bytes_missing",
         "fs_cut_end.mp4",
         cut_file(FASTSTART_MP4, ".mp4", lambda data: len(data) - 16),
-        error=("audio stream is truncated or corrupt",),
+        error=("stream is truncated",),
+        tail=Expected(duration_s=2.0, frame_times_s=uniform(20)),
+        notes="was refused ('audio stream is truncated or corrupt') for a loss of less than one audio frame",
     ),
     Case(
         "mkv_cut_in_header",
@@ -306,12 +318,14 @@ ERROR_CASES = [
         "cut_middle.mkv",
         cut_file(PLAIN_MKV, ".mkv", lambda data: len(data) // 2),
         error=("stream is truncated", "header says 2.00 s"),
+        tail=Expected(duration_s=2.0, frame_times_s=uniform(20)),
     ),
     Case(
         "video_only_mkv_cut_in_middle",
         "silent_cut.mkv",
         cut_file(av_file(video=VideoTrack(num_frames=20), audio=(), duration_s=2.0), ".mkv", lambda d: len(d) // 2),
         error=("video stream is truncated", "header says 2.00 s"),
+        tail=Expected(duration_s=2.0, has_audio=False, frame_times_s=uniform(20)),
         allow_missing_audio=True,
         notes="exposed a bug: with 8 sampled frames the truncation went unnoticed and the last frame was repeated",
     ),

@@ -170,3 +170,57 @@ def decode_flags(case: Case) -> dict[str, Any]:
         "allow_missing_audio": case.allow_missing_audio or (expected is not None and not expected.has_audio),
         "allow_missing_video": expected is not None and not expected.has_video,
     }
+
+
+def assert_tail_clip(
+    clip: DecodedClip, tail: Expected, num_frames: int, rate: int, source: Any, what: str, step: float = 0.0
+) -> None:
+    """A clip decoded from a file whose tail is lost holds what the file still has, and says what it lacks.
+
+    Each stream in `truncated_streams` is present exactly when at least `MIN_REMAINING_FRACTION` of the clip's
+    range remains (written out here: one half); present video frames are the written frames on screen at the
+    clip's `num_frames` times sampled up to where the video data ends; present audio is the written tone, only as
+    long as the audio data reaches.
+    """
+    assert isinstance(clip, DecodedClip), f"{what}: got {type(clip).__name__}"
+    assert clip.path == label_of(source)
+    start, end = clip.start_s, clip.end_s
+    ends = clip.truncated_streams
+    assert set(ends) <= {"video", "audio"}, f"{what}: {ends}"
+    for name, data_end in ends.items():
+        assert start - 1e-6 <= data_end < end, f"{what}: the {name} data end {data_end} is outside {start}-{end}"
+        present = clip.has_video if name == "video" else clip.has_audio
+        assert present == (data_end - start >= 0.5 * (end - start) - 1e-6), f"{what}: {name} kept={present}, {ends}"
+    assert clip.has_video or "video" in ends or not tail.has_video, what
+    if clip.has_video:
+        video_end = ends.get("video", end)
+        want = frames_on_screen(tail.frame_times_s, sampled_times(num_frames, start, video_end))
+        got = [frame_number(frame) for frame in clip.frames]
+        assert got == (want % LEVELS).tolist(), f"{what}: frames {got}, expected the written frames {want.tolist()}"
+        assert (clip.frame_times < video_end).all(), f"{what}: a frame after the video data end"
+    if clip.has_audio:
+        audio_end = ends.get("audio", end)
+        assert clip.audio.shape == (int(round((audio_end - start) * rate)),), f"{what}: audio {clip.audio.shape}"
+        assert np.isfinite(clip.audio).all() and np.abs(clip.audio).max() <= 1.0
+        assert_tone(clip.audio, rate, start, audio_end, tail, what, step)
+    else:
+        assert clip.audio is None, what
+
+
+def assert_tail_outcome(
+    outcome: Outcome,
+    tail: Expected,
+    fragments: Sequence[str],
+    num_frames: int,
+    rate: int,
+    source: Any,
+    what: str,
+    step: float = 0.0,
+) -> None:
+    """A lost tail is either used (see `assert_tail_clip`) or refused naming the problem and the rule."""
+    if outcome.error is not None:
+        assert_media_error(outcome, source, (*fragments, "MIN_REMAINING_FRACTION"), what)
+        return
+    # A loss shorter than the decoder's tolerance (a fraction of a frame) may go unreported: then the clip must hold
+    # the whole range as written.
+    assert_tail_clip(outcome.value, tail, num_frames, rate, source, what, step)

@@ -5,6 +5,7 @@ content). The contract checked here:
 
 - a file with both streams that decodes (a result case) is kept, with the label and speaker of its name;
 - a file lacking a stream is skipped, and the report says which stream;
+- a file whose tail is lost is used for what remains, or left out naming the truncation;
 - a broken file (an error case) is either skipped with a reason, or kept (the builder's check only opens the file
   and decodes a first frame) and then left out of its batch by `AVEmotionCollator`, which logs the `MediaError`
   naming the file and the problem. Nothing crashes, hangs, or reaches the model as silent zeros.
@@ -83,6 +84,15 @@ def test_ravdess_builder_and_collator_on_the_catalogue(case_file, tmp_path):
             assert kept[path]["label"] == emotion - 1 and kept[path]["speaker"] == actor
             assert path not in result["collator_skipped"], f"{case.name}: {result['collator_skipped'].get(path)}"
             usable.append(path)
+        elif case.tail is not None:
+            # A lost tail: used for what remains (so in the batch), or left out naming the truncation.
+            if path in kept and path not in result["collator_skipped"]:
+                usable.append(path)
+            elif path in kept:
+                message = result["collator_skipped"][path]
+                assert message.startswith(path) and "truncated" in message, message
+            else:
+                assert result["skipped"][path], f"{case.name}: skipped without a reason"
         elif expected is not None:
             missing = "audio" if not expected.has_audio else "video"
             assert f"no {missing} stream" in result["skipped"].get(path, ""), f"{case.name}: {result['skipped']}"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.robustness.catalogue import CASES, Case
-from tests.robustness.checks import assert_clip, assert_media_error
+from tests.robustness.checks import assert_clip, assert_media_error, assert_tail_clip, assert_tail_outcome
 from tests.robustness.stages import NUM_FRAMES, RATE, WINDOW_FRAMES, window_of
 
 
@@ -27,6 +27,20 @@ def test_media_decoding(case: Case, case_file, case_outcomes):
     stages = outcomes["media"]
     probe, decode, decode_bytes = stages["probe"], stages["decode"], stages["decode_bytes"]
     windows, windows_end = stages["windows"]
+    if case.tail is not None:
+        # A lost tail: each range is used as far as it goes or refused (MIN_REMAINING_FRACTION), windows alike.
+        step = stages["timestamp_step_s"]
+        assert_tail_outcome(decode, case.tail, case.error, NUM_FRAMES, RATE, path, "decode_clip", step)
+        if decode_bytes is not None:
+            data = outcomes["data"]
+            assert_tail_outcome(decode_bytes, case.tail, case.error, NUM_FRAMES, RATE, data, "decode_clip(bytes)")
+            assert (decode_bytes.error is None) == (decode.error is None)
+        for index, window in enumerate(windows):
+            assert_tail_clip(window, case.tail, WINDOW_FRAMES, RATE, path, f"window {index}", step)
+        if windows_end.error is not None:
+            assert not windows, "iter_windows raised after yielding windows (it must stop at a lost tail)"
+            assert_media_error(windows_end, path, case.error, "iter_windows")
+        return
     if case.error:
         assert_media_error(decode, path, case.error, "decode_clip")
         if decode_bytes is not None:

@@ -82,6 +82,23 @@ def test_processor(case: Case, case_file, case_outcomes):
     path = case_file(case)
     outcomes = case_outcomes(case)
     results = outcomes["processor"]
+    if case.tail is not None:
+        # Both presets decode the whole 2-s file here: same outcome as decode_clip, masks over what remains.
+        decoded = outcomes["media"]["decode"]
+        for name in PRESETS:
+            if decoded.error is not None:
+                assert_media_error(results[name], path, case.error, name)
+                continue
+            assert results[name].error is None, f"{name} raised {results[name].error!r}"
+            batch, clip = results[name].value, decoded.value
+            assert batch["has_video"].tolist() == [clip.has_video] and batch["has_audio"].tolist() == [clip.has_audio]
+            assert batch["video_mask"].all() == clip.has_video
+            if clip.has_audio:
+                kept = int(round((clip.truncated_streams.get("audio", clip.end_s) - clip.start_s) * RATE))
+                assert int(batch["audio_mask"].sum()) == 1 + kept // HOP, f"{name}: audio mask"
+            else:
+                assert not batch["audio_mask"].any()
+        return
     if case.error:
         for name in PRESETS:
             assert_media_error(results[name], path, case.error, name)

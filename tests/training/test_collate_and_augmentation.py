@@ -124,3 +124,24 @@ def test_audio_crop_takes_a_random_window_inside_the_valid_frames():
     # A batch no longer than the window is left whole.
     short = augment_batch({"input_features": features[:, :, :10]}, section, augmentation_generator(0, 0, 0))
     assert torch.equal(short["input_features"], features[:, :, :10])
+
+
+def test_flip_picks_cached_outputs_of_the_orientation_the_pixels_would_get():
+    """With the feature cache, the flip's draw selects the flipped clip's encoder outputs for exactly the clips whose
+    pixels it would flip (an encoder that reads the first pixel column tells the orientation apart)."""
+    from av_emotion.training.augmentation import FLIPPED_VIDEO_OUTPUTS
+
+    videos = torch.randn(16, 2, 3, 4, 5)
+
+    def encoder(pixels):
+        return pixels[..., 0].reshape(pixels.shape[0], 2, -1)  # (B, L, C), like pooled sub-clip outputs
+
+    section = AugmentationSection(video_flip_prob=0.5)
+    for seed in range(3):
+        pixel_batch = augment_batch({"pixel_values_videos": videos}, section, torch.Generator().manual_seed(seed))
+        cached_batch = {"video_encoder_outputs": encoder(videos), FLIPPED_VIDEO_OUTPUTS: encoder(videos.flip(-1))}
+        cached_batch = augment_batch(cached_batch, section, torch.Generator().manual_seed(seed))
+        assert FLIPPED_VIDEO_OUTPUTS not in cached_batch  # not a model input
+        assert torch.equal(cached_batch["video_encoder_outputs"], encoder(pixel_batch["pixel_values_videos"]))
+        flipped = ~(pixel_batch["pixel_values_videos"] == videos).flatten(1).all(dim=1)
+        assert 0 < flipped.sum() < 16

@@ -48,7 +48,12 @@ def run(args: argparse.Namespace) -> int:
     from av_emotion.training.config import load_config
     from av_emotion.training.data import build_corpus_of
     from av_emotion.training.evaluation import evaluate_saved_model, fold_count, format_summary, summarize_runs
+    from av_emotion.training.loop import make_accelerator
 
+    accelerator = make_accelerator()
+    # Under `accelerate launch` every process scores its share of each split and gets all the metrics back;
+    # the main process alone prints them and writes the file.
+    main_process = accelerator.is_main_process
     config = load_config(args.config, args.overrides)
     if args.fold is None:
         folds = [config.data.fold]
@@ -63,16 +68,18 @@ def run(args: argparse.Namespace) -> int:
             fold_config = dataclasses.replace(config, data=dataclasses.replace(config.data, fold=fold))
             model_dir = template.format(fold=fold, seed=config.training.seed)
             result = evaluate_saved_model(
-                model_dir, fold_config, split=args.split, log=lambda _line: None, corpus=corpus
+                model_dir, fold_config, split=args.split, accelerator=accelerator, log=lambda _line: None, corpus=corpus
             )
             scores = ", ".join(
                 f"{key} {value:.4f}" for key, value in result.items() if isinstance(value, float) and key != "loss"
             )
-            print(f"{model_dir} fold {fold} {args.split}: {scores}")
+            if main_process:
+                print(f"{model_dir} fold {fold} {args.split}: {scores}")
             runs.append(result)
     summary = summarize_runs(runs)
-    print(f"\n{args.split} over {len(runs)} run(s) (mean ± sample std; accuracy/UAR/F1 in %):")
-    print(format_summary(summary))
-    if args.output:
-        Path(args.output).write_text(json.dumps({"runs": runs, "summary": summary}, indent=2))
+    if main_process:
+        print(f"\n{args.split} over {len(runs)} run(s) (mean ± sample std; accuracy/UAR/F1 in %):")
+        print(format_summary(summary))
+        if args.output:
+            Path(args.output).write_text(json.dumps({"runs": runs, "summary": summary}, indent=2))
     return 0

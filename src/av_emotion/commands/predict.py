@@ -111,6 +111,7 @@ def _as_flags(message: str) -> str:
     """Library messages name the keyword argument; on the command line the fix is the flag."""
     for keyword in ("allow_missing_audio", "allow_missing_video"):
         message = message.replace(f"{keyword}=True", "--" + keyword.replace("_", "-"))
+    message = message.replace("pass window_s (pipeline, CLI) or use iter_clips", "pass --window")
     return message.replace("modalities=('video',)", "--modalities video")
 
 
@@ -283,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
 
     import av_emotion  # noqa: F401  (registers the pipeline)
     from av_emotion.pipelines import NoFaceWarning
-    from av_emotion.processing import SilentAudioWarning
+    from av_emotion.processing import LongClipWarning, SilentAudioWarning, TruncatedMediaWarning
     from av_emotion.processing.media import MediaError
 
     transformers_logging.set_verbosity_error()
@@ -347,7 +348,7 @@ def run(args: argparse.Namespace) -> int:
                 plot_timeline(results[path], target, title=Path(path).name)
                 print(f"timeline plot written to {target}", file=sys.stderr)
     # What the model could not see, one line each (a file retried after a failure in the batch warns only once).
-    ours = (NoFaceWarning, SilentAudioWarning)
+    ours = (NoFaceWarning, SilentAudioWarning, TruncatedMediaWarning, LongClipWarning)
     for message in dict.fromkeys(str(w.message) for w in warned if issubclass(w.category, ours)):
         print(f"av-emotion predict: warning: {_as_flags(message)}", file=sys.stderr)
     for other in warned:

@@ -34,10 +34,33 @@ PADDED_INPUTS: dict[str, tuple[int, str | None]] = {
     "input_values": (-1, "audio_mask"),  # (samples,): pad samples
 }
 MASKS: tuple[str, ...] = ("video_mask", "audio_mask")
+# Precomputed outputs of frozen encoders and their per-step masks (the recipes' feature cache,
+# `av_emotion.training.feature_cache`): the same shape for every clip, stacked as they are.
+ENCODER_OUTPUT_INPUTS: tuple[str, ...] = (
+    "video_encoder_outputs",
+    "video_encoder_outputs_flipped",  # the outputs of the flipped clip, for `augmentation.video_flip_prob`
+    "video_encoder_mask",
+    "audio_encoder_outputs",
+    "audio_encoder_mask",
+)
 # What `AVEmotionCollator(drop_modality=...)` leaves out: the inputs, mask and presence flag of one modality.
 DROPPED_INPUTS: dict[str, tuple[str, ...]] = {
-    "audio": ("input_features", "input_values", "audio_mask", "has_audio"),
-    "video": ("pixel_values_videos", "video_mask", "has_video"),
+    "audio": (
+        "input_features",
+        "input_values",
+        "audio_mask",
+        "has_audio",
+        "audio_encoder_outputs",
+        "audio_encoder_mask",
+    ),
+    "video": (
+        "pixel_values_videos",
+        "video_mask",
+        "has_video",
+        "video_encoder_outputs",
+        "video_encoder_outputs_flipped",
+        "video_encoder_mask",
+    ),
 }
 
 
@@ -95,7 +118,7 @@ def _unflatten(example: dict[str, Any]) -> dict[str, Any]:
 def pad_processed(
     examples: Sequence[dict[str, Any]], *, label_key: str = "labels", label_column: str = "label"
 ) -> dict[str, torch.Tensor]:
-    """Pad and stack rows that already hold processed model inputs (see `PADDED_INPUTS`).
+    """Pad and stack rows that already hold processed model inputs (see `PADDED_INPUTS`, `ENCODER_OUTPUT_INPUTS`).
 
     Arrays may come flat with a `<name>_shape` entry (as the recipes' preprocessing cache stores them). The
     labels come from `label_key`, or from the builders' `label_column` when the rows have no `label_key`; either
@@ -116,6 +139,9 @@ def pad_processed(
             steps = stacked.shape[1 + (axis % (stacked.dim() - 1))]
             masks = torch.arange(steps)[None, :] < lengths[:, None]
         batch[mask_key] = masks
+    for key in ENCODER_OUTPUT_INPUTS:
+        if key in examples[0] and examples[0][key] is not None:
+            batch[key] = torch.stack([_as_tensor(example[key]) for example in examples])
     source = label_key if label_key in examples[0] else label_column
     if source in examples[0] and examples[0][source] is not None:
         batch["labels"] = _as_tensor([example[source] for example in examples])
@@ -151,7 +177,7 @@ class AVEmotionCollator:
         """Collate one batch (see the class docstring)."""
         if not examples:
             raise ValueError("cannot collate an empty batch")
-        if any(key in examples[0] for key in PADDED_INPUTS):
+        if any(key in examples[0] for key in (*PADDED_INPUTS, *ENCODER_OUTPUT_INPUTS)):
             batch = pad_processed(examples, label_column=self.label_column)
         else:
             batch = self.process(examples)

@@ -4,6 +4,11 @@ The converters (`av_emotion.convert`) load published backbone weights into these
 freeze them or give them their own learning rate (`av_emotion.training.freezing`). Paths are relative to the
 architecture's base model (`model.base_model`), so they hold for every head. Only the backbones are listed:
 attention, projection and fusion layers on top of them always train.
+
+An architecture whose frozen encoders the recipes may compute once (`av_emotion.training.feature_cache`) gives its
+base model `encode_<modality>(values, mask) -> (outputs, step_mask)` and its forward `<modality>_encoder_outputs` /
+`<modality>_encoder_mask` inputs that replace the modality's input (Joint Cross-Attention: video and audio;
+`av_metric_fusion` and AVT-CA: video).
 """
 
 from __future__ import annotations

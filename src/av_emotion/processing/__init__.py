@@ -8,9 +8,11 @@ from av_emotion.processing.faces import FaceCropper, FaceCropResult, crop_larges
 from av_emotion.processing.feature_extraction import AVEmotionFeatureExtractor
 from av_emotion.processing.media import (
     DecodedClip,
+    LongClipWarning,
     MediaError,
     MediaInfo,
     MediaLimits,
+    TruncatedMediaWarning,
     decode_clip,
     iter_windows,
     probe_media,
@@ -32,8 +34,10 @@ __all__ = [
     "FaceCropper",
     "MediaError",
     "MediaInfo",
+    "LongClipWarning",
     "MediaLimits",
     "SilentAudioWarning",
+    "TruncatedMediaWarning",
     "crop_largest_face",
     "decode_clip",
     "iter_windows",

@@ -20,8 +20,9 @@ import contextlib
 import io
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
@@ -42,6 +43,9 @@ __all__ = [
     "MediaInfo",
     "MediaLimits",
     "MediaSource",
+    "LongClipWarning",
+    "MIN_REMAINING_FRACTION",
+    "TruncatedMediaWarning",
     "decode_clip",
     "iter_windows",
     "open_media",
@@ -68,6 +72,39 @@ _TRUNCATION_TOLERANCE_S = 0.25
 _SEEK_OVERSHOOT_S = 0.02
 # Targets within this of a frame's start time are taken to be at it (float rounding of sampled times).
 _TIME_EPS_S = 1e-6
+# An audio frame whose timestamp is this far from where the previous frame's samples end starts a new run of samples,
+# placed at its own time: files joined with `ffmpeg -f concat -c copy` have a gap (or an overlap) at each join, and
+# counting samples from the first frame would shift everything after a join and end the track early. Our choice:
+# 3 ms, above the 1-ms timestamp rounding of FLV and Matroska and below the smallest join gaps seen (about 6 ms).
+_AUDIO_RESYNC_S = 0.003
+# Audio is decoded from this long before a range's start and the samples before the start dropped: lapped-transform
+# codecs (AAC, MP3, Vorbis, Opus) need the previous frame to reconstruct a frame's first samples, so decoding from a
+# packet at the start (where a seek lands) would fade in the range's first ~20-60 ms. Our choice: 0.1 s, several frames
+# of every common codec (AAC 1024 samples is 21-64 ms; Opus recommends 80 ms of pre-roll).
+_AUDIO_PREROLL_S = 0.1
+MIN_REMAINING_FRACTION = 0.5
+"""Share of a time range a stream must still hold when its tail is lost (a cut download, a damaged end) to be used.
+
+A stream whose data ends before its header says, inside the range being decoded, is used for what it holds when
+at least this share of the range remains (frames are sampled within what remains, the lost audio is left out and
+masked, with a `TruncatedMediaWarning`); with less, it is treated as missing over that range, and a range in which
+no stream can serve is refused. Our choice: one half; less than half of an utterance is another clip, not a
+damaged copy of this one.
+"""
+
+
+class LongClipWarning(UserWarning):
+    """A whole-clip decode was limited to a window of `max_clip_duration_s` seconds of a longer file.
+
+    Memory then stays flat in the file's length; windowed prediction (`window_s`) covers all of it.
+    """
+
+
+class TruncatedMediaWarning(UserWarning):
+    """A stream ends before its header says (a cut download, a damaged or badly joined tail); what remains is used.
+
+    Silence it with `warnings.simplefilter("ignore", TruncatedMediaWarning)`.
+    """
 
 
 class MediaError(ValueError):
@@ -151,8 +188,9 @@ class DecodedClip:
             for target time `t` is the one on screen at `t` (the last frame starting at or before `t`). Empty
             without video.
         audio: `(samples,)` float32 mono in [-1, 1] at `sampling_rate`, exactly `round(duration_s * sampling_rate)`
-            samples covering `[start_s, end_s)` (zeros where the stream has no samples, e.g. before it starts),
-            or None when the file has no audio stream (`has_audio=False`).
+            samples covering `[start_s, end_s)` (zeros where the stream has no samples, e.g. before it starts or in
+            the gap at a join), fewer when the stream's tail is lost (see `truncated_streams`), or None when the
+            file has no audio stream (`has_audio=False`).
         sampling_rate: Rate of `audio`, Hz.
         start_s: Start of the range, seconds on the file's timeline.
         end_s: End of the range (exclusive), seconds.
@@ -163,6 +201,11 @@ class DecodedClip:
             `frame_size` scaling (None without video).
         silent_audio: The file has an audio track but it is digital silence over this range, so `audio` is None
             and `has_audio` False (set by `AVEmotionProcessor`, whose `silence_threshold` decides).
+        truncated_streams: Streams (`"video"`, `"audio"`) whose data ends inside this range before their header
+            says, mapped to the time their data ends, seconds. Such a video's frames are sampled over
+            `[start_s, that time)`; such an audio track is returned shorter (only the samples the file holds, so the
+            processor masks the rest); a stream left with less than `MIN_REMAINING_FRACTION` of the range is
+            returned as missing (`has_video` / `has_audio` False). A `TruncatedMediaWarning` says so.
     """
 
     frames: np.ndarray | None
@@ -176,6 +219,13 @@ class DecodedClip:
     path: str
     source_size: tuple[int, int] | None = None
     silent_audio: bool = False
+    truncated_streams: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def lost_streams(self) -> tuple[str, ...]:
+        """Streams the file has but this range lacks because their tail is lost (see `truncated_streams`)."""
+        present = {"video": self.has_video, "audio": self.has_audio}
+        return tuple(name for name in self.truncated_streams if not present[name])
 
     @property
     def duration_s(self) -> float:
@@ -586,6 +636,15 @@ def probe_media(source: MediaSource, limits: MediaLimits | None = None) -> Media
 # ----------------------------------------------------------------------------------------------------------------
 
 
+class _StreamEnded(Exception):
+    """A stream's data ended (or stopped decoding) before the times asked for; `end_s` is where it ended, if known."""
+
+    def __init__(self, end_s: float | None, reason: str) -> None:
+        super().__init__(reason)
+        self.end_s = end_s
+        self.reason = reason
+
+
 @dataclass
 class _FrameReader:
     """Decodes the frames shown at given times from one video stream, seeking only when it saves work.
@@ -632,6 +691,10 @@ class _FrameReader:
         """Frames shown at `times` (increasing seconds) as `(T, height, width, 3)` uint8, and their own times.
 
         `frame_size` applies to the frames as displayed: rotation metadata is applied first.
+
+        Raises:
+            _StreamEnded: the frames end (or stop decoding) more than `_TRUNCATION_TOLERANCE_S` before the header
+                says, before the last of `times`; its `end_s` is the end of the last frame decoded (None if none).
         """
         self.output_size = None
         num = len(times)
@@ -639,6 +702,8 @@ class _FrameReader:
         out_times = np.empty(num, dtype=np.float64)
         index = 0
         fps = float(self.stream.average_rate or self.stream.guessed_rate or 25)
+        # End of the latest frame decoded in this call, seconds: where the data is known to reach.
+        decoded_end: float | None = None
         while index < num:
             _seek(self.container, self.stream, float(times[index]), self.label)
             # The seek landed on the keyframe before times[index]: seeking again makes sense only for later targets
@@ -655,6 +720,7 @@ class _FrameReader:
                         t = float(frame.time)
                     else:  # no timestamp (some AVI): count frames
                         t = shown[0] + 1.0 / fps if shown is not None else float(times[index])
+                    decoded_end = max(decoded_end or -math.inf, t + 1.0 / fps)
                     if frame.key_frame:
                         if last_keyframe is not None and t > last_keyframe:
                             self.keyframe_interval_s = max(self.keyframe_interval_s or 0.0, t - last_keyframe)
@@ -679,24 +745,27 @@ class _FrameReader:
                         break
             except av.error.FFmpegError as error:
                 reached = shown[0] if shown is not None else float(times[index])
-                raise MediaError(
-                    f"{self.label}: the video stream is truncated or corrupt: decoding failed near {reached:.2f} s "
-                    f"(FFmpeg: {_ffmpeg_reason(error)}); re-encode or re-download the file"
+                raise _StreamEnded(
+                    decoded_end,
+                    f"the video stream is truncated or corrupt: decoding failed near {reached:.2f} s "
+                    f"(FFmpeg: {_ffmpeg_reason(error)})",
                 ) from None
             if reseek or index >= num:
                 continue
             # End of stream: the last frame stays on screen until the end of the file.
             if shown is None:
-                raise MediaError(
-                    f"{self.label}: the video stream has no decodable frame at or after {float(times[index]):.2f} s; "
-                    "the file is truncated or corrupt, re-encode or re-download it"
+                raise _StreamEnded(
+                    decoded_end,
+                    f"the video stream has no decodable frame at or after {float(times[index]):.2f} s; the file is "
+                    "truncated or corrupt",
                 )
             last_end = shown[0] + 1.0 / fps
             # The last target, not the next: the next may still fall within the last frame's duration.
             if float(times[-1]) >= last_end and last_end < self.end_of_stream_s - _TRUNCATION_TOLERANCE_S:
-                raise MediaError(
-                    f"{self.label}: the video stream is truncated: its frames end at {last_end:.2f} s but the header "
-                    f"says {self.end_of_stream_s:.2f} s; re-download or re-encode the file"
+                raise _StreamEnded(
+                    last_end,
+                    f"the video stream is truncated: its frames end at {last_end:.2f} s but the header says "
+                    f"{self.end_of_stream_s:.2f} s",
                 )
             if shown_array is None:
                 shown_array = self._to_array(shown[1], frame_size)
@@ -715,8 +784,14 @@ def _read_audio(
     sampling_rate: int,
     end_of_stream_s: float,
     video_stream: av.video.stream.VideoStream | None = None,
-) -> np.ndarray:
-    """Audio of `[start_s, end_s)` as `(round((end_s - start_s) * sampling_rate),)` float32 mono in [-1, 1].
+) -> tuple[np.ndarray, float | None]:
+    """Audio of `[start_s, end_s)` as float32 mono in [-1, 1], and where the data ends when the stream is truncated.
+
+    Returns `(audio, data_end)`: `audio` has `round((end_s - start_s) * sampling_rate)` samples, each run of samples
+    placed at its own timestamps (zeros in gaps, e.g. at the joins of concatenated files; see `_AUDIO_RESYNC_S`);
+    `data_end` is None, or the time in seconds where the samples end when that is more than
+    `_TRUNCATION_TOLERANCE_S` before both `end_s` and the stream's end in the header (a lost tail: the caller
+    decides what to keep). A decoding error is taken as the end of the data.
 
     `video_stream`, when given, is the fallback for a seek on the audio stream that lands after `start_s` (see
     `_SEEK_OVERSHOOT_S`).
@@ -725,59 +800,65 @@ def _read_audio(
     stream_start = float((stream.start_time or 0) * stream.time_base) if stream.time_base is not None else 0.0
     seek_streams = [stream] if video_stream is None else [stream, video_stream]
     for attempt, seek_stream in enumerate(seek_streams):
-        # Always seek: the same container may just have been read to its end for the video frames.
-        _seek(container, seek_stream, start_s, label)
-        # Resample to the target rate but keep the channels: FFmpeg's stereo-to-mono matrix sums channels at -3 dB
-        # each (0.707 * (L + R)), which can leave [-1, 1]; we average the channels ourselves instead.
-        resampler = av.AudioResampler(format="fltp", rate=sampling_rate)
-        chunks: list[np.ndarray] = []
+        # Always seek: the same container may just have been read to its end for the video frames. Seek a pre-roll
+        # early; the samples before `start_s` are dropped when the runs are placed.
+        _seek(container, seek_stream, max(start_s - _AUDIO_PREROLL_S, stream_start), label)
+        # Runs of contiguous samples: (time of the first input sample, resampled chunks). A new run starts where a
+        # frame's timestamp leaves the previous frame's end by more than _AUDIO_RESYNC_S.
+        runs: list[tuple[float, list[np.ndarray]]] = []
+        resampler = None
         first_time: float | None = None
+        expected_next: float | None = None
         decoded_end: float | None = None
         overshot = False
         try:
             for frame in container.decode(stream):
-                frame_time = float(frame.time) if frame.time is not None else None
+                frame_time = float(frame.time) if frame.time is not None else expected_next
                 if frame_time is not None and frame_time >= end_s + 0.05:
                     break
                 if first_time is None:
-                    # The resampler's first output sample is aligned with its first input sample; placing the output
-                    # by the input frame's exact time (not the output pts, rounded to the new rate) keeps the error
-                    # of the placement below half an output sample.
                     first_time = frame_time if frame_time is not None else stream_start
                     overshot = first_time > max(start_s, stream_start) + _SEEK_OVERSHOOT_S
                     if overshot and attempt + 1 < len(seek_streams):
                         break
-                if frame_time is not None:
-                    decoded_end = frame_time + frame.samples / frame.sample_rate
-                chunks.extend(out.to_ndarray() for out in resampler.resample(frame))
-            chunks.extend(out.to_ndarray() for out in resampler.resample(None))
-        except av.error.FFmpegError as error:
-            raise MediaError(
-                f"{label}: the audio stream is truncated or corrupt: decoding failed near "
-                f"{decoded_end if decoded_end is not None else start_s:.2f} s (FFmpeg: {_ffmpeg_reason(error)}); "
-                "re-encode or re-download the file"
-            ) from None
+                    frame_time = first_time
+                if resampler is None or abs(frame_time - expected_next) > _AUDIO_RESYNC_S:
+                    if resampler is not None:
+                        runs[-1][1].extend(out.to_ndarray() for out in resampler.resample(None))
+                    # Resample to the target rate but keep the channels: FFmpeg's stereo-to-mono matrix sums channels
+                    # at -3 dB each (0.707 * (L + R)), which can leave [-1, 1]; we average the channels ourselves.
+                    # The resampler's first output sample is aligned with its first input sample; placing a run by
+                    # its first input frame's exact time (not the output pts, rounded to the new rate) keeps the
+                    # error of the placement below half an output sample.
+                    resampler = av.AudioResampler(format="fltp", rate=sampling_rate)
+                    runs.append((frame_time, []))
+                expected_next = frame_time + frame.samples / frame.sample_rate
+                decoded_end = expected_next
+                runs[-1][1].extend(out.to_ndarray() for out in resampler.resample(frame))
+        except av.error.FFmpegError:
+            # A packet cut short or corrupt: the data usable ends with the last frame decoded (checked below).
+            pass
+        if resampler is not None:
+            with contextlib.suppress(av.error.FFmpegError):
+                runs[-1][1].extend(out.to_ndarray() for out in resampler.resample(None))
         if not overshot:
             break
     result = np.zeros(num_samples, dtype=np.float32)
-    if not chunks or first_time is None:
-        available_end = stream_start
-    else:
+    available_end = stream_start if decoded_end is None else decoded_end
+    for run_start, chunks in runs:
+        if not chunks:
+            continue
         mono = np.concatenate(chunks, axis=1).mean(axis=0, dtype=np.float32)
-        offset = int(round((first_time - start_s) * sampling_rate))
+        offset = int(round((run_start - start_s) * sampling_rate))
         src_lo = max(0, -offset)
         dst_lo = max(0, offset)
         count = max(0, min(num_samples - dst_lo, mono.shape[0] - src_lo))
         result[dst_lo : dst_lo + count] = mono[src_lo : src_lo + count]
-        available_end = first_time + mono.shape[0] / sampling_rate
+    np.clip(result, -1.0, 1.0, out=result)
     needed_end = min(end_s, end_of_stream_s)
     if available_end < needed_end - _TRUNCATION_TOLERANCE_S and end_s > available_end:
-        raise MediaError(
-            f"{label}: the audio stream is truncated: its samples end at {available_end:.2f} s but the header says "
-            f"{end_of_stream_s:.2f} s; re-download or re-encode the file"
-        )
-    np.clip(result, -1.0, 1.0, out=result)
-    return result
+        return result, max(available_end, start_s)
+    return result, None
 
 
 def _check_modalities(info: MediaInfo, allow_missing_audio: bool, allow_missing_video: bool) -> None:
@@ -810,6 +891,9 @@ class _OpenMedia:
     container: av.container.InputContainer
     info: MediaInfo
     frame_reader: _FrameReader | None
+    # Streams already reported by a TruncatedMediaWarning, and whether the ranges are windows of a long file.
+    warned: set[str] = field(default_factory=set)
+    windowed: bool = False
 
     @classmethod
     def open(cls, source: MediaSource, limits: MediaLimits) -> _OpenMedia:
@@ -832,28 +916,75 @@ class _OpenMedia:
         frame_size: FrameSize,
         decode_audio: bool,
     ) -> DecodedClip:
+        """Decode one range; a stream whose tail is lost is used as far as it goes (see `MIN_REMAINING_FRACTION`).
+
+        Raises:
+            _NothingLeft: no stream asked for holds enough of the range.
+        """
         info = self.info
         frames = None
         frame_times = np.empty(0, dtype=np.float64)
         source_size = None
-        if self.frame_reader is not None and num_frames > 0:
+        truncated: dict[str, float] = {}
+        reasons: dict[str, str] = {}
+        headers: dict[str, float] = {}
+        wanted: list[str] = []
+        reader = self.frame_reader
+        if reader is not None and num_frames > 0:
+            wanted.append("video")
+            headers["video"] = reader.end_of_stream_s
             targets = sample_frame_times(num_frames, start_s, end_s)
-            frames, frame_times = self.frame_reader.read(targets, frame_size)
-            source_size = self.frame_reader.display_size
+            try:
+                frames, frame_times = reader.read(targets, frame_size)
+            except _StreamEnded as ended:
+                data_end = start_s if ended.end_s is None else min(max(ended.end_s, start_s), end_s)
+                truncated["video"], reasons["video"] = data_end, ended.reason
+                if _serves(start_s, data_end, end_s):
+                    # Sample the T frames within what the stream holds, so every frame is a real one.
+                    try:
+                        frames, frame_times = reader.read(sample_frame_times(num_frames, start_s, data_end), frame_size)
+                    except _StreamEnded:
+                        frames = None
+            if frames is not None:
+                source_size = reader.display_size
         audio = None
         audio_stream = primary_audio_stream(self.container)
         if audio_stream is not None and decode_audio:
+            wanted.append("audio")
             end = _stream_end_s(audio_stream)
-            audio = _read_audio(
+            headers["audio"] = end if end is not None else info.end_s
+            audio, data_end = _read_audio(
                 self.container,
                 audio_stream,
                 info.path,
                 start_s,
                 end_s,
                 sampling_rate,
-                end if end is not None else info.end_s,
-                video_stream=self.frame_reader.stream if self.frame_reader is not None else None,
+                headers["audio"],
+                video_stream=reader.stream if reader is not None else None,
             )
+            if data_end is not None:
+                truncated["audio"] = data_end
+                reasons["audio"] = (
+                    f"the audio stream is truncated: its samples end at {data_end:.2f} s but the header says "
+                    f"{headers['audio']:.2f} s"
+                )
+                # Keep only the samples the file holds: the processor masks the rest.
+                audio = (
+                    audio[: int(round((data_end - start_s) * sampling_rate))]
+                    if _serves(start_s, data_end, end_s)
+                    else None
+                )
+        if wanted and all(name in truncated and not _serves(start_s, truncated[name], end_s) for name in wanted):
+            name = wanted[0]
+            remains = max(truncated[name] - start_s, 0.0)
+            raise _NothingLeft(
+                f"{info.path}: {reasons[name]}, so only {remains:.2f} s of the {end_s - start_s:.2f} s asked for "
+                f"({start_s:.2f}-{end_s:.2f} s) remain, less than MIN_REMAINING_FRACTION={MIN_REMAINING_FRACTION:g} "
+                "of it; re-download or re-encode the file",
+                reason=reasons[name],
+            )
+        self._warn_truncated(truncated, reasons, start_s, end_s)
         return DecodedClip(
             frames=frames,
             frame_times=frame_times,
@@ -865,7 +996,47 @@ class _OpenMedia:
             has_audio=audio is not None,
             path=info.path,
             source_size=source_size,
+            truncated_streams=truncated,
         )
+
+    def _warn_truncated(self, truncated: dict[str, float], reasons: dict[str, str], start_s: float, end_s: float):
+        """One `TruncatedMediaWarning` per stream and open file (the windows of a long file share one)."""
+        for name, data_end in truncated.items():
+            if name in self.warned:
+                continue
+            self.warned.add(name)
+            if _serves(start_s, data_end, end_s):
+                done = (
+                    f"the frames are sampled over {start_s:.2f}-{data_end:.2f} s"
+                    if name == "video"
+                    else f"its {data_end - start_s:.2f} s are used and the rest is masked"
+                )
+            else:
+                done = f"less than half of {start_s:.2f}-{end_s:.2f} s remains, so the {name} is treated as missing"
+            later = "; later windows of this file are not reported again" if self.windowed else ""
+            warnings.warn(
+                f"{self.info.path}: {reasons[name]} (a cut or damaged tail): {done}{later}. Re-download or "
+                "re-encode the file to use all of it",
+                TruncatedMediaWarning,
+                stacklevel=4,
+            )
+
+
+class _NothingLeft(MediaError):
+    """No stream asked for holds at least `MIN_REMAINING_FRACTION` of a range (its tail is lost)."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Keep `reason` when pickled (the message alone is what `args` holds).
+        return type(self), (str(self), self.reason)
+
+
+def _serves(start_s: float, data_end: float, end_s: float) -> bool:
+    """Whether data reaching `data_end` holds at least `MIN_REMAINING_FRACTION` of `[start_s, end_s)`."""
+    return data_end - start_s >= MIN_REMAINING_FRACTION * (end_s - start_s) - _TIME_EPS_S
 
 
 def scaled_frame_size(source_size: tuple[int, int], frame_size: FrameSize) -> tuple[int, int]:
@@ -942,6 +1113,7 @@ def decode_clip(
     clip_duration_s: float | None = None,
     clip_position: str = "center",
     modalities: Sequence[str] | None = None,
+    max_clip_duration_s: float | None = None,
 ) -> DecodedClip:
     """Decode `num_frames` frames sampled uniformly over `[start_s, end_s)` and the audio of the same range.
 
@@ -964,6 +1136,9 @@ def decode_clip(
         clip_position: Where that window lies in the range: `"center"` or `"start"`.
         modalities: Which streams to decode, `("video",)`, `("audio",)` or both (default); the other is returned
             as missing (`has_audio=False` / `has_video=False`) without being read.
+        max_clip_duration_s: Longest range decoded (after `clip_duration_s`): a longer one is cut to its window of
+            this many seconds at `clip_position`, with a `LongClipWarning`, so memory stays flat in the file's
+            length (the audio of a range is held whole). None: no limit.
 
     Returns:
         A `DecodedClip` with `(T, H, W, 3)` uint8 frames and `(round(duration * sampling_rate),)` float32 audio.
@@ -978,8 +1153,21 @@ def decode_clip(
         _check_modalities(media.info, allow_missing_audio or not want_audio, allow_missing_video or not want_video)
         start, end = _resolve_range(media.info, start_s, end_s)
         start, end = clip_window(start, end, clip_duration_s, clip_position)
+        if max_clip_duration_s is not None and end - start > max_clip_duration_s:
+            long_s = end - start
+            start, end = clip_window(start, end, max_clip_duration_s, clip_position)
+            warnings.warn(
+                f"{media.info.path}: {long_s:.1f} s is longer than max_clip_duration_s={max_clip_duration_s:g}, so the "
+                f"whole-clip inputs are made from its {clip_position} {max_clip_duration_s:g} s ({start:.1f}-"
+                f"{end:.1f} s); pass window_s (pipeline, CLI) or use iter_clips for a timeline of all of it",
+                LongClipWarning,
+                stacklevel=3,
+            )
         frames = int(num_frames) if want_video else 0
-        return media.decode(frames, int(sampling_rate), start, end, frame_size, decode_audio=want_audio)
+        try:
+            return media.decode(frames, int(sampling_rate), start, end, frame_size, decode_audio=want_audio)
+        except _NothingLeft as error:
+            raise MediaError(str(error)) from None
 
 
 def iter_windows(
@@ -1000,15 +1188,35 @@ def iter_windows(
     frames and `sampling_rate` audio, from one open file (headers are read once). Only the current window's frames
     and audio are held. `modalities` as in `decode_clip`.
 
+    A file whose tail is lost (a cut download, a damaged end) is decoded as `decode_clip` decodes each range: a
+    stream is used in a window as far as it goes, missing in a window where less than `MIN_REMAINING_FRACTION` of
+    it remains, and the windows stop, with a `TruncatedMediaWarning`, at the first window no stream can serve.
+
     Raises:
-        MediaError: as `decode_clip`, raised when the problem is met (a file truncated at minute 5 yields the
-            windows before it first).
+        MediaError: as `decode_clip`, raised when the problem is met; a lost tail is refused only when not even the
+            first window can be served.
     """
     _check_decode_args(num_frames, sampling_rate, frame_size)
     want_video, want_audio = check_modalities_argument(modalities)
     media = _OpenMedia.open(source, limits or MediaLimits())
+    media.windowed = True
     with media.container:
         _check_modalities(media.info, allow_missing_audio or not want_audio, allow_missing_video or not want_video)
         frames = int(num_frames) if want_video else 0
-        for start, end in window_bounds(media.info.duration_s, window_s, stride_s, media.info.start_s):
-            yield media.decode(frames, int(sampling_rate), start, end, frame_size, decode_audio=want_audio)
+        bounds = window_bounds(media.info.duration_s, window_s, stride_s, media.info.start_s)
+        for index, (start, end) in enumerate(bounds):
+            try:
+                clip = media.decode(frames, int(sampling_rate), start, end, frame_size, decode_audio=want_audio)
+            except _NothingLeft as error:
+                if index == 0:
+                    raise MediaError(str(error)) from None
+                warnings.warn(
+                    f"{media.info.path}: {error.reason} (a cut or damaged tail): the windows from {start:.2f} s on "
+                    f"({len(bounds) - index} of {len(bounds)}) hold less than MIN_REMAINING_FRACTION="
+                    f"{MIN_REMAINING_FRACTION:g} of their span and are left out. Re-download or re-encode the file "
+                    "to use all of it",
+                    TruncatedMediaWarning,
+                    stacklevel=2,
+                )
+                return
+            yield clip

@@ -53,6 +53,12 @@ DEFAULT_WINDOW_S = 3.0
 # peaks near 0.07 (RAVDESS 01-01-03-01-01-02-05.mp4), and the video-only RAVDESS files (02-*) decode to exact zeros.
 DEFAULT_SILENCE_THRESHOLD = 1e-4
 
+# Longest whole clip decoded when `clip_duration_s` is None. Our choice: 60 s, twelve times the longest utterance in
+# RAVDESS or CREMA-D (about 5 s), so corpus clips are never cut; a 10-minute file would otherwise be decoded and
+# turned into features whole, and the memory of whole-clip prediction would grow with the file's length (issue 17:
+# 1.3x the peak RSS for 600 s vs 60 s with "mocanu2023"). Longer files: windowed prediction.
+DEFAULT_MAX_CLIP_DURATION_S = 60.0
+
 
 class SilentAudioWarning(UserWarning):
     """An audio track decoded from a file is digital silence and is treated as missing."""
@@ -91,6 +97,11 @@ class AVEmotionProcessor(ProcessorMixin):
             whole-clip and windowed decoding treat it alike). RAVDESS's video-only files (`02-*`) and many screen
             recordings carry such a track of zeros. Our choice: 1e-4 (about -80 dBFS); None uses every track as
             sound. Arrays passed as `audio=` are never checked: the caller chose them.
+        max_clip_duration_s: Longest clip decoded from a file, seconds, when `clip_duration_s` is None (the whole
+            file): a longer file gives the window of this length at `clip_position`, with a `LongClipWarning`, so
+            whole-clip memory stays flat in the file's length; windowed prediction (`window_s`, `iter_clips`)
+            covers all of it. Our choice: 60 s (see `DEFAULT_MAX_CLIP_DURATION_S`); None decodes files whole
+            however long they are.
     """
 
     model_input_names = ["pixel_values_videos", "video_mask", "input_features", "audio_mask"]
@@ -104,6 +115,7 @@ class AVEmotionProcessor(ProcessorMixin):
         window_s: float | None = None,
         window_stride_s: float | None = None,
         silence_threshold: float | None = DEFAULT_SILENCE_THRESHOLD,
+        max_clip_duration_s: float | None = DEFAULT_MAX_CLIP_DURATION_S,
     ) -> None:
         if clip_position not in ("center", "start"):
             raise ValueError(f"clip_position must be 'center' or 'start', got {clip_position!r}")
@@ -120,6 +132,9 @@ class AVEmotionProcessor(ProcessorMixin):
         if silence_threshold is not None and not 0 <= silence_threshold < 1:
             raise ValueError(f"silence_threshold must be a peak amplitude in [0, 1) or None, got {silence_threshold}")
         self.silence_threshold = None if silence_threshold is None else float(silence_threshold)
+        if max_clip_duration_s is not None and not max_clip_duration_s > 0:
+            raise ValueError(f"max_clip_duration_s must be positive seconds or None, got {max_clip_duration_s}")
+        self.max_clip_duration_s = None if max_clip_duration_s is None else float(max_clip_duration_s)
 
     def check_argument_for_proper_class(self, argument_name: str, argument: Any) -> type:
         """Check a component's type directly.
@@ -146,7 +161,8 @@ class AVEmotionProcessor(ProcessorMixin):
         Each override goes to the component that has a setting of that name: the processor itself
         (`clip_duration_s`, `clip_position`, `window_s`, `window_stride_s`), the video processor (`num_frames`,
         `size`, `do_face_crop`, ...) or the feature extractor (`sampling_rate`, `n_mels`, ...). Nested dicts
-        `video_processor={...}` / `feature_extractor={...}` are accepted too.
+        `video_processor={...}` / `feature_extractor={...}` are accepted too, and are needed for a setting both
+        components have (`do_normalize`): a flat override of it is refused rather than sent to one of them.
 
         Example: `AVEmotionProcessor.from_preset("jca2022", num_frames=32, sampling_rate=16000)`.
         """
@@ -160,6 +176,13 @@ class AVEmotionProcessor(ProcessorMixin):
         video_keys = set(AVEmotionVideoProcessor.valid_kwargs.__annotations__)
         audio_keys = set(inspect.signature(AVEmotionFeatureExtractor.__init__).parameters) - {"self", "kwargs"}
         for key, value in overrides.items():
+            if key in video_keys and key in audio_keys:
+                # `do_normalize` means pixel normalisation to the video processor and per-clip standardisation to
+                # the feature extractor: routing it to either would silently leave the other meaning unchanged.
+                raise TypeError(
+                    f"{key!r} is a setting of both the video processor and the feature extractor; pass "
+                    f"video_processor={{{key!r}: ...}} or feature_extractor={{{key!r}: ...}}"
+                )
             if key in processor_keys:
                 processor_settings[key] = value
             elif key in video_keys:
@@ -266,7 +289,8 @@ class AVEmotionProcessor(ProcessorMixin):
         Without a face crop, frames are scaled to the output size while they are converted (cheaper than after);
         `video_settings` are the video processor overrides the frames will be processed with. `modalities`
         (`("video",)` or `("audio",)`) decodes one stream only and returns the other as missing. An audio track that
-        is digital silence (`silence_threshold`) is returned as missing (`silent_audio=True`), with a warning.
+        is digital silence (`silence_threshold`) is returned as missing (`silent_audio=True`), with a warning. A
+        range longer than `max_clip_duration_s` is cut to its window at `clip_position` (`LongClipWarning`).
 
         Raises:
             MediaError: as `media.decode_clip`, naming the file and the fix.
@@ -284,6 +308,7 @@ class AVEmotionProcessor(ProcessorMixin):
             clip_duration_s=self.clip_duration_s,
             clip_position=self.clip_position,
             modalities=modalities,
+            max_clip_duration_s=self.max_clip_duration_s,
         )
         return self._drop_silent_audio(clip, window=False)
 
@@ -477,8 +502,9 @@ class AVEmotionProcessor(ProcessorMixin):
             raise ValueError("process_clips needs at least one clip")
         videos = [c.frames if c.has_video else None for c in clips]
         audio = [c.audio if c.has_audio else None for c in clips]
-        # A silent track was already reported (SilentAudioWarning); it needs no allow_missing_audio.
-        checked = [c for c in clips if not c.silent_audio]
+        # A silent track was already reported (SilentAudioWarning), and a stream lost to a damaged tail
+        # (TruncatedMediaWarning): neither needs allow_missing_*.
+        checked = [c for c in clips if not c.silent_audio and not c.lost_streams]
         self._check_missing(
             [c.frames if c.has_video else None for c in checked],
             [c.audio if c.has_audio else None for c in checked],

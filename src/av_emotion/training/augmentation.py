@@ -11,11 +11,21 @@ import torch
 
 from av_emotion.training.config import AugmentationSection
 
+# Feature-cache column: the frozen video encoder's outputs of the left-right flipped clip (`video_flip_prob`).
+FLIPPED_VIDEO_OUTPUTS = "video_encoder_outputs_flipped"
 
-def augmentation_generator(seed: int, epoch: int, micro_batch: int) -> torch.Generator:
-    """Make the CPU generator of one micro-batch, determined by the run seed, the epoch and its position."""
+
+def augmentation_generator(seed: int, epoch: int, micro_batch: int, process_index: int = 0) -> torch.Generator:
+    """Make the CPU generator of one micro-batch, determined by the run seed, the epoch and its position.
+
+    On several processes each one reads other clips at the same position, and `process_index` gives it draws of
+    its own (process 0 keeps the one-process stream).
+    """
     generator = torch.Generator()
-    generator.manual_seed((seed * 1_000_003 + epoch) * 1_000_033 + micro_batch)
+    seed = (seed * 1_000_003 + epoch) * 1_000_033 + micro_batch
+    if process_index:
+        seed = seed * 1_000_037 + process_index
+    generator.manual_seed(seed % 2**64)  # unchanged below 2**64, where manual_seed accepts it
     return generator
 
 
@@ -34,7 +44,10 @@ def augment_batch(
 ) -> dict[str, torch.Tensor]:
     """Return a copy of `batch` with the augmentations of `section` applied.
 
-    - `pixel_values_videos` (B, T, C, H, W): each clip flipped left-right with `video_flip_prob`.
+    - `pixel_values_videos` (B, T, C, H, W): each clip flipped left-right with `video_flip_prob`. A batch from the
+      feature cache holds the frozen video encoder's outputs of both orientations instead
+      (`video_encoder_outputs`, `video_encoder_outputs_flipped`): the same draw picks one per clip, so a cached run
+      sees the flips a recomputing run sees.
     - `input_features` (B, F, frames): one band of up to `freq_mask_param` mel bins and one span of up to
       `time_mask_param` frames set to the clip's mean (SpecAugment, Park et al. 2019, with a mean fill so
       log-mel features are not pushed to an artificial floor).
@@ -53,12 +66,18 @@ def augment_batch(
         if mask is not None:
             batch["audio_mask"] = torch.stack([row[start : start + crop] for row, start in zip(mask, starts)])
     videos = batch.get("pixel_values_videos")
+    flipped_outputs = batch.pop(FLIPPED_VIDEO_OUTPUTS, None)
     if videos is not None and section.video_flip_prob > 0:
         flip = torch.rand(videos.shape[0], generator=generator) < section.video_flip_prob
         if flip.any():
             videos = videos.clone()
             videos[flip.to(videos.device)] = videos[flip.to(videos.device)].flip(-1)
             batch["pixel_values_videos"] = videos
+    elif flipped_outputs is not None and section.video_flip_prob > 0:
+        outputs = batch["video_encoder_outputs"]
+        flip = torch.rand(outputs.shape[0], generator=generator) < section.video_flip_prob
+        flip = flip.to(outputs.device).reshape(-1, *([1] * (outputs.dim() - 1)))
+        batch["video_encoder_outputs"] = torch.where(flip, flipped_outputs, outputs)
     features = batch.get("input_features")
     if features is not None and features.dim() == 3 and (section.freq_mask_param or section.time_mask_param):
         features = features.clone()

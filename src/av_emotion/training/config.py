@@ -107,6 +107,15 @@ class DataSection:
         drop_modality: `"audio"` or `"video"`: that modality never reaches the model, in training, validation
             and test (the collator leaves it out), so the run trains and scores a single-modality model of the
             same architecture; None (default) feeds both.
+        feature_cache: Frozen encoders (`model.freeze_encoders`) computed once: each clip's encoder outputs are
+            written beside the `"map"` cache (keyed by a hash of the frozen encoders' weights and buffers, the model
+            config and the preprocessing key) and the rest of the model trains, validates and tests from them
+            (`av_emotion.training.feature_cache`). `"auto"` (default) caches every frozen encoder that can be
+            cached and logs why any other is not (audio crops or SpecAugment masks, which change its input each
+            epoch; dropout inside it; `"on_the_fly"` preprocessing; an architecture without precomputed encoder
+            inputs); `"on"` raises for those instead; `"off"` always runs the encoders. A video flip is cached in
+            both orientations. With `model.unfreeze_encoders_after_epochs` the
+            cache serves the frozen epochs only, and the encoders run again from the epoch they unfreeze.
     """
 
     corpus: str = ""
@@ -125,6 +134,7 @@ class DataSection:
     target_columns: list[str] = field(default_factory=lambda: ["valence", "arousal"])
     max_clips_per_split: int | None = None
     drop_modality: Literal["audio", "video"] | None = None
+    feature_cache: Literal["auto", "on", "off"] = "auto"
 
 
 @dataclass
@@ -389,6 +399,12 @@ def _validate(config: RecipeConfig, source: str) -> None:
     if config.data.drop_modality not in (None, "audio", "video"):
         raise ValueError(
             f"{source}: data.drop_modality must be null, 'audio' or 'video', not {config.data.drop_modality!r}"
+        )
+    if isinstance(config.data.feature_cache, bool):  # YAML 1.1 reads a bare on/off (or true/false) as a boolean
+        config.data.feature_cache = "on" if config.data.feature_cache else "off"
+    if config.data.feature_cache not in ("auto", "on", "off"):
+        raise ValueError(
+            f"{source}: data.feature_cache must be 'auto', 'on' or 'off', not {config.data.feature_cache!r}"
         )
     unknown = sorted(set(config.model.encoders) - {"vision", "audio"})
     if unknown:

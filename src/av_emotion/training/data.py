@@ -56,6 +56,8 @@ class PreparedData:
         fold: The speakers of each split.
         report: The corpus builder's report (files found, kept, skipped with reasons).
         skipped_media: `(path, reason)` of clips removed because the processor could not decode them.
+        processed: `"map"` mode: the preprocessing cache the splits are drawn from (the feature cache of
+            frozen encoders is built beside it, `av_emotion.training.feature_cache`); None `"on_the_fly"`.
     """
 
     splits: datasets.DatasetDict
@@ -63,6 +65,26 @@ class PreparedData:
     fold: Fold
     report: BuildReport
     skipped_media: list[tuple[str, str]] = field(default_factory=list)
+    processed: ProcessedClips | None = None
+
+
+@dataclass
+class ProcessedClips:
+    """The `"map"` preprocessing cache: every distinct clip of the splits, processed once.
+
+    Attributes:
+        clips: The processed clips that decoded (plain Python format), in the cache's fixed order.
+        rows: Split name -> indices into `clips` (the split's clips, in split order).
+        columns: The model-input columns of `clips` (arrays, their `<name>_shape` columns, flags) besides `labels`.
+        key: The cache key (clip list and processor settings); the cache file is `<corpus>-clips-<key>.arrow`.
+        cache_dir: The folder of the cache files.
+    """
+
+    clips: datasets.Dataset
+    rows: dict[str, list[int]]
+    columns: list[str]
+    key: str
+    cache_dir: Path
 
 
 def resolve_fold(config: RecipeConfig, dataset: datasets.Dataset) -> Fold:
@@ -166,18 +188,34 @@ def prepare_data(
     sizes = ", ".join(f"{name} {len(split)} clips" for name, split in splits.items())
     log(f"fold {fold.index}: {sizes}; test speakers {list(fold.test)}, validation speakers {list(fold.validation)}")
     skipped: list[tuple[str, str]] = []
+    processed = None
     if data.preprocessing == "map":
         cache_dir = Path(data.cache_dir or config.resolved_output_dir().parent / ".cache" / "preprocessed").expanduser()
         with first():
-            splits, skipped = preprocess_with_map(
+            processed, skipped = preprocess_with_map(
                 splits,
                 processor,
                 config=config,
                 cache_dir=cache_dir,
             )
+        splits = processed_splits(processed)
         for path, reason in skipped:
             log(f"skipped during preprocessing: {path}: {reason}")
-    return PreparedData(splits=splits, label_names=label_names, fold=fold, report=report, skipped_media=skipped)
+    return PreparedData(
+        splits=splits, label_names=label_names, fold=fold, report=report, skipped_media=skipped, processed=processed
+    )
+
+
+def processed_splits(processed: ProcessedClips) -> datasets.DatasetDict:
+    """Return the splits of the `"map"` cache as the training loop reads them (torch format, inputs and labels)."""
+    return datasets.DatasetDict(
+        {
+            name: processed.clips.select(rows).with_format(
+                "torch", columns=[*processed.columns, "labels"], output_all_columns=False
+            )
+            for name, rows in processed.rows.items()
+        }
+    )
 
 
 def build_corpus_of(config: RecipeConfig, *, log: Callable[[str], None] = print) -> CorpusBuild:
@@ -276,8 +314,12 @@ def _clip_key(row: dict[str, Any]) -> tuple[str, str, float, float]:
 
 def preprocess_with_map(
     splits: datasets.DatasetDict, processor: Any, *, config: RecipeConfig, cache_dir: Path
-) -> tuple[datasets.DatasetDict, list[tuple[str, str]]]:
-    """Run `processor` over every clip with `datasets.map` (cached), dropping and listing undecodable clips."""
+) -> tuple[ProcessedClips, list[tuple[str, str]]]:
+    """Run `processor` over every clip with `datasets.map` (cached), dropping and listing undecodable clips.
+
+    Returns the processed clips (`processed_splits` gives the splits the loop reads) and the `(path, reason)`
+    of the clips that did not decode.
+    """
     cache_dir.mkdir(parents=True, exist_ok=True)
     processor_key = Hasher.hash(processor.to_json_string() if hasattr(processor, "to_json_string") else repr(processor))
     # The arrays' names, ranks and dtypes, from the first clip that decodes.
@@ -317,7 +359,8 @@ def preprocess_with_map(
     identity = Hasher.hash([[_clip_key(row) for row in union], [_labels_of_row(row, config) for row in union]])
     # Caches written before a modality was dropped keep their key (nothing dropped: the key of old).
     key_parts = [identity, processor_key] + ([sorted(input_names)] if config.data.drop_modality else [])
-    cache_file = cache_dir / f"{config.data.corpus}-clips-{Hasher.hash(key_parts)}.arrow"
+    key = Hasher.hash(key_parts)
+    cache_file = cache_dir / f"{config.data.corpus}-clips-{key}.arrow"
     kept = [column for column in KEPT_COLUMNS if column in union.column_names]
     mapped = union.map(
         function,
@@ -334,12 +377,14 @@ def preprocess_with_map(
         for index, error in enumerate(errors)
         if error is not None
     ]
-    mapped = mapped.remove_columns([MEDIA_ERROR_COLUMN])
-    processed: dict[str, datasets.Dataset] = {}
-    for name, split in splits.items():
-        rows = [position[_clip_key(row)] for row in split]
-        rows = [row for row in rows if errors[row] is None]
-        processed[name] = mapped.select(rows).with_format(
-            "torch", columns=[*columns, "labels"], output_all_columns=False
-        )
-    return datasets.DatasetDict(processed), skipped
+    decoded = [index for index, error in enumerate(errors) if error is None]
+    # Row indices of the clips that decoded, in the order of `decoded`.
+    renumbered = {index: position for position, index in enumerate(decoded)}
+    clips = mapped.remove_columns([MEDIA_ERROR_COLUMN])
+    if len(decoded) < len(errors):
+        clips = clips.select(decoded)
+    rows = {
+        name: [renumbered[row] for row in (position[_clip_key(clip)] for clip in split) if row in renumbered]
+        for name, split in splits.items()
+    }
+    return ProcessedClips(clips=clips, rows=rows, columns=columns, key=key, cache_dir=cache_dir), skipped

@@ -83,7 +83,7 @@ def evaluate_saved_model(
         workers=config.training.dataloader_num_workers,
         seed=config.training.seed,
     )
-    model, loader = accelerator.prepare(model, loader)
+    model = accelerator.prepare(model)  # the loader stays unprepared: evaluate_model shares it out
     result = evaluate_model(
         model, loader, accelerator, label_names=data.label_names, head=config.model.head, desc=split
     )

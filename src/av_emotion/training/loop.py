@@ -2,7 +2,9 @@
 
 `train(config)` runs one recipe from a corpus folder to a saved model:
 
-1. builds the processor and the model from the config (`factory`), and the fold's splits (`data`);
+1. builds the processor and the model from the config (`factory`), and the fold's splits (`data`); frozen
+   encoders run once over every clip and the splits read their outputs while they stay frozen
+   (`feature_cache`, `data.feature_cache`);
 2. trains with AdamW or SGD, a warm-up schedule from `transformers.get_scheduler`, gradient
    accumulation and clipping, mixed precision, on one or many processes (`accelerate launch`);
 3. evaluates on the validation speakers after every epoch, keeps the best epoch's weights by
@@ -19,8 +21,9 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, send_to_device, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
@@ -48,6 +51,12 @@ from av_emotion.training.checkpointing import (
 from av_emotion.training.config import OptimizerSection, RecipeConfig, SchedulerSection, save_config
 from av_emotion.training.data import PreparedData, prepare_data
 from av_emotion.training.factory import build_model, build_processor
+from av_emotion.training.feature_cache import (
+    FeatureCachedSplit,
+    FeatureCachePlan,
+    build_feature_cache,
+    plan_feature_cache,
+)
 from av_emotion.training.freezing import EncoderFreezer, split_encoder_parameters
 from av_emotion.training.reporting import (
     CONFUSION_MATRIX_FILE,
@@ -224,6 +233,32 @@ def _metric(name: str, config_name: str | None = None) -> Any:
     return load_metric(name, config_name)
 
 
+def evaluation_batches(
+    num_clips: int, batch_size: int, num_processes: int = 1, process_index: int = 0
+) -> list[tuple[int | None, list[int]]]:
+    """List the batches one process evaluates, as `(batch_id, clip_indices)` pairs in the order it runs them.
+
+    The clips are cut into consecutive batches of `batch_size`, as one process reads them unshuffled, and the
+    batches are dealt round-robin: process `p` gets batches `p`, `p + num_processes`, ... Every process runs
+    the same number of batches, so forwards that are collective (FSDP gathers its weights in each one) stay
+    in step: a process left without a batch in the last round runs batch 0 again with `batch_id=None`, and
+    its outputs are dropped. Unlike Accelerate's `even_batches` padding (which tops up the last batch with
+    clips from the start, for `gather_for_metrics` to cut off again), no batch holds a clip twice, so a
+    batch-level loss is that of the one-process batch, and every clip is scored exactly once.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not 0 <= process_index < num_processes:
+        raise ValueError(f"process_index {process_index} is not in [0, {num_processes})")
+    batches = [list(range(start, min(start + batch_size, num_clips))) for start in range(0, num_clips, batch_size)]
+    rounds = math.ceil(len(batches) / num_processes)
+    mine: list[tuple[int | None, list[int]]] = []
+    for round_index in range(rounds):
+        batch_id = round_index * num_processes + process_index
+        mine.append((batch_id, batches[batch_id]) if batch_id < len(batches) else (None, batches[0]))
+    return mine
+
+
 @torch.no_grad()
 def evaluate_model(
     model: torch.nn.Module,
@@ -234,33 +269,67 @@ def evaluate_model(
     head: str = "classification",
     desc: str = "eval",
 ) -> EvalResult:
-    """Run `model` over `dataloader` on every process and score the gathered outputs.
+    """Run `model` over the clips of `dataloader`, shared among the processes, and score all of them.
 
-    Classification scores come from the packaged `emotion_classification` metric, regression ones from
-    `ccc` (one value per target plus their mean). `loss` is the mean per-clip loss.
+    `dataloader` gives the dataset, batch size, collator and workers; it is read in dataset order (not
+    shuffled) and need not be prepared by Accelerate. Each process runs its share of the batches
+    (`evaluation_batches`); the outputs are gathered and put back in dataset order, so the metrics are those
+    of a one-process evaluation of the same weights, each clip counted once. Classification scores come from
+    the packaged `emotion_classification` metric, regression ones from `ccc` (one value per target plus their
+    mean). `loss` is the mean per-clip loss: each batch's loss weighted by its number of clips.
     """
+    dataset = dataloader.dataset
+    batch_size = dataloader.batch_size or getattr(dataloader.batch_sampler, "batch_size", None)
+    if batch_size is None:
+        raise ValueError("evaluate_model needs a DataLoader built with a batch_size (see build_dataloader)")
+    if len(dataset) == 0:
+        raise ValueError(f"{desc}: the split holds no clips; check the fold's speakers and data.root")
+    rounds = evaluation_batches(len(dataset), batch_size, accelerator.num_processes, accelerator.process_index)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=[indices for _, indices in rounds],
+        collate_fn=dataloader.collate_fn,
+        num_workers=dataloader.num_workers,
+        # A generator of its own: starting the iterator draws from it, not from the training RNG streams.
+        generator=torch.Generator().manual_seed(0),
+    )
     was_training = model.training
     model.eval()
     names = model_input_names(accelerator.unwrap_model(model))
-    all_outputs, all_labels, losses, counts = [], [], [], []
-    for batch in tqdm(dataloader, desc=desc, leave=False, disable=not accelerator.is_local_main_process):
+    clip_ids, all_outputs, all_labels = [], [], []
+    batch_ids, loss_sums, sizes = [], [], []
+    progress = tqdm(loader, desc=desc, leave=False, disable=not accelerator.is_local_main_process)
+    for (batch_id, indices), batch in zip(rounds, progress):
+        batch = send_to_device(batch, accelerator.device)
         outputs = model(**select_inputs(batch, names))
         # Per-sub-clip labels (B, L, D) are scored against the per-sub-clip outputs.
         per_step = batch["labels"].ndim == 3 and getattr(outputs, "step_logits", None) is not None
         scored = outputs.step_logits if per_step else outputs.logits
-        logits, labels = accelerator.gather_for_metrics((scored.float(), batch["labels"]))
-        all_outputs.append(logits.cpu())
-        all_labels.append(labels.cpu())
-        if outputs.loss is not None:
-            size = batch["labels"].shape[0]
-            loss_sum = accelerator.gather_for_metrics(outputs.loss.detach().float().reshape(1) * size)
-            losses.append(loss_sum.sum().item())
-            counts.append(accelerator.gather_for_metrics(torch.tensor([size], device=loss_sum.device)).sum().item())
+        # A repeat that keeps the processes in step adds no rows (zero of them, so the shapes still gather).
+        kept = len(indices) if batch_id is not None else 0
+        clip_ids.append(torch.tensor(indices[:kept], dtype=torch.long))
+        all_outputs.append(scored.detach().float().cpu()[:kept])
+        all_labels.append(batch["labels"].cpu()[:kept])
+        if outputs.loss is not None and batch_id is not None:
+            batch_ids.append(batch_id)
+            loss_sums.append(outputs.loss.detach().float().cpu() * len(indices))
+            sizes.append(len(indices))
+    clip_ids, outputs_tensor, labels_tensor = _gather_in_dataset_order(
+        accelerator, clip_ids, all_outputs, all_labels, num_clips=len(dataset)
+    )
+    batch_ids, loss_sums, sizes = _gather_in_dataset_order(
+        accelerator,
+        [torch.tensor(batch_ids, dtype=torch.long)],
+        [torch.stack(loss_sums) if loss_sums else torch.zeros(0)],
+        [torch.tensor(sizes, dtype=torch.long)],
+    )
     if was_training:
         model.train()
-    outputs_array = torch.cat(all_outputs).numpy()
-    references = torch.cat(all_labels).numpy()
-    metrics: dict[str, Any] = {"loss": float(sum(losses) / max(sum(counts), 1)) if counts else float("nan")}
+    outputs_array = outputs_tensor.numpy()
+    references = labels_tensor.numpy()
+    # Summed in batch order, as one process sums them.
+    loss = sum(loss_sums.tolist()) / sum(sizes.tolist()) if len(sizes) else float("nan")
+    metrics: dict[str, Any] = {"loss": float(loss)}
     if head == "regression":
         predictions = outputs_array
         # Sub-clips (or clips) without an annotation (NaN) are left out of the CCC.
@@ -281,6 +350,40 @@ def evaluate_model(
         )
         metrics.update(scores)
     return EvalResult(metrics=metrics, predictions=predictions, references=references)
+
+
+def _gather_in_dataset_order(
+    accelerator: Accelerator,
+    ids: list[torch.Tensor],
+    values: list[torch.Tensor],
+    more_values: list[torch.Tensor],
+    *,
+    num_clips: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gather rows keyed by `ids` from every process and sort them by id (on CPU).
+
+    `ids` (N,) long, `values` and `more_values` (N, ...) are this process' rows, in pieces to concatenate.
+    Processes may hold different numbers of rows: they are padded to the longest (id -1) for the collective
+    gather, and the padding is dropped. With `num_clips`, checks that the ids are exactly `0..num_clips-1`.
+    """
+    local = [torch.cat(pieces) if pieces else torch.zeros(0) for pieces in (ids, values, more_values)]
+    local[0] = local[0].long()
+    if accelerator.num_processes > 1:
+        gathered = []
+        for index, tensor in enumerate(local):
+            tensor = accelerator.pad_across_processes(
+                tensor.to(accelerator.device), dim=0, pad_index=-1 if index == 0 else 0
+            )
+            gathered.append(accelerator.gather(tensor).cpu())
+        local = gathered
+    keep = local[0] >= 0
+    order = torch.argsort(local[0][keep], stable=True)
+    ids_sorted, first, second = (tensor[keep][order] for tensor in local)
+    if num_clips is not None and not torch.equal(ids_sorted, torch.arange(num_clips)):
+        raise RuntimeError(
+            f"evaluation scored {len(ids_sorted)} clip(s) for a split of {num_clips}: each clip must be scored once"
+        )
+    return ids_sorted, first, second
 
 
 PER_VIDEO_COLUMNS = ("video_id", "start_frame", "end_frame", "frame_index", "frame_valence", "frame_arousal")
@@ -338,11 +441,75 @@ def build_dataloader(
     )
 
 
+CPU_LAUNCH = "accelerate launch --multi_gpu --num_processes N recipes/train.py ..."
+
+
+def launched_without_accelerator(environ: Mapping[str, str]) -> bool:
+    """Whether a launcher started several processes (`WORLD_SIZE` > 1) on a machine without a GPU.
+
+    `accelerate launch --multi_gpu` starts them through torchrun, but Accelerate then picks its CPU backend
+    (gloo) only when told to use the CPU (`ACCELERATE_USE_CPU=true`), and otherwise runs every process alone.
+    Without any accelerator the CPU is the only choice, so `train` asks for it.
+    """
+    world_size = int(environ.get("WORLD_SIZE", "1") or 1)
+    return world_size > 1 and not torch.accelerator.is_available()
+
+
+def check_launch(num_processes: int, environ: Mapping[str, str]) -> str | None:
+    """Catch a launch that got fewer processes than it asked for; returns a warning line or None.
+
+    Raises `RuntimeError` when a launcher started `WORLD_SIZE` > 1 processes but Accelerate runs each of them
+    alone (every one would train on all the data and write the same output folder). Warns for
+    `accelerate launch --cpu --num_processes N`, which starts one process (Accelerate starts several CPU
+    processes only through mpirun, `--mpirun_hostfile`): that launch sets `MASTER_ADDR` but no `WORLD_SIZE`.
+    """
+    world_size = int(environ.get("WORLD_SIZE", "1") or 1)
+    if world_size > 1 and num_processes == 1:
+        raise RuntimeError(
+            f"the launcher started {world_size} processes (WORLD_SIZE={world_size}) but Accelerate runs each of "
+            "them alone, so every one would train on all the data and write the same output folder. On CPUs: "
+            f"ACCELERATE_USE_CPU=true {CPU_LAUNCH}"
+        )
+    cpu_launch = environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    if num_processes == 1 and cpu_launch and "MASTER_ADDR" in environ and "WORLD_SIZE" not in environ:
+        return (
+            "warning: this run has one process. `accelerate launch --cpu --num_processes N` starts a single "
+            f"process (several CPU processes need mpirun); for N processes on CPUs: {CPU_LAUNCH} (without a GPU, "
+            "or with ACCELERATE_USE_CPU=true)"
+        )
+    return None
+
+
+def check_resume_processes(checkpoint: Path, num_processes: int) -> None:
+    """Refuse to resume `checkpoint` on another number of processes than the one that saved it.
+
+    Each process saved its own RNG state (`random_states_<rank>.pkl`) and read its own share of the data; on
+    another number of processes the run could not continue as it would have.
+    """
+    saved = len(list(Path(checkpoint).glob("random_states_*.pkl")))
+    if saved and saved != num_processes:
+        raise ValueError(
+            f"{checkpoint} was saved by a run on {saved} process(es) and this run has {num_processes}: resume it "
+            f"with the same launch (accelerate launch --num_processes {saved} ...), or start a new run"
+        )
+
+
+def make_accelerator(**kwargs: Any) -> Accelerator:
+    """Make an `Accelerator` that runs on the CPU when a launcher started several processes on a machine without a GPU.
+
+    Raises `RuntimeError` (`check_launch`) when the processes would each run alone; `kwargs` go to `Accelerator`.
+    """
+    accelerator = Accelerator(cpu=launched_without_accelerator(os.environ), **kwargs)
+    check_launch(accelerator.num_processes, os.environ)
+    return accelerator
+
+
 def train(
     config: RecipeConfig,
     *,
     resume: bool | str = False,
     log: Callable[[str], None] | None = None,
+    trackers: list[Any] | None = None,
 ) -> TrainResult:
     """Run the recipe `config` (see the module docstring) and return where the model went and its scores.
 
@@ -352,19 +519,24 @@ def train(
             scratch when there is none), a path continues from that checkpoint, `False` starts fresh and
             refuses an output folder that already holds checkpoints.
         log: Receives progress lines (default: printed above the progress bar, on the main process only).
+        trackers: Accelerate tracker instances (`accelerate.tracking.GeneralTracker`) that receive the run's
+            metrics besides those of `training.report_to` (benchmarks record the per-step loss with one).
     """
     training = config.training
     output_dir = config.resolved_output_dir()
     checkpoints_dir = output_dir / CHECKPOINTS_DIR
-    trackers = resolve_trackers(training.report_to)
-    accelerator = Accelerator(
+    trackers = (resolve_trackers(training.report_to) or []) + list(trackers or [])
+    accelerator = make_accelerator(
         mixed_precision=training.mixed_precision,
         gradient_accumulation_steps=training.gradient_accumulation_steps,
-        log_with=trackers,
+        log_with=trackers or None,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=training.seed),
     )
     say = log or _main_process_printer(accelerator)
+    warning = check_launch(accelerator.num_processes, os.environ)
+    if warning:
+        say(warning)
 
     # Resume target, decided before anything is written.
     checkpoint: Path | None = None
@@ -376,6 +548,8 @@ def train(
                 say(f"no checkpoint in {checkpoints_dir}; starting from scratch")
         elif not checkpoint.is_dir():
             raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+        if checkpoint is not None:
+            check_resume_processes(checkpoint, accelerator.num_processes)
     elif list_checkpoints(checkpoints_dir):
         raise FileExistsError(
             f"{output_dir} already holds checkpoints; pass --resume to continue that run, or choose another "
@@ -392,6 +566,10 @@ def train(
     # Seed again so the initial weights do not depend on what data preparation drew.
     set_seed(training.seed)
     model = build_model(config.model, data.label_names, log=say)
+    if accelerator.num_processes > 1:
+        # Dropout and modality dropout draw differently on each process (seed + process index); the weights
+        # need not agree here, DDP gives every process those of process 0 when the model is prepared.
+        set_seed(training.seed, device_specific=True)
     say(f"model: {model.config.model_type}, {sum(p.numel() for p in model.parameters()):,} parameters")
 
     collator = AVEmotionCollator(
@@ -401,9 +579,38 @@ def train(
         on_media_error=config.data.on_media_error,
         drop_modality=config.data.drop_modality,
     )
+    # Frozen for the whole run: requires_grad=False before the optimizer is built, so it leaves them out.
+    freezer = EncoderFreezer(model, config.model.freeze_encoders, config.model.unfreeze_encoders_after_epochs)
+    freezer.set_epoch(0, log=say)
+    # Frozen encoders computed once (data.feature_cache): the splits read their outputs while they stay frozen.
+    cache_plan = plan_feature_cache(config, model)
+    for line in cache_plan.messages:
+        say(line)
+    splits: dict[str, Any] = dict(data.splits)
+    cached_views: list[FeatureCachedSplit] = []
+    resumed_epoch = TrainerState.load(checkpoint).epoch if checkpoint is not None else 0
+    if cache_plan.modalities and not cache_plan.active(resumed_epoch):
+        say(f"feature cache: not built, the run resumes at epoch {resumed_epoch + 1} with the encoders unfrozen")
+        cache_plan.modalities = []
+    if cache_plan.modalities:
+        model.to(accelerator.device)
+        with accelerator.main_process_first():
+            cached = build_feature_cache(
+                data.processed,
+                model,
+                cache_plan,
+                corpus=config.data.corpus,
+                device=accelerator.device,
+                autocast=accelerator.autocast,
+                mixed_precision=training.mixed_precision,
+                batch_size=training.per_device_eval_batch_size,
+                log=say,
+            )
+        cached_views = [FeatureCachedSplit(data.splits[name], cached[name]) for name in data.splits]
+        splits = dict(zip(data.splits, cached_views))
     workers = training.dataloader_num_workers
     train_loader = build_dataloader(
-        data.splits["train"],
+        splits["train"],
         training.per_device_train_batch_size,
         shuffle=True,
         collator=collator,
@@ -412,7 +619,7 @@ def train(
     )
     eval_loaders = {
         name: build_dataloader(
-            data.splits[name],
+            splits[name],
             training.per_device_eval_batch_size,
             shuffle=False,
             collator=collator,
@@ -422,12 +629,9 @@ def train(
         for name in ("validation", "test")
         if name in data.splits
     }
-    # Frozen for the whole run: requires_grad=False before the optimizer is built, so it leaves them out.
-    freezer = EncoderFreezer(model, config.model.freeze_encoders, config.model.unfreeze_encoders_after_epochs)
-    freezer.set_epoch(0, log=say)
     optimizer = build_optimizer(model, config.optimizer)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    eval_loaders = {name: accelerator.prepare(loader) for name, loader in eval_loaders.items()}
+    # Evaluation loaders stay unprepared: `evaluate_model` shares their batches among the processes itself.
 
     steps_per_epoch = max(math.ceil(len(train_loader) / training.gradient_accumulation_steps), 1)
     total_steps = training.max_steps or training.num_epochs * steps_per_epoch
@@ -473,18 +677,22 @@ def train(
     )
     window_loss, window_batches = torch.zeros((), device=accelerator.device), 0
     done = state.global_step >= total_steps or state.stopped_early
+    _use_feature_cache(cached_views, cache_plan, state.epoch, say)
     model.train()
     for epoch in range(state.epoch, num_epochs):
         if done:
             break
         train_loader.set_epoch(epoch)
         freezer.set_epoch(epoch, log=say)
+        _use_feature_cache(cached_views, cache_plan, epoch, say)
         skip = state.batches_in_epoch
         loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
         for batch_index, batch in enumerate(loader, start=skip):
             if is_active(config.augmentation):
                 batch = augment_batch(
-                    batch, config.augmentation, augmentation_generator(training.seed, epoch, batch_index)
+                    batch,
+                    config.augmentation,
+                    augmentation_generator(training.seed, epoch, batch_index, accelerator.process_index),
                 )
             with accelerator.accumulate(model):
                 outputs = model(**select_inputs(batch, names))
@@ -581,6 +789,17 @@ def train(
     progress.close()
 
     return _finish(accelerator, model, processor, config, data, eval_loaders, state, output_dir, say)
+
+
+def _use_feature_cache(
+    views: list[FeatureCachedSplit], plan: FeatureCachePlan, epoch: int, say: Callable[[str], None]
+) -> None:
+    """Read the splits from the feature cache while the cached encoders are frozen, from their inputs after."""
+    use = plan.active(epoch)
+    if views and views[0].use_cache and not use:
+        say(f"feature cache: encoders unfrozen from epoch {epoch + 1}; they run on the inputs again")
+    for view in views:
+        view.use_cache = use
 
 
 def _main_process_printer(accelerator: Accelerator) -> Callable[[str], None]:

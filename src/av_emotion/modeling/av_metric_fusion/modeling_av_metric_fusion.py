@@ -36,7 +36,7 @@ from av_emotion.modeling.modules.pooling import masked_mean
 from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder, masked_feature_mean
 from av_emotion.modeling.modules.subclips import split_audio_into_subclips
 from av_emotion.modeling.outputs import AVEmotionOutput
-from av_emotion.modeling.presence import fold_presence_flags
+from av_emotion.modeling.presence import fold_presence_flag, fold_presence_flags
 
 
 @dataclass
@@ -101,7 +101,10 @@ class AVMetricFusionVideoEncoder(nn.Module):
 
     def forward(self, snippets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Encode `(N, C, F, H, W)` snippets; see the class docstring for the outputs."""
-        feature_map = self.backbone(snippets)
+        return self.attend(self.backbone(snippets))
+
+    def attend(self, feature_map: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run the part after the backbone: `(N, channels, F', H', W')` feature maps to the `forward` outputs."""
         feature_map, channel_weights = self.channel_attention(feature_map)
         # Time inside a snippet is short after the strided stages; temporal attention works across snippets.
         pooled, spatial_weights = self.spatial_attention(feature_map.mean(dim=2))
@@ -265,21 +268,16 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
         )
         return outputs if isinstance(encoded, tuple) else outputs[0]
 
-    def _encode_video(self, pixel_values_videos, video_mask, batch, device, dtype):
+    def _video_snippets(self, pixel_values_videos: torch.Tensor, video_mask: torch.Tensor | None):
+        """(B, S F, C, H, W), mask (B, S F) -> snippets (B S, C, F, H, W) with masked frames zeroed, mask (B, S)."""
         config = self.config
         snippets_per_clip, frames_per_snippet = config.num_snippets, config.frames_per_snippet
-        channels = self.video_encoder.backbone.out_channels
-        hidden = torch.zeros(batch * snippets_per_clip, config.hidden_size, device=device, dtype=dtype)
-        channel = torch.zeros(batch * snippets_per_clip, channels, device=device, dtype=dtype)
-        if pixel_values_videos is None:
-            snippet_mask = torch.zeros(batch, snippets_per_clip, dtype=torch.bool, device=device)
-            return hidden.view(batch, snippets_per_clip, -1), snippet_mask, None, channel
         if pixel_values_videos.ndim != 5:
             raise ValueError(
                 "pixel_values_videos must have shape (batch, frames, channels, height, width), got "
                 f"{tuple(pixel_values_videos.shape)}"
             )
-        _, frames, num_channels, height, width = pixel_values_videos.shape
+        batch, frames, num_channels, height, width = pixel_values_videos.shape
         if frames != snippets_per_clip * frames_per_snippet:
             raise ValueError(
                 f"pixel_values_videos has {frames} frames but the model reads num_snippets ({snippets_per_clip}) x "
@@ -290,16 +288,57 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
             raise ValueError(
                 f"pixel_values_videos has {num_channels} channels, the config expects {config.num_channels}"
             )
-        frame_mask = self._frame_mask(video_mask, batch, frames, "video_mask", device)
+        frame_mask = self._frame_mask(video_mask, batch, frames, "video_mask", pixel_values_videos.device)
         # Masked frames inside a valid snippet are zeroed (our choice), so padding never leaks in.
         pixels = pixel_values_videos * frame_mask[:, :, None, None, None].to(pixel_values_videos.dtype)
         snippets = pixels.view(batch, snippets_per_clip, frames_per_snippet, num_channels, height, width)
         snippets = snippets.transpose(2, 3).reshape(
             batch * snippets_per_clip, num_channels, frames_per_snippet, height, width
         )
-        snippet_mask = frame_mask.view(batch, snippets_per_clip, frames_per_snippet).any(dim=-1)
-        encoded = self._encode_snippets(self.video_encoder, snippets, snippet_mask)
-        map_height, map_width = self.video_encoder.feature_map_size(height, width)
+        return snippets, frame_mask.view(batch, snippets_per_clip, frames_per_snippet).any(dim=-1)
+
+    def encode_video(
+        self, pixel_values_videos: torch.Tensor, video_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the video backbone: (B, S F, C, H, W), mask (B, S F) -> feature maps (B, S, C', F', H', W'), mask (B, S).
+
+        The maps are the 3D ResNet's last feature maps per snippet (masked frames zeroed first), before the channel
+        and spatial attention, which train; the mask is True for snippets with a valid frame. Pass both to
+        `forward` as `video_encoder_outputs` / `video_encoder_mask` to skip the backbone (a frozen backbone's
+        outputs computed once: the recipes' feature cache).
+        """
+        snippets, snippet_mask = self._video_snippets(pixel_values_videos, video_mask)
+        maps = self.video_encoder.backbone(snippets)
+        maps = maps * snippet_mask.reshape(-1, *[1] * (maps.ndim - 1)).to(maps.dtype)
+        return maps.reshape(*snippet_mask.shape, *maps.shape[1:]), snippet_mask
+
+    def _encode_video(
+        self, pixel_values_videos, video_mask, batch, device, dtype, encoder_outputs=None, encoder_mask=None
+    ):
+        config = self.config
+        snippets_per_clip = config.num_snippets
+        channels = self.video_encoder.backbone.out_channels
+        hidden = torch.zeros(batch * snippets_per_clip, config.hidden_size, device=device, dtype=dtype)
+        channel = torch.zeros(batch * snippets_per_clip, channels, device=device, dtype=dtype)
+        if encoder_outputs is not None:
+            if encoder_outputs.ndim != 6 or encoder_outputs.shape[:3] != (batch, snippets_per_clip, channels):
+                raise ValueError(
+                    f"video_encoder_outputs must be (batch, num_snippets, {channels}, frames, height, width) = "
+                    f"({batch}, {snippets_per_clip}, {channels}, ...), got {tuple(encoder_outputs.shape)}; compute "
+                    "them with encode_video of this model"
+                )
+            snippet_mask = self._frame_mask(encoder_mask, batch, snippets_per_clip, "video_encoder_mask", device)
+            map_height, map_width = encoder_outputs.shape[-2:]
+            encoded = self._encode_snippets(
+                self.video_encoder.attend, encoder_outputs.flatten(0, 1).to(dtype), snippet_mask
+            )
+        elif pixel_values_videos is None:
+            snippet_mask = torch.zeros(batch, snippets_per_clip, dtype=torch.bool, device=device)
+            return hidden.view(batch, snippets_per_clip, -1), snippet_mask, None, channel
+        else:
+            snippets, snippet_mask = self._video_snippets(pixel_values_videos, video_mask)
+            encoded = self._encode_snippets(self.video_encoder, snippets, snippet_mask)
+            map_height, map_width = self.video_encoder.feature_map_size(*pixel_values_videos.shape[-2:])
         spatial = torch.zeros(batch * snippets_per_clip, map_height, map_width, device=device, dtype=dtype)
         if encoded is not None:
             features, spatial_weights, channel_weights = encoded
@@ -354,6 +393,8 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
         has_audio: torch.Tensor | None = None,
         face_found: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
+        video_encoder_outputs: torch.Tensor | None = None,
+        video_encoder_mask: torch.Tensor | None = None,
     ) -> AVMetricFusionModelOutput | tuple:
         r"""Encode a batch of clips into fused embeddings.
 
@@ -391,19 +432,36 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
                 snippet sequences by name: `"video_snippets"` / `"audio_snippets"` (encoder outputs, with position
                 embeddings when configured), `"temporal_video"` / `"temporal_audio"` (after temporal attention),
                 `"cross_audio"` / `"cross_video"` (after cross-attention). Default `config.output_hidden_states`.
+            video_encoder_outputs (`torch.FloatTensor` of shape `(batch, S, channels, F', H', W')`, *optional*):
+                Precomputed outputs of the video backbone (`encode_video`), in place of `pixel_values_videos` (the
+                backbone is not run; the channel and spatial attention are). The result is the one the frames give.
+            video_encoder_mask (`torch.BoolTensor` of shape `(batch, S)`, *optional*): The snippet mask
+                `encode_video` returns with them, in place of `video_mask` (default: every snippet valid).
         """
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         implementation = "eager" if output_attentions else (self.config._attn_implementation or "sdpa")
-        batch = self._batch_size(pixel_values_videos, input_features)
+        if video_encoder_outputs is None and video_encoder_mask is not None:
+            raise ValueError("video_encoder_mask was passed without video_encoder_outputs")
+        if video_encoder_outputs is not None and (pixel_values_videos is not None or video_mask is not None):
+            raise ValueError(
+                "pass either pixel_values_videos (with video_mask) or video_encoder_outputs (with video_encoder_mask), "
+                "not both: the encoder outputs replace the video input"
+            )
+        video_input = pixel_values_videos if video_encoder_outputs is None else video_encoder_outputs
+        batch = self._batch_size(video_input, input_features)
         video_mask, audio_mask = fold_presence_flags(
             pixel_values_videos, input_features, video_mask, audio_mask, has_video, has_audio
         )
-        reference = pixel_values_videos if pixel_values_videos is not None else input_features
+        if video_encoder_outputs is not None:
+            video_encoder_mask = fold_presence_flag(
+                video_encoder_mask, has_video, video_encoder_outputs, 1, "has_video"
+            )
+        reference = video_input if video_input is not None else input_features
         device, dtype = reference.device, self.fusion.weight.dtype
 
         video, video_snippet_mask, spatial, channel = self._encode_video(
-            pixel_values_videos, video_mask, batch, device, dtype
+            pixel_values_videos, video_mask, batch, device, dtype, video_encoder_outputs, video_encoder_mask
         )
         audio, audio_snippet_mask = self._encode_audio(input_features, audio_mask, batch, device, dtype)
         video_present = video_snippet_mask.any(dim=1)
@@ -518,6 +576,8 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
         face_found: torch.Tensor | None = None,
         output_embeddings: bool = False,
         output_hidden_states: bool | None = None,
+        video_encoder_outputs: torch.Tensor | None = None,
+        video_encoder_mask: torch.Tensor | None = None,
     ) -> AVEmotionOutput | tuple:
         r"""Classify a batch of clips.
 
@@ -536,6 +596,9 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
             face_found (`torch.BoolTensor`, *optional*): As in [`AVMetricFusionModel.forward`].
             output_embeddings (`bool`, *optional*): Also return the fused `embeddings`.
             output_hidden_states (`bool`, *optional*): As in [`AVMetricFusionModel.forward`].
+            video_encoder_outputs (`torch.FloatTensor`, *optional*): Precomputed backbone outputs, as in
+                [`AVMetricFusionModel.forward`].
+            video_encoder_mask (`torch.BoolTensor`, *optional*): As in [`AVMetricFusionModel.forward`].
 
         Returns:
             `AVEmotionOutput` with `logits (batch, num_labels)`, `audio_logits` and `video_logits`
@@ -552,6 +615,8 @@ class AVMetricFusionForEmotionClassification(AVMetricFusionPreTrainedModel):
             has_video=has_video,
             has_audio=has_audio,
             output_hidden_states=output_hidden_states,
+            video_encoder_outputs=video_encoder_outputs,
+            video_encoder_mask=video_encoder_mask,
         )
         logits = self.classifier(self.dropout(outputs.embeddings))
         audio_logits = self.audio_classifier(outputs.audio_embeddings)

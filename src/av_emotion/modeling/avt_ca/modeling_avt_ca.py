@@ -38,7 +38,7 @@ from av_emotion.modeling.modules.transformers_encoders import (
     build_with_pretrained_encoders,
 )
 from av_emotion.modeling.outputs import AVEmotionOutput
-from av_emotion.modeling.presence import fold_presence_flags
+from av_emotion.modeling.presence import fold_presence_flag, fold_presence_flags
 
 
 class AVTCATemporalConvBlock(nn.Module):
@@ -524,6 +524,39 @@ class AVTCAModel(AVTCAPreTrainedModel):
         return video_mask & ~drop_video[:, None], audio_mask & ~drop_audio[:, None]
 
     # ------------------------------------------------------------------ branches
+    def encode_video(
+        self, pixel_values_videos: torch.Tensor, video_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the frame encoder: (B, T, C, H, W), mask (B, T) -> per-frame features (B, T, C_stem), mask (B, T).
+
+        Every frame goes through `video_encoder` (the EfficientFace stem, or the configured frame encoder); masked
+        frames get zeros. Pass both to `forward` as `video_encoder_outputs` / `video_encoder_mask` to skip the
+        encoder (a frozen encoder's outputs computed once: the recipes' feature cache).
+        """
+        pixel_values_videos, video_mask = self._video_inputs(
+            pixel_values_videos, video_mask, pixel_values_videos.shape[0]
+        )
+        batch, frames = video_mask.shape
+        encoded = self.video_encoder(pixel_values_videos.flatten(0, 1).to(self.dtype)).reshape(batch, frames, -1)
+        return torch.where(video_mask[:, :, None], encoded, torch.zeros_like(encoded)), video_mask
+
+    def _precomputed_frames(
+        self, outputs: torch.Tensor, mask: torch.Tensor | None, has_video: torch.Tensor | None, batch_size: int
+    ) -> torch.Tensor:
+        """Check `video_encoder_outputs` (B, T, C_stem) and return their frame mask (B, T), `has_video` folded in."""
+        width = self.video_encoder.out_channels
+        if outputs.ndim != 3 or outputs.shape[0] != batch_size or outputs.shape[2] != width:
+            raise ValueError(
+                f"video_encoder_outputs must be (batch, frames, {width}) with batch {batch_size}, got "
+                f"{tuple(outputs.shape)}; compute them with encode_video of this model"
+            )
+        if mask is not None and mask.shape != outputs.shape[:2]:
+            raise ValueError(
+                f"video_encoder_mask must be (batch, frames) = {tuple(outputs.shape[:2])}, got {tuple(mask.shape)}"
+            )
+        mask = fold_presence_flag(mask, has_video, outputs, 1, "has_video")
+        return torch.ones(outputs.shape[:2], dtype=torch.bool, device=outputs.device) if mask is None else mask.bool()
+
     def _encode_frames(
         self, pixel_values_videos: torch.Tensor | None, video_mask: torch.Tensor, input_video_mask: torch.Tensor
     ) -> torch.Tensor:
@@ -574,6 +607,8 @@ class AVTCAModel(AVTCAPreTrainedModel):
         has_audio: torch.Tensor | None = None,
         face_found: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
+        video_encoder_outputs: torch.Tensor | None = None,
+        video_encoder_mask: torch.Tensor | None = None,
     ) -> AVEmotionOutput | tuple:
         """Encode a batch of clips into fused embeddings.
 
@@ -591,6 +626,9 @@ class AVTCAModel(AVTCAPreTrainedModel):
             face_found: `(B,)` bool from the processor; accepted so its output feeds the model, not read.
             output_hidden_states: also return the sequences between the stages (default
                 `config.output_hidden_states`).
+            video_encoder_outputs: `(B, T, C_stem)` per-frame outputs of the frame encoder (`encode_video`), in
+                place of `pixel_values_videos` (the encoder is not run; the result is the one the frames give).
+            video_encoder_mask: `(B, T)` bool, the frame mask `encode_video` returns with them (default: all valid).
 
         Returns:
             `AVEmotionOutput` with `embeddings` `(B, config.hidden_size)`; with `output_hidden_states`,
@@ -611,25 +649,39 @@ class AVTCAModel(AVTCAPreTrainedModel):
         """
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
-        if pixel_values_videos is None and input_features is None:
+        if video_encoder_outputs is None and video_encoder_mask is not None:
+            raise ValueError("video_encoder_mask was passed without video_encoder_outputs")
+        if video_encoder_outputs is not None and (pixel_values_videos is not None or video_mask is not None):
+            raise ValueError(
+                "pass either pixel_values_videos (with video_mask) or video_encoder_outputs (with video_encoder_mask), "
+                "not both: the encoder outputs replace the video input"
+            )
+        video_input = pixel_values_videos if video_encoder_outputs is None else video_encoder_outputs
+        if video_input is None and input_features is None:
             raise ValueError("AVT-CA needs pixel_values_videos, input_features, or both; got neither")
-        batch_size = (pixel_values_videos if pixel_values_videos is not None else input_features).shape[0]
-        if pixel_values_videos is not None and input_features is not None and input_features.shape[0] != batch_size:
+        batch_size = (video_input if video_input is not None else input_features).shape[0]
+        if video_input is not None and input_features is not None and input_features.shape[0] != batch_size:
             raise ValueError(
                 f"pixel_values_videos has {batch_size} clips but input_features has {input_features.shape[0]}"
             )
         video_mask, audio_mask = fold_presence_flags(
             pixel_values_videos, input_features, video_mask, audio_mask, has_video, has_audio
         )
-        pixel_values_videos, video_mask = self._video_inputs(pixel_values_videos, video_mask, batch_size)
+        if video_encoder_outputs is not None:
+            video_mask = self._precomputed_frames(video_encoder_outputs, video_encoder_mask, has_video, batch_size)
+        else:
+            pixel_values_videos, video_mask = self._video_inputs(pixel_values_videos, video_mask, batch_size)
         input_features, audio_mask = self._audio_inputs(input_features, audio_mask, batch_size)
         input_video_mask = video_mask
         video_mask, audio_mask = self.apply_modality_dropout(video_mask, audio_mask)
 
         # Stage 1 of each branch
-        video, video_mask = self.video_stage1(
-            self._encode_frames(pixel_values_videos, video_mask, input_video_mask), video_mask
-        )
+        if video_encoder_outputs is not None:
+            # Precomputed per-frame features: the frames dropped or masked are zero, as `_encode_frames` leaves them.
+            frames = torch.where(video_mask[:, :, None], video_encoder_outputs.to(self.dtype), 0.0).transpose(1, 2)
+        else:
+            frames = self._encode_frames(pixel_values_videos, video_mask, input_video_mask)
+        video, video_mask = self.video_stage1(frames, video_mask)
         if input_features is None:
             audio = torch.zeros(batch_size, self.config.audio_stage1_channels[-1], 1, device=self.device)
             audio = audio.to(video.dtype)
@@ -766,6 +818,8 @@ class AVTCAForEmotionClassification(AVTCAPreTrainedModel):
         face_found: torch.Tensor | None = None,
         output_embeddings: bool = False,
         output_hidden_states: bool | None = None,
+        video_encoder_outputs: torch.Tensor | None = None,
+        video_encoder_mask: torch.Tensor | None = None,
     ) -> AVEmotionOutput | tuple:
         """Classify a batch of clips; inputs as in `AVTCAModel.forward`, `labels` `(B,)` int class indices.
 
@@ -783,6 +837,8 @@ class AVTCAForEmotionClassification(AVTCAPreTrainedModel):
             has_video=has_video,
             has_audio=has_audio,
             output_hidden_states=output_hidden_states,
+            video_encoder_outputs=video_encoder_outputs,
+            video_encoder_mask=video_encoder_mask,
         )
         logits = self.classifier(self.dropout(outputs.embeddings))
         loss = None

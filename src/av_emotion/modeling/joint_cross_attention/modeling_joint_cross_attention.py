@@ -57,7 +57,7 @@ from av_emotion.modeling.modules.transformers_encoders import (
     is_video_model_config,
 )
 from av_emotion.modeling.outputs import AVEmotionOutput
-from av_emotion.modeling.presence import fold_presence_flags
+from av_emotion.modeling.presence import fold_presence_flag, fold_presence_flags
 
 from .configuration_joint_cross_attention import REGRESSION_TARGETS, JointCrossAttentionConfig
 
@@ -272,8 +272,16 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         )
         self.post_init()
 
-    def _video_features(self, pixel_values_videos: torch.Tensor, video_mask: torch.Tensor | None) -> torch.Tensor:
-        """(B, T, C, H, W), mask (B, T) -> Xv before masking (B, L, d); masked frames are zeroed first."""
+    def encode_video(
+        self, pixel_values_videos: torch.Tensor, video_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the video encoder: (B, T, C, H, W), mask (B, T) -> pooled outputs (B, L, C_v) and presence (B, L).
+
+        The outputs are the encoder's pooled features of each sub-clip, before `video_projection` (masked frames
+        are zeroed first); presence is True for sub-clips with at least one valid frame. Pass both to `forward` as
+        `video_encoder_outputs` / `video_encoder_mask` to skip the encoder (a frozen encoder's outputs computed
+        once: the recipes' feature cache).
+        """
         config = self.config
         if pixel_values_videos.ndim != 5:
             raise ValueError(
@@ -286,6 +294,7 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
                 f"{config.num_frames} frames ({config.num_subclips} sub-clips x {config.frames_per_subclip}) of "
                 f"{config.num_channels} channels. Use the processor saved with the model."
             )
+        presence = self._step_mask(video_mask, batch, frames, "video_mask", pixel_values_videos.device)
         if isinstance(self.video_encoder, TransformersClipEncoder):
             # A transformers video model on each sub-clip; masked frames are zero, as for the 3D CNN.
             if video_mask is not None and video_mask.shape == (batch, frames):
@@ -296,7 +305,7 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
                 batch * config.num_subclips, config.frames_per_subclip, channels, height, width
             )
             pooled = self.video_encoder(subclips)
-            return self.video_projection(pooled.reshape(batch, config.num_subclips, -1))
+            return pooled.reshape(batch, config.num_subclips, -1), presence
         if isinstance(self.video_encoder, (MiniXceptionEncoder, TransformersFrameEncoder)):
             # A frame encoder: every frame, then the mean over each sub-clip's valid frames.
             frame_features = self.video_encoder(pixel_values_videos.reshape(batch * frames, channels, height, width))
@@ -307,7 +316,7 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
                 pooled = (frame_features * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
             else:
                 pooled = frame_features.mean(dim=1)
-            return self.video_projection(pooled.reshape(batch, config.num_subclips, -1))
+            return pooled.reshape(batch, config.num_subclips, -1), presence
         if video_mask is not None and video_mask.shape == (batch, frames):
             # Masked frames inside a present sub-clip are zero, so padding never reaches the encoder.
             pixel_values_videos = pixel_values_videos * video_mask[:, :, None, None, None].to(pixel_values_videos.dtype)
@@ -316,16 +325,18 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         ).transpose(1, 2)  # (B L, C, F, H, W)
         feature_map = self.video_encoder(subclips)
         pooled = feature_map.mean(dim=(2, 3, 4))  # global pooling per sub-clip
-        return self.video_projection(pooled.reshape(batch, config.num_subclips, -1))
+        return pooled.reshape(batch, config.num_subclips, -1), presence
 
-    def _audio_features(
-        self, input_features: torch.Tensor, audio_mask: torch.Tensor | None
+    def encode_audio(
+        self, input_features: torch.Tensor, audio_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, n_mels, N), mask (B, N) -> Xa before masking (B, L, d) and sub-clip presence (B, L).
+        """Run the audio encoder: (B, n_mels, N), mask (B, N) -> pooled outputs (B, L, C_a) and presence (B, L).
 
         Each clip's own audio (up to its last valid frame) is cut into L sub-clips covering the same spans as
         its video sub-clips (`split_audio_into_subclips`); the ResNet ignores each segment's padding, so a
-        clip's features do not depend on how long its batch-mates are.
+        clip's features do not depend on how long its batch-mates are. The outputs come before
+        `audio_projection`; pass them to `forward` as `audio_encoder_outputs` / `audio_encoder_mask` to skip the
+        encoder.
         """
         config = self.config
         if input_features.ndim != 3 or input_features.shape[1] != config.num_mel_bins:
@@ -356,14 +367,13 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
             segments, _, frame_mask = split_audio_into_subclips(hidden, hidden_mask, config.num_subclips)
             weights = frame_mask[:, :, None, :].to(segments.dtype)  # (B, L, 1, W)
             pooled = (segments * weights).sum(dim=-1) / weights.sum(dim=-1).clamp(min=1.0)
-            return self.audio_projection(pooled), frame_mask.any(dim=-1)
+            return pooled, frame_mask.any(dim=-1)
         segments, lengths, frame_mask = split_audio_into_subclips(input_features, audio_mask, config.num_subclips)
         width = segments.shape[-1]
         lengths = lengths.reshape(batch * config.num_subclips)
         feature_map = self.audio_encoder(segments.reshape(batch * config.num_subclips, 1, n_mels, width), lengths)
         pooled = masked_feature_mean(feature_map, self.audio_encoder.output_lengths(lengths))
-        features = self.audio_projection(pooled.reshape(batch, config.num_subclips, -1))
-        return features, frame_mask.any(dim=-1)
+        return pooled.reshape(batch, config.num_subclips, -1), frame_mask.any(dim=-1)
 
     def _step_mask(self, mask: torch.Tensor | None, batch: int, frames: int, name: str, device) -> torch.Tensor:
         """Frame mask (B, N) -> sub-clip presence (B, L): a sub-clip is present if any of its frames is."""
@@ -374,6 +384,32 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
             raise ValueError(f"{name} must be (batch, frames) = {(batch, frames)}, got {tuple(mask.shape)}")
         per_step = frames // length
         return mask[:, : per_step * length].reshape(batch, length, per_step).to(torch.bool).any(dim=-1)
+
+    def _encoder_output_mask(
+        self,
+        modality: str,
+        outputs: torch.Tensor,
+        mask: torch.Tensor | None,
+        present: torch.Tensor | None,
+        batch: int,
+        projection: nn.Linear,
+    ) -> torch.Tensor:
+        """Check precomputed `<modality>_encoder_outputs` (B, L, C) and return their sub-clip presence (B, L)."""
+        expected = (batch, self.config.num_subclips, projection.in_features)
+        if tuple(outputs.shape) != expected:
+            raise ValueError(
+                f"{modality}_encoder_outputs must be (batch, num_subclips, encoder width) = {expected}, got "
+                f"{tuple(outputs.shape)}; compute them with encode_{modality} of this model"
+            )
+        if mask is not None and tuple(mask.shape) != expected[:2]:
+            raise ValueError(
+                f"{modality}_encoder_mask must be (batch, num_subclips) = {expected[:2]}, got {tuple(mask.shape)}"
+            )
+        flag_name = f"has_{modality}"
+        steps = fold_presence_flag(mask, present, outputs, 1, flag_name)
+        if steps is None:
+            return torch.ones(expected[:2], dtype=torch.bool, device=outputs.device)
+        return steps.to(torch.bool)
 
     def forward(
         self,
@@ -388,6 +424,10 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         has_audio: torch.Tensor | None = None,
         face_found: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
+        video_encoder_outputs: torch.Tensor | None = None,
+        video_encoder_mask: torch.Tensor | None = None,
+        audio_encoder_outputs: torch.Tensor | None = None,
+        audio_encoder_mask: torch.Tensor | None = None,
     ) -> JointCrossAttentionOutput | tuple:
         """Encode both modalities per sub-clip and fuse them; `labels` is accepted and ignored here.
 
@@ -396,22 +436,53 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         `output_hidden_states` (default `config.output_hidden_states`) also returns `hidden_states`:
         `"video_features"` X_v and `"audio_features"` X_a `(batch, L, d)` (projected, absent sub-clips zero) and
         `"attended"` [Xatt_a ; Xatt_v] `(batch, L, 2d)`.
+
+        Precomputed encoder outputs (the way transformers models take `encoder_outputs`): `video_encoder_outputs`
+        `(batch, L, C_v)` and `video_encoder_mask` `(batch, L)` bool, as `encode_video` returns them, replace
+        `pixel_values_videos` and `video_mask` (the video encoder is not run); `audio_encoder_outputs` /
+        `audio_encoder_mask` (`encode_audio`) replace `input_features` and `audio_mask`. A missing
+        `*_encoder_mask` means every sub-clip is present. The result is the one the raw inputs give.
         """
         config = self.config
         if output_hidden_states is None:
             output_hidden_states = config.output_hidden_states
+        for modality, raw, raw_mask, outputs, outputs_mask in (
+            ("video", pixel_values_videos, video_mask, video_encoder_outputs, video_encoder_mask),
+            ("audio", input_features, audio_mask, audio_encoder_outputs, audio_encoder_mask),
+        ):
+            raw_name = "pixel_values_videos" if modality == "video" else "input_features"
+            if outputs is None and outputs_mask is not None:
+                raise ValueError(f"{modality}_encoder_mask was passed without {modality}_encoder_outputs")
+            if outputs is not None and (raw is not None or raw_mask is not None):
+                raise ValueError(
+                    f"pass either {raw_name} (with {modality}_mask) or {modality}_encoder_outputs (with "
+                    f"{modality}_encoder_mask), not both: the encoder outputs replace the {modality} input"
+                )
         video_mask, audio_mask = fold_presence_flags(
             pixel_values_videos, input_features, video_mask, audio_mask, has_video, has_audio
         )
-        if pixel_values_videos is None and input_features is None:
-            raise ValueError("pass pixel_values_videos, input_features or both")
-        reference = pixel_values_videos if pixel_values_videos is not None else input_features
+        references = [
+            tensor
+            for tensor in (pixel_values_videos, video_encoder_outputs, input_features, audio_encoder_outputs)
+            if tensor is not None
+        ]
+        if not references:
+            raise ValueError("pass pixel_values_videos, input_features or both (or their *_encoder_outputs)")
+        reference = references[0]
         batch, device = reference.shape[0], reference.device
         length, d = config.num_subclips, config.fusion_hidden_size
 
         if pixel_values_videos is not None:
-            video = self._video_features(pixel_values_videos, video_mask)
-            video_steps = self._step_mask(video_mask, batch, pixel_values_videos.shape[1], "video_mask", device)
+            video, video_steps = self.encode_video(pixel_values_videos, video_mask)
+        elif video_encoder_outputs is not None:
+            video = video_encoder_outputs
+            video_steps = self._encoder_output_mask(
+                "video", video, video_encoder_mask, has_video, batch, self.video_projection
+            )
+        else:
+            video = None
+        if video is not None:
+            video = self.video_projection(video)
         else:
             video = torch.zeros(batch, length, d, device=device, dtype=reference.dtype)
             video_steps = torch.zeros(batch, length, dtype=torch.bool, device=device)
@@ -420,7 +491,16 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
                 raise ValueError(
                     f"pixel_values_videos has {batch} clips but input_features has {input_features.shape[0]}"
                 )
-            audio, audio_steps = self._audio_features(input_features, audio_mask)
+            audio, audio_steps = self.encode_audio(input_features, audio_mask)
+        elif audio_encoder_outputs is not None:
+            audio = audio_encoder_outputs
+            audio_steps = self._encoder_output_mask(
+                "audio", audio, audio_encoder_mask, has_audio, batch, self.audio_projection
+            )
+        else:
+            audio = None
+        if audio is not None:
+            audio = self.audio_projection(audio)
         else:
             audio = torch.zeros(batch, length, d, device=device, dtype=video.dtype)
             audio_steps = torch.zeros(batch, length, dtype=torch.bool, device=device)
@@ -514,10 +594,15 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
         face_found: torch.Tensor | None = None,
         output_embeddings: bool = False,
         output_hidden_states: bool | None = None,
+        video_encoder_outputs: torch.Tensor | None = None,
+        video_encoder_mask: torch.Tensor | None = None,
+        audio_encoder_outputs: torch.Tensor | None = None,
+        audio_encoder_mask: torch.Tensor | None = None,
     ) -> JointCrossAttentionOutput | tuple:
         """Predict valence and arousal per sub-clip and per clip; the CCC loss when `labels` are given.
 
-        `has_video`, `has_audio`, `face_found`: the processor's flags, as in `JointCrossAttentionModel.forward`.
+        `has_video`, `has_audio`, `face_found`: the processor's flags, and `*_encoder_outputs` / `*_encoder_mask`:
+        precomputed encoder outputs (`encode_video` / `encode_audio`), as in `JointCrossAttentionModel.forward`.
         `embeddings` is returned with `output_embeddings=True`. As a tuple: `(loss, logits, ...)`, or
         `(logits, ...)` without labels.
         """
@@ -530,6 +615,10 @@ class JointCrossAttentionForEmotionRegression(JointCrossAttentionPreTrainedModel
             has_video=has_video,
             has_audio=has_audio,
             output_hidden_states=output_hidden_states,
+            video_encoder_outputs=video_encoder_outputs,
+            video_encoder_mask=video_encoder_mask,
+            audio_encoder_outputs=audio_encoder_outputs,
+            audio_encoder_mask=audio_encoder_mask,
         )
         hidden = base.last_hidden_state
         step_logits = torch.cat([self.valence_head(hidden), self.arousal_head(hidden)], dim=-1)
@@ -605,10 +694,15 @@ class JointCrossAttentionForEmotionClassification(JointCrossAttentionPreTrainedM
         face_found: torch.Tensor | None = None,
         output_embeddings: bool = False,
         output_hidden_states: bool | None = None,
+        video_encoder_outputs: torch.Tensor | None = None,
+        video_encoder_mask: torch.Tensor | None = None,
+        audio_encoder_outputs: torch.Tensor | None = None,
+        audio_encoder_mask: torch.Tensor | None = None,
     ) -> JointCrossAttentionOutput | tuple:
         """Score the emotions per sub-clip and per clip; cross-entropy when `labels` (B,) are given.
 
-        `has_video`, `has_audio`, `face_found`: the processor's flags, as in `JointCrossAttentionModel.forward`.
+        `has_video`, `has_audio`, `face_found`: the processor's flags, and `*_encoder_outputs` / `*_encoder_mask`:
+        precomputed encoder outputs (`encode_video` / `encode_audio`), as in `JointCrossAttentionModel.forward`.
         `embeddings` is returned with `output_embeddings=True`. As a tuple: `(loss, logits, ...)`, or
         `(logits, ...)` without labels.
         """
@@ -621,6 +715,10 @@ class JointCrossAttentionForEmotionClassification(JointCrossAttentionPreTrainedM
             has_video=has_video,
             has_audio=has_audio,
             output_hidden_states=output_hidden_states,
+            video_encoder_outputs=video_encoder_outputs,
+            video_encoder_mask=video_encoder_mask,
+            audio_encoder_outputs=audio_encoder_outputs,
+            audio_encoder_mask=audio_encoder_mask,
         )
         step_logits = self.classifier(base.last_hidden_state)
         logits = masked_mean(step_logits, base.step_mask)

@@ -276,6 +276,8 @@ def test_video_processor_reports_the_share_of_frames_with_a_face(tmp_path: Path)
     cropper = loaded.face_cropper()
     assert (cropper.tracker, cropper.redetect_every, cropper.min_track_score) == ("cascade", 3, 0.6)
     assert loaded([half, wall])["face_fraction"].tolist() == [0.5, 0.0]
+    with pytest.raises(ValueError, match="face_tracker must be one of"):
+        loaded([half], face_tracker="kalman")
 
 
 def test_crops_are_the_area_resized_boxes(moving_face):

@@ -23,7 +23,7 @@ from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from transformers.processing_utils import Unpack, VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 
-from av_emotion.processing.faces import FaceCropper
+from av_emotion.processing.faces import TRACKERS, FaceCropper
 from av_emotion.processing.media import FrameSize
 
 __all__ = ["AVEmotionVideoProcessor", "AVEmotionVideoProcessorKwargs", "sample_frame_indices"]
@@ -162,6 +162,11 @@ class AVEmotionVideoProcessor(BaseVideoProcessor):
     def face_cropper(self, **overrides: Any) -> FaceCropper:
         """Build the `FaceCropper` these settings describe (per call: it holds no state worth keeping)."""
         settings = self._resolved(overrides)
+        if settings["face_tracker"] not in TRACKERS:
+            raise ValueError(
+                f"face_tracker must be one of {TRACKERS} ('template': detect, then follow the face by template "
+                f"matching; 'cascade': detect on every frame), got {settings['face_tracker']!r}"
+            )
         return FaceCropper(
             margin=settings["face_margin"],
             output_size=self._face_output_size(settings["size"]),

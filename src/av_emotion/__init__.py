@@ -33,6 +33,7 @@ _EXPORTS: dict[str, list[str]] = {
     "av_emotion.data.labels": ["CREMAD_LABELS", "RAVDESS_LABELS", "label_index_map", "map_label"],
     "av_emotion.data.manifest": ["ManifestDataset", "ManifestError", "ManifestReport", "build_manifest_dataset"],
     "av_emotion.data.ravdess": ["build_ravdess", "build_synthetic_corpus"],
+    "av_emotion.export": ["ORTModelForAudioVideoEmotion", "export_onnx", "export_onnx_folder"],
     "av_emotion.metrics": ["load_metric", "compute_metrics_for_trainer"],
     "av_emotion.modeling": [
         "ARCHITECTURES",

@@ -3,6 +3,8 @@ clip length, one modality missing in part of the batch; and `av-emotion export`.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -57,12 +59,23 @@ def test_onnx_matches_pytorch(model_type, tmp_path):
     model = _model(model_type)
     report = export_onnx(model, tmp_path / "model.onnx")
     assert {(entry["batch"], entry["audio_frames"]) for entry in report.checks} == {
+        (1, 256),
+        (1, 397),
         (2, 256),
         (2, 397),
         (5, 256),
         (5, 397),
     }
     assert report.max_abs_diff <= 1e-4, report.checks
+    # The range the exporter proved, with the model's own audio minimum, is in the report and the file.
+    import onnxruntime
+
+    from av_emotion.export import INPUT_RANGES_KEY, minimum_audio_frames
+
+    assert report.input_ranges["batch"][0] == 1
+    assert report.input_ranges["audio_frames"][0] == minimum_audio_frames(model)
+    metadata = onnxruntime.InferenceSession(str(report.path)).get_modelmeta().custom_metadata_map
+    assert json.loads(metadata[INPUT_RANGES_KEY]) == report.input_ranges
 
 
 @pytest.mark.slow

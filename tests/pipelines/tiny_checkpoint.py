@@ -40,9 +40,11 @@ def _audio_settings(config: Any) -> dict[str, Any]:
 def tiny_processor(config: Any) -> AVEmotionProcessor:
     """The processor a tiny model of `config` reads (frame count, frame size, audio features from the config)."""
     size = getattr(config, "image_size", 16)
+    # Mocanu et al. count frames as snippets x frames per snippet.
+    frames = getattr(config, "num_frames", None) or config.num_snippets * config.frames_per_snippet
     return AVEmotionProcessor.from_preset(
         "cpu_small",
-        num_frames=config.num_frames,
+        num_frames=frames,
         size={"height": size, "width": size},
         clip_duration_s=None,
         **_audio_settings(config),

@@ -82,7 +82,19 @@ class AutoModelForAudioVideoEmotion(AutoModelForAudioVideoClassification):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """Load the head named by the checkpoint's config (see `is_regression_config`)."""
+        """Load the head named by the checkpoint's config (see `is_regression_config`).
+
+        A local folder with an exported `model.onnx` and no PyTorch weights (`av-emotion export DIR --onnx-dir OUT`)
+        loads as `ORTModelForAudioVideoEmotion`, which runs the graph with onnxruntime behind the same interface.
+        """
+        from av_emotion.export.modeling_ort import is_onnx_folder
+
+        if is_onnx_folder(pretrained_model_name_or_path):
+            from av_emotion.export.modeling_ort import ORTModelForAudioVideoEmotion
+
+            if model_args:
+                raise TypeError(f"{pretrained_model_name_or_path}: an ONNX model takes no positional model arguments")
+            return ORTModelForAudioVideoEmotion.from_pretrained(pretrained_model_name_or_path, **kwargs)
         config = kwargs.get("config")
         if config is None or isinstance(config, (str, os.PathLike)):
             from transformers import AutoConfig
@@ -97,7 +109,37 @@ class AutoModelForAudioVideoEmotion(AutoModelForAudioVideoClassification):
         auto_class = (
             AutoModelForAudioVideoRegression if is_regression_config(config) else AutoModelForAudioVideoClassification
         )
-        return auto_class.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        try:
+            return auto_class.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        except OSError:
+            # No PyTorch weights: a Hub repo holding an exported `model.onnx` instead loads with onnxruntime.
+            # Only tried after the PyTorch load failed, so loading a PyTorch repo costs no extra request.
+            onnx_model = _load_onnx_from_hub(pretrained_model_name_or_path, kwargs)
+            if onnx_model is None:
+                raise
+            return onnx_model
+
+
+def _load_onnx_from_hub(model_id: Any, kwargs: dict[str, Any]) -> Any:
+    """`ORTModelForAudioVideoEmotion` for a repo (or cache entry) that has `model.onnx`, else None."""
+    from transformers.utils import cached_file
+
+    from av_emotion.export.modeling_ort import ORTModelForAudioVideoEmotion
+
+    hub_kwargs = {key: kwargs[key] for key in ("revision", "token", "local_files_only", "cache_dir") if key in kwargs}
+    try:
+        found = cached_file(
+            str(model_id),
+            "model.onnx",
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False,
+            **hub_kwargs,
+        )
+    except OSError:
+        return None
+    if found is None:
+        return None
+    return ORTModelForAudioVideoEmotion.from_pretrained(model_id, **kwargs)
 
 
 def _pad_to(tensor: torch.Tensor, shape: tuple[int, ...], value: float | bool) -> torch.Tensor:

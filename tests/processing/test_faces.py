@@ -107,3 +107,188 @@ def test_bad_frames_and_settings():
 def test_crop_largest_face_shortcut(ravdess_frames: np.ndarray):
     result = crop_largest_face(ravdess_frames[:2], output_size=(48, 40))
     assert result.crops.shape == (2, 48, 40, 3) and result.face_found
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The template tracker on generated frames (no shared data needed): a drawn face that OpenCV's cascade finds
+# ------------------------------------------------------------------------------------------------------------
+
+
+def drawn_face(side: int, mouth_open: float = 0.0) -> np.ndarray:
+    """A grey `(side, side)` cartoon face the frontal-face cascade detects (dark hair, brows, eyes and mouth on a
+    light oval: the contrasts its features look for). `mouth_open` in [0, 1] changes the expression."""
+    s = side / 100.0
+    face = np.full((side, side), 90, np.uint8)
+
+    def ellipse(cx, cy, ax, ay, value, start=0, end=360):
+        centre, axes = (round(cx * s), round(cy * s)), (max(1, round(ax * s)), max(1, round(ay * s)))
+        cv2.ellipse(face, centre, axes, 0, start, end, value, -1)
+
+    ellipse(50, 55, 36, 46, 200)  # skin
+    ellipse(50, 22, 38, 20, 40, 180, 360)  # hair
+    for x in (33, 67):
+        ellipse(x, 38, 10, 3, 60)  # brows
+        ellipse(x, 46, 8, 4, 50)  # eyes
+    ellipse(50, 62, 5, 3, 140)  # nose
+    ellipse(50, 77, 14, 4 + 4 * mouth_open, 70)  # mouth
+    return cv2.GaussianBlur(face, (0, 0), max(0.5, side / 100))
+
+
+def scene(
+    height: int, width: int, faces: list[tuple[int, int, int]], seed: int, mouth_open: float = 0.0, texture: float = 0
+) -> np.ndarray:
+    """An RGB frame: a light wall with sensor noise and drawn faces at `(x0, y0, side)`.
+
+    `texture` > 0 gives the wall blotches of that standard deviation (grey levels), the same in every frame: enough
+    structure that only the template's correlation, not a flatness check, can tell the wall from a face.
+    """
+    rng = np.random.default_rng(seed)
+    grey = np.full((height, width), 185.0)
+    if texture:
+        blotches = cv2.GaussianBlur(np.random.default_rng(1234).normal(0.0, 1.0, (height, width)), (0, 0), 6)
+        grey += texture * blotches / blotches.std()
+    for x0, y0, side in faces:
+        grey[y0 : y0 + side, x0 : x0 + side] = drawn_face(side, mouth_open)
+    grey += rng.normal(0.0, 2.0, grey.shape)
+    return np.repeat(np.clip(np.rint(grey), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def full_resolution_crop_boxes(cropper: FaceCropper, frames: np.ndarray) -> list[np.ndarray | None]:
+    """The reference: the cascade on every frame at full resolution, no tracking, no smoothing, largest face."""
+    reference = FaceCropper(detection_width=None, smoothing=0.0, tracker="cascade")
+    boxes = []
+    for frame in frames:
+        faces = reference.detect(frame)
+        largest = faces[np.argmax(faces[:, 2] - faces[:, 0])] if len(faces) else None
+        boxes.append(None if largest is None else cropper.crop_box(largest, *frame.shape[:2]))
+    return boxes
+
+
+@pytest.fixture
+def count_detections(monkeypatch) -> list[int]:
+    """Count the cascade searches `FaceCropper` runs (one entry per `detect` call: the number of faces found)."""
+    calls: list[int] = []
+    detect = FaceCropper.detect
+
+    def counted(self, frame, near=None):
+        faces = detect(self, frame, near=near)
+        calls.append(len(faces))
+        return faces
+
+    monkeypatch.setattr(FaceCropper, "detect", counted)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def moving_face() -> np.ndarray:
+    """12 frames of 720p: a 300-px face drifting right and down by 9 and 4 px a frame, its mouth opening and closing."""
+    return np.stack(
+        [scene(720, 1280, [(420 + 9 * t, 150 + 4 * t, 300)], seed=t, mouth_open=(t % 4) / 3) for t in range(12)]
+    )
+
+
+def test_drawn_face_is_found_by_the_cascade_at_full_and_reduced_resolution():
+    frame = scene(720, 1280, [(420, 150, 300)], seed=0)
+    full = FaceCropper(detection_width=None).detect(frame)
+    small = FaceCropper(detection_width=480).detect(frame)
+    assert len(full) == 1 and len(small) == 1
+    # Where it was drawn, and the downscaled search within 2% of the frame width of the full-resolution one.
+    assert np.abs(full[0] - [420, 150, 720, 450]).max() < 0.1 * 300
+    assert np.abs(small[0] - full[0]).max() <= 0.02 * 1280
+
+
+def test_tracked_boxes_stay_where_full_resolution_detection_puts_them(moving_face, count_detections):
+    cropper = FaceCropper(output_size=64)
+    result = cropper(moving_face)
+    # One cascade search (the first frame), the other 11 frames followed by template matching.
+    assert count_detections == [1]
+    assert result.detected.all() and result.face_found
+    assert result.tracked.tolist() == [False] + [True] * 11
+    reference = full_resolution_crop_boxes(cropper, moving_face)
+    assert all(box is not None for box in reference)
+    deviation = np.abs(result.boxes - np.stack(reference)).max(axis=1) / 1280
+    assert deviation.max() <= 0.05, deviation
+    # The crop follows the face: over 11 frames it moved 99 px right; the crop centre moved with it.
+    centres = (result.boxes[:, 0] + result.boxes[:, 2]) / 2
+    assert 99 - 25 <= centres[-1] - centres[0] <= 99 + 25
+
+
+def test_detector_runs_again_every_redetect_every_frames(moving_face, count_detections):
+    result = FaceCropper(redetect_every=4)(moving_face)
+    assert len(count_detections) == 3  # frames 0, 4 and 8
+    assert result.tracked.tolist() == [False, True, True, True] * 3
+    # The previous behaviour stays available: the cascade on every frame, no template tracking.
+    count_detections.clear()
+    result = FaceCropper(tracker="cascade")(moving_face)
+    assert len(count_detections) == 12 and not result.tracked.any() and result.detected.all()
+
+
+def test_face_that_jumps_is_detected_again_where_it_went(count_detections):
+    # Five frames with the face on the left, then five with it on the right: far outside the tracker's search.
+    frames = np.stack([scene(360, 640, [(60 if t < 5 else 400, 80, 160)], seed=t, texture=12) for t in range(10)])
+    cropper = FaceCropper(output_size=48)
+    result = cropper(frames)
+    assert result.detected.all()
+    # The template loses the face at the jump and the detector finds it there (2 searches in all).
+    assert len(count_detections) == 2
+    assert result.tracked.tolist() == [False, True, True, True, True, False, True, True, True, True]
+    reference = np.stack(full_resolution_crop_boxes(cropper, frames))
+    assert (np.abs(result.boxes - reference).max(axis=1) <= 0.05 * 640).all()
+    # No frame's crop lies between the two places (the track restarts at the jump, unsmoothed).
+    centres = (result.boxes[:, 0] + result.boxes[:, 2]) / 2
+    np.testing.assert_allclose(centres[:5], 140, atol=20)
+    np.testing.assert_allclose(centres[5:], 480, atol=20)
+
+
+def test_tracker_does_not_claim_a_face_after_it_left(count_detections):
+    """A face for 4 frames, then an empty wall: the tracker must not report faces on the wall."""
+    frames = np.stack([scene(360, 640, [(240, 80, 160)] if t < 4 else [], seed=t, texture=12) for t in range(8)])
+    result = FaceCropper()(frames)
+    assert result.detected.tolist() == [True] * 4 + [False] * 4
+    assert result.tracked.tolist() == [False, True, True, True] + [False] * 4
+    # Every wall frame asked the detector (the track was lost), which found nothing.
+    assert count_detections == [1, 0, 0, 0, 0]
+    np.testing.assert_array_equal(result.boxes[4:], result.boxes[[3] * 4])  # the last box carried over
+
+
+def test_tracker_settings_are_checked():
+    with pytest.raises(ValueError, match="tracker must be one of"):
+        FaceCropper(tracker="optical_flow")
+    with pytest.raises(ValueError, match="redetect_every"):
+        FaceCropper(redetect_every=0)
+    with pytest.raises(ValueError, match="min_track_score"):
+        FaceCropper(min_track_score=1.5)
+
+
+def test_video_processor_reports_the_share_of_frames_with_a_face(tmp_path: Path):
+    from av_emotion.processing import AVEmotionVideoProcessor
+
+    half = np.stack([scene(360, 640, [(240, 80, 160)] if t < 4 else [], seed=t, texture=12) for t in range(8)])
+    wall = np.stack([scene(360, 640, [], seed=t, texture=12) for t in range(8)])
+    processor = AVEmotionVideoProcessor(num_frames=8, size={"height": 32, "width": 32}, return_face_fraction=True)
+    batch = processor([half, wall])
+    assert batch["face_fraction"].tolist() == [0.5, 0.0]  # no face: 0, as with the detector on every frame
+    assert batch["face_found"].tolist() == [True, False]
+    # The tracker settings save and load with the processor; the previous behaviour gives the same shares here.
+    processor.face_tracker, processor.face_redetect_every = "cascade", 3
+    processor.save_pretrained(tmp_path)
+    loaded = AVEmotionVideoProcessor.from_pretrained(tmp_path)
+    cropper = loaded.face_cropper()
+    assert (cropper.tracker, cropper.redetect_every, cropper.min_track_score) == ("cascade", 3, 0.6)
+    assert loaded([half, wall])["face_fraction"].tolist() == [0.5, 0.0]
+    with pytest.raises(ValueError, match="face_tracker must be one of"):
+        loaded([half], face_tracker="kalman")
+
+
+def test_crops_are_the_area_resized_boxes(moving_face):
+    """Each crop is its box of the frame, area-resized: within resampling differences of OpenCV's one-step area
+    resize (bilinear differs from it by about as much on these sharp drawn edges)."""
+    result = FaceCropper(output_size=(56, 48))(moving_face)
+    for frame, crop, (x0, y0, x1, y1) in zip(moving_face, result.crops, result.boxes):
+        expected = cv2.resize(frame[y0:y1, x0:x1], (48, 56), interpolation=cv2.INTER_AREA)
+        assert crop.shape == expected.shape
+        difference = np.abs(crop.astype(int) - expected.astype(int))
+        assert difference.mean() < 3.5 and difference.max() <= 60, (difference.mean(), difference.max())
+        # Against the same box moved by 8 pixels (about 1% of the frame width) the crop differs clearly more.
+        moved = cv2.resize(frame[y0 + 8 : y1 + 8, x0 + 8 : x1 + 8], (48, 56), interpolation=cv2.INTER_AREA)
+        assert np.abs(crop.astype(int) - moved.astype(int)).mean() > 2 * difference.mean()

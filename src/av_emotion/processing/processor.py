@@ -78,7 +78,8 @@ class AVEmotionProcessor(ProcessorMixin):
         - `audio_mask`: `(B, frames)` bool, True for frames computed from real audio.
         - `has_video`, `has_audio`: `(B,)` bool; a missing modality has all-zero values and an all-False mask.
         - `face_found`: `(B,)` bool with face cropping (False: no face in the clip, centre crop used).
-        - `face_fraction`: `(B,)` float32, share of the sampled frames with a detected face, only when asked
+        - `face_fraction`: `(B,)` float32, share of the sampled frames in which the face was found (detected or
+          followed by the face tracker), only when asked
           (`return_face_fraction=True`: the models' `forward` does not take it).
         - `labels`: when given; `(B,)` int64 for class ids, `(B, ...)` float32 for regression targets.
 

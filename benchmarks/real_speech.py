@@ -37,10 +37,12 @@ import os
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import check_speaker_independent, environment, mean_std  # noqa: E402
@@ -176,6 +178,7 @@ def run_model(args: argparse.Namespace, config_path: Path, variant: str, fold: i
         "seed": seed,
         **summary_of_results(results),
         "wall_s": wall_s,
+        "torch_threads": torch.get_num_threads(),
         # The machine may be shared: the load average says how much else ran beside this run.
         "load_average_1_5_15_min_at_end": os.getloadavg(),
         "overrides": overrides,
@@ -548,6 +551,9 @@ def write_outputs(results_dir: Path, command: str) -> str:
     }
     write_json(results_dir / f"{RESULTS_NAME}.json", payload)
     env = payload["environment"]
+    # The runs' own thread counts (the report may be rebuilt by a process with other settings).
+    threads = Counter(str(run.get("torch_threads", "not recorded")) for run in runs)
+    threads_text = ", ".join(f"{value} for {count} run(s)" for value, count in sorted(threads.items()))
     text = (
         "# Real speech: RAVDESS audio-only speech, 24 actors, 6 speaker-independent folds\n\n"
         "1,440 real utterances (8 emotions, chance 12.5%). HiCMAE's folds (`ravdess_6fold`): each fold tests 4 "
@@ -558,7 +564,7 @@ def write_outputs(results_dir: Path, command: str) -> str:
         "`no_metric_loss`: av_metric_fusion with the emotional-metric loss off, same folds and seeds. Mean ± sample "
         "std over folds; WAR = accuracy. Wall time: the folds of a run summed (training, validation, test, and the "
         "one-off preprocessing for the first run), on a shared machine "
-        f"({env['cpu_count']} CPU cores, {env['torch_threads']} torch thread(s) per process, at most 2 runs at once; "
+        f"({env['cpu_count']} CPU cores; torch threads per run process: {threads_text}; at most 3 runs at once; "
         f"each run's load average is in `{RESULTS_NAME}.json`).\n\n"
         f"Last command: `{command}`; per-run records in `{RUNS_FOLDER}/`.\n\n{table}\n"
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import platform
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -213,6 +215,31 @@ def test_timeline_of_a_sixty_second_video(classifier, long_video, window, stride
 
 def _score(labels, label):
     return next(item["score"] for item in labels if item["label"] == label)
+
+
+def test_windowed_batches_hand_freed_memory_back_and_whole_clips_do_not(classifier, long_video, av_clip, monkeypatch):
+    # glibc keeps the freed pages of each window's tensors on a fragmenting heap (RSS grew ~7 MiB a window on a
+    # 10-min video; benchmarks/pipeline.py --parts memory): the pipeline trims after every windowed batch.
+    from av_emotion.pipelines import audio_video_emotion
+
+    calls = []
+    monkeypatch.setattr(audio_video_emotion, "release_freed_memory", lambda: calls.append(1))
+    classifier(str(long_video), window_s=10.0, stride_s=10.0)
+    assert len(calls) == 6  # six 10-s windows, batch 1
+    calls.clear()
+    classifier(str(long_video), window_s=10.0, stride_s=10.0, batch_size=4)
+    assert len(calls) == 2  # batches of 4 + 2 windows
+    calls.clear()
+    classifier(str(av_clip))
+    assert calls == []
+
+
+def test_release_freed_memory_runs_here():
+    from av_emotion.pipelines.audio_video_emotion import _glibc_malloc_trim, release_freed_memory
+
+    release_freed_memory()  # never raises, whatever the C library
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert _glibc_malloc_trim() is not None
 
 
 def test_windows_batched_equal_unbatched_and_window_equals_decoded_range(classifier, long_video):

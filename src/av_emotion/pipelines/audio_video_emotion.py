@@ -20,6 +20,8 @@ processes decode and preprocess while the model runs (`parallel_preprocessing`),
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import inspect
 import math
 import os
@@ -50,6 +52,31 @@ DEFAULT_REGRESSION_NAMES = ("valence", "arousal")
 DETAIL_KEYS = ("face_fraction", "modalities", "abstained")
 # Keys a chunk carries from preprocessing to postprocessing besides the model inputs.
 _CHUNK_METADATA = ("start", "end", "windowed", "is_last", "source")
+
+
+@functools.cache
+def _glibc_malloc_trim() -> Any:
+    """Return the C library's `malloc_trim` where it is glibc, else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand the C heap's freed pages back to the OS (glibc `malloc_trim(0)`; nothing elsewhere).
+
+    Measured on a 10-min video, 10-s windows, paper-size AVT-CA: the process grew by about 7 MiB a window (1.33 ->
+    1.81 GiB over 61 windows) with nothing kept alive (tracemalloc flat): glibc's dynamic mmap threshold moves the
+    per-window tensors (~9 MiB of frames) onto the heap, which then fragments. With a fixed threshold
+    (`MALLOC_MMAP_THRESHOLD_=1048576`) it stayed at 1.20-1.25 GiB; trimming after every windowed batch does the
+    same without asking the user to set the environment.
+    """
+    trim = _glibc_malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 class NoFaceWarning(UserWarning):
@@ -566,6 +593,12 @@ class AudioVideoEmotionPipeline(ChunkPipeline):
         for name in ("face_fraction", "has_video", "has_audio"):
             result[name] = chunk[name].cpu() if isinstance(chunk.get(name), torch.Tensor) else chunk.get(name)
         result.update({name: chunk[name] for name in _CHUNK_METADATA})
+        windowed = chunk.get("windowed")
+        if any(windowed) if isinstance(windowed, list) else bool(windowed):  # a list in batches of several chunks
+            # A long video is many batches of the same large tensors: return their freed heap pages each time, so
+            # memory stays flat in the number of windows (see `release_freed_memory`).
+            del outputs, model_inputs
+            release_freed_memory()
         return result
 
     # ------------------------------------------------------------------ postprocessing

@@ -27,13 +27,15 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import PeakRSS, cpu_model, rss_bytes  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # The generated videos: frame size and rate of a webcam-like recording, 48 kHz stereo AAC (what phones and
@@ -42,34 +44,6 @@ VIDEO_SIZE = (240, 320)
 VIDEO_FPS = 10
 AUDIO_RATE = 48000
 WARMUP_SECONDS = 5.0
-
-
-def rss_bytes() -> int:
-    """Resident set size of this process, bytes (Linux)."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakRSS:
-    """Samples the process RSS in a thread; `peak` is the largest value seen while running."""
-
-    def __init__(self, interval_s: float = 0.005) -> None:
-        self.interval_s, self.peak, self._stop = interval_s, rss_bytes(), threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes())
-            time.sleep(self.interval_s)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_bytes())
 
 
 def write_video(path: Path, seconds: float) -> Path:
@@ -139,16 +113,6 @@ def measure(preset: str, video: Path, warmup: Path) -> dict:
     command = [sys.executable, __file__, "--child", preset, str(video), str(warmup)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def environment() -> dict:

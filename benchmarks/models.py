@@ -52,6 +52,9 @@ from av_emotion.modeling.joint_cross_attention.modeling_joint_cross_attention im
 from av_emotion.modeling.losses import CCCLoss
 from av_emotion.processing import AVEmotionProcessor
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import cpu_model  # noqa: E402
+
 RECIPE_CONFIGS = Path(__file__).resolve().parents[1] / "recipes" / "configs"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Length of the clips fed to a recipe whose processor keeps the whole clip (`clip_duration_s: null`). Our choice:
@@ -144,17 +147,6 @@ def report(title: str, headers: list[str], rows: list[list[Any]], notes: list[st
     text += "".join(f"\n{line}\n" for line in notes)
     print(text)
     TABLES.append({"title": title, "headers": headers, "rows": rows, "notes": list(notes), "markdown": text})
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def environment(device: torch.device, repeats: int) -> dict[str, Any]:

@@ -38,7 +38,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -46,6 +45,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # tests.pipelines.generated_media writes the videos
 sys.path.insert(0, str(REPO_ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import PeakRSS, rss_bytes  # noqa: E402
 
 # Architecture -> its paper's processor preset (av_emotion.processing.presets).
 PRESET_FOR_ARCHITECTURE = {
@@ -57,33 +58,6 @@ SHARED_DATA = REPO_ROOT / ".." / "shared" / "data"
 SHARED_CLIP = SHARED_DATA / "ravdess" / "01-01-03-01-01-02-05.mp4"
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 PREDICT_GOAL = 1.5
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakRSS:
-    """Samples the process RSS in a thread; `peak` is the largest value seen while running."""
-
-    def __init__(self, interval_s: float = 0.005) -> None:
-        self.interval_s, self.peak, self._stop = interval_s, rss_bytes(), threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes())
-            time.sleep(self.interval_s)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_bytes())
 
 
 def build_checkpoint(arch: str, directory: Path) -> Path:

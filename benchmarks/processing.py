@@ -52,6 +52,9 @@ import torch
 from av_emotion.processing import PROCESSOR_PRESETS, AVEmotionProcessor, FaceCropper
 from av_emotion.processing.media import probe_media, sample_frame_times, scaled_frame_size
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import cpu_model  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO / ".." / "shared" / "data"
 RESULTS_DIR = REPO / "benchmarks" / "results"
@@ -222,17 +225,6 @@ def faces(videos: list[Path]) -> dict[str, Any]:
                 "mean_box_deviation_of_width": float(np.mean(deviations)) if deviations else None,
             }
     return table
-
-
-def cpu_model() -> str:
-    """The CPU's model name as the kernel reports it (None-safe on machines that hide it)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def environment(load_start: tuple[float, ...]) -> dict[str, Any]:

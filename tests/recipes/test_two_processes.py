@@ -8,44 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
-import sys
 
 import pytest
 import torch
 
 from av_emotion.commands import evaluate as evaluate_command
-from tests.recipes.conftest import ACCELERATE, CONFIGS, REPO, run_recipe, small_run_overrides
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests import launching
+from tests.recipes.conftest import CONFIGS, REPO, run_recipe, small_run_overrides
 
 
 def two_process_launch(script: str, *args: str) -> list[str]:
-    launcher = (
-        [str(ACCELERATE), "launch"] if ACCELERATE.exists() else [sys.executable, "-m", "accelerate.commands.launch"]
-    )
-    return [
-        "env",
-        "ACCELERATE_USE_CPU=true",
-        *launcher,
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--main_process_port",
-        str(free_port()),  # not the default 29500, so parallel runs do not collide
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        str(REPO / "recipes" / script),
-        *args,
-    ]
+    return ["env", "ACCELERATE_USE_CPU=true", *launching.two_process_launch(REPO / "recipes" / script, *args)]
 
 
 # One two-process launch of AVT-CA with modality dropout (some branches get no gradient in a step): about a

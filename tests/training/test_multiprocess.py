@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,10 +28,10 @@ from av_emotion.training.loop import (
     evaluation_batches,
     launched_without_accelerator,
 )
+from tests.launching import two_process_launch
 from tests.training.conftest import tiny_config_dict
 
 REPO = Path(__file__).resolve().parents[2]
-ACCELERATE = Path(sys.executable).with_name("accelerate")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -98,35 +96,9 @@ def test_resume_on_another_number_of_processes_is_refused(tiny_corpus, tiny_stac
 # ---------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def two_process_command(config_path: Path, *extra: str) -> list[str]:
-    """`accelerate launch` with two CPU processes (explicit flags: no accelerate config file needed)."""
-    launcher = (
-        [str(ACCELERATE), "launch"] if ACCELERATE.exists() else [sys.executable, "-m", "accelerate.commands.launch"]
-    )
-    return [
-        *launcher,
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--main_process_port",
-        str(free_port()),
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        str(REPO / "tests" / "training" / "tiny_launch.py"),
-        "--config",
-        str(config_path),
-        *extra,
-    ]
+    """The tiny recipe on two CPU processes (`launch_env` sets `ACCELERATE_USE_CPU`)."""
+    return two_process_launch(REPO / "tests" / "training" / "tiny_launch.py", "--config", str(config_path), *extra)
 
 
 def launch_env(**extra: str) -> dict[str, str]:

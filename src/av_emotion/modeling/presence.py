@@ -55,3 +55,25 @@ def fold_presence_flags(
     video_mask = fold_presence_flag(video_mask, has_video, pixel_values_videos, 1, "has_video")
     audio_mask = fold_presence_flag(audio_mask, has_audio, input_features, -1, "has_audio")
     return video_mask, audio_mask
+
+
+def check_encoder_outputs(
+    modality: str,
+    raw: torch.Tensor | None,
+    raw_mask: torch.Tensor | None,
+    outputs: torch.Tensor | None,
+    outputs_mask: torch.Tensor | None,
+) -> None:
+    """Refuse a precomputed `{modality}_encoder_outputs` passed beside that modality's raw input or mask.
+
+    Precomputed encoder outputs (the recipes' feature cache) replace the raw input; a `{modality}_encoder_mask`
+    without the outputs it describes is refused too.
+    """
+    raw_name = "pixel_values_videos" if modality == "video" else "input_features"
+    if outputs is None and outputs_mask is not None:
+        raise ValueError(f"{modality}_encoder_mask was passed without {modality}_encoder_outputs")
+    if outputs is not None and (raw is not None or raw_mask is not None):
+        raise ValueError(
+            f"pass either {raw_name} (with {modality}_mask) or {modality}_encoder_outputs (with "
+            f"{modality}_encoder_mask), not both: the encoder outputs replace the {modality} input"
+        )

@@ -36,7 +36,7 @@ from av_emotion.modeling.modules.pooling import masked_mean
 from av_emotion.modeling.modules.resnet import ResNet2dEncoder, ResNet3dEncoder, masked_feature_mean
 from av_emotion.modeling.modules.subclips import split_audio_into_subclips
 from av_emotion.modeling.outputs import AVEmotionOutput
-from av_emotion.modeling.presence import fold_presence_flag, fold_presence_flags
+from av_emotion.modeling.presence import check_encoder_outputs, fold_presence_flag, fold_presence_flags
 
 
 @dataclass
@@ -441,13 +441,7 @@ class AVMetricFusionModel(AVMetricFusionPreTrainedModel):
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         implementation = "eager" if output_attentions else (self.config._attn_implementation or "sdpa")
-        if video_encoder_outputs is None and video_encoder_mask is not None:
-            raise ValueError("video_encoder_mask was passed without video_encoder_outputs")
-        if video_encoder_outputs is not None and (pixel_values_videos is not None or video_mask is not None):
-            raise ValueError(
-                "pass either pixel_values_videos (with video_mask) or video_encoder_outputs (with video_encoder_mask), "
-                "not both: the encoder outputs replace the video input"
-            )
+        check_encoder_outputs("video", pixel_values_videos, video_mask, video_encoder_outputs, video_encoder_mask)
         video_input = pixel_values_videos if video_encoder_outputs is None else video_encoder_outputs
         batch = self._batch_size(video_input, input_features)
         video_mask, audio_mask = fold_presence_flags(

@@ -38,7 +38,7 @@ from av_emotion.modeling.modules.transformers_encoders import (
     build_with_pretrained_encoders,
 )
 from av_emotion.modeling.outputs import AVEmotionOutput
-from av_emotion.modeling.presence import fold_presence_flag, fold_presence_flags
+from av_emotion.modeling.presence import check_encoder_outputs, fold_presence_flag, fold_presence_flags
 
 
 class AVTCATemporalConvBlock(nn.Module):
@@ -649,13 +649,7 @@ class AVTCAModel(AVTCAPreTrainedModel):
         """
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
-        if video_encoder_outputs is None and video_encoder_mask is not None:
-            raise ValueError("video_encoder_mask was passed without video_encoder_outputs")
-        if video_encoder_outputs is not None and (pixel_values_videos is not None or video_mask is not None):
-            raise ValueError(
-                "pass either pixel_values_videos (with video_mask) or video_encoder_outputs (with video_encoder_mask), "
-                "not both: the encoder outputs replace the video input"
-            )
+        check_encoder_outputs("video", pixel_values_videos, video_mask, video_encoder_outputs, video_encoder_mask)
         video_input = pixel_values_videos if video_encoder_outputs is None else video_encoder_outputs
         if video_input is None and input_features is None:
             raise ValueError("AVT-CA needs pixel_values_videos, input_features, or both; got neither")

@@ -57,7 +57,7 @@ from av_emotion.modeling.modules.transformers_encoders import (
     is_video_model_config,
 )
 from av_emotion.modeling.outputs import AVEmotionOutput
-from av_emotion.modeling.presence import fold_presence_flag, fold_presence_flags
+from av_emotion.modeling.presence import check_encoder_outputs, fold_presence_flag, fold_presence_flags
 
 from .configuration_joint_cross_attention import REGRESSION_TARGETS, JointCrossAttentionConfig
 
@@ -446,18 +446,8 @@ class JointCrossAttentionModel(JointCrossAttentionPreTrainedModel):
         config = self.config
         if output_hidden_states is None:
             output_hidden_states = config.output_hidden_states
-        for modality, raw, raw_mask, outputs, outputs_mask in (
-            ("video", pixel_values_videos, video_mask, video_encoder_outputs, video_encoder_mask),
-            ("audio", input_features, audio_mask, audio_encoder_outputs, audio_encoder_mask),
-        ):
-            raw_name = "pixel_values_videos" if modality == "video" else "input_features"
-            if outputs is None and outputs_mask is not None:
-                raise ValueError(f"{modality}_encoder_mask was passed without {modality}_encoder_outputs")
-            if outputs is not None and (raw is not None or raw_mask is not None):
-                raise ValueError(
-                    f"pass either {raw_name} (with {modality}_mask) or {modality}_encoder_outputs (with "
-                    f"{modality}_encoder_mask), not both: the encoder outputs replace the {modality} input"
-                )
+        check_encoder_outputs("video", pixel_values_videos, video_mask, video_encoder_outputs, video_encoder_mask)
+        check_encoder_outputs("audio", input_features, audio_mask, audio_encoder_outputs, audio_encoder_mask)
         video_mask, audio_mask = fold_presence_flags(
             pixel_values_videos, input_features, video_mask, audio_mask, has_video, has_audio
         )

@@ -227,3 +227,34 @@ def test_a_cut_download_shared_by_workers_gives_the_same_windows_and_one_warning
     ]
     assert len(results[0]["timeline"]) < FULL_S  # the windows past the loss are left out
     assert scores(results[WORKERS]) == scores(results[0])
+
+
+def test_workers_decode_with_one_thread_at_a_lower_priority(classifier, clips, tmp_path, monkeypatch):
+    """The workers fill the cores the model leaves (see `_init_worker`): one FFmpeg decoder thread each, niced."""
+    import os
+
+    from av_emotion.pipelines.parallel_preprocessing import WORKER_NICENESS
+    from av_emotion.processing import media
+
+    opened = media._OpenMedia.open
+    record = tmp_path / "opened.txt"
+
+    def recording_open(source, limits):
+        result = opened(source, limits)
+        with record.open("a") as log:  # the workers are forked: this function runs in them
+            log.write(f"{os.getpid()} {os.nice(0)} {result.frame_reader.stream.thread_count}\n")
+        return result
+
+    monkeypatch.setattr(media._OpenMedia, "open", staticmethod(recording_open))
+    parallel = classifier(clips[:4], num_workers=WORKERS)
+    in_workers = [line.split() for line in record.read_text().splitlines()]
+    record.unlink()
+    sequential = classifier(clips[:4], num_workers=0)
+    in_this_process = [line.split() for line in record.read_text().splitlines()]
+
+    assert [scores(result) for result in parallel] == [scores(result) for result in sequential]
+    assert len(in_workers) == 4 and all(int(pid) != os.getpid() for pid, _, _ in in_workers)
+    assert all(int(nice) >= os.nice(0) + min(WORKER_NICENESS, 19 - os.nice(0)) for _, nice, _ in in_workers)
+    assert all(int(threads) == 1 for _, _, threads in in_workers)
+    # This process keeps FFmpeg's own choice (0: about one thread per core) and its priority.
+    assert in_this_process == [[str(os.getpid()), str(os.nice(0)), "0"]] * 4

@@ -20,6 +20,7 @@ from av_emotion.processing.media import (
     iter_windows,
     probe_media,
     sample_frame_times,
+    set_decode_threads,
     window_bounds,
 )
 from tests.processing.media_factory import frame_index, sine, write_media
@@ -92,6 +93,19 @@ def test_ravdess_clip_frames_and_audio_duration(ravdess_av_clip: Path):
     all_times = np.array(times)
     expected = all_times[np.searchsorted(all_times, targets, side="right") - 1]
     np.testing.assert_allclose(clip.frame_times, expected)
+
+
+def test_one_decoder_thread_gives_the_same_frames(ravdess_av_clip: Path):
+    default = decode_clip(ravdess_av_clip, num_frames=16, sampling_rate=16000, frame_size=(180, 320))
+    set_decode_threads(1)
+    try:
+        single = decode_clip(ravdess_av_clip, num_frames=16, sampling_rate=16000, frame_size=(180, 320))
+    finally:
+        set_decode_threads(0)
+    np.testing.assert_array_equal(single.frames, default.frames)
+    np.testing.assert_array_equal(single.frame_times, default.frame_times)
+    with pytest.raises(ValueError, match="count must be >= 0"):
+        set_decode_threads(-1)
 
 
 def test_bytes_input_matches_path_input(tmp_path: Path):

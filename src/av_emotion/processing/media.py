@@ -54,6 +54,7 @@ __all__ = [
     "probe_media",
     "sample_frame_times",
     "scaled_frame_size",
+    "set_decode_threads",
     "window_bounds",
 ]
 
@@ -83,6 +84,24 @@ _AUDIO_RESYNC_S = 0.003
 # of every common codec (AAC 1024 samples is 21-64 ms; Opus recommends 80 ms of pre-roll).
 _AUDIO_PREROLL_S = 0.1
 MIN_REMAINING_FRACTION = 0.5
+
+# FFmpeg's video decoder threads in this process (0: FFmpeg's own choice, about one per core). See `set_decode_threads`.
+_decode_threads = 0
+
+
+def set_decode_threads(count: int) -> None:
+    """Set how many threads FFmpeg's video decoder uses in this process (0, the default: FFmpeg chooses).
+
+    One process decoding alone gains from FFmpeg's frame and slice threads. Worker processes that each decode a
+    different file already fill the cores, and the decoder's own threads only add hand-offs between them: the
+    pipeline's workers set 1 (like `torch.set_num_threads(1)`). Frames are the same for any count.
+    """
+    global _decode_threads
+    if count < 0:
+        raise ValueError(f"set_decode_threads: count must be >= 0 (0 lets FFmpeg choose), got {count}")
+    _decode_threads = count
+
+
 """Share of a time range a stream must still hold when its tail is lost (a cut download, a damaged end) to be used.
 
 A stream whose data ends before its header says, inside the range being decoded, is used for what it holds when
@@ -903,6 +922,8 @@ class _OpenMedia:
         if video is not None:
             # Frame-level threading in FFmpeg's decoder; "AUTO" picks slice or frame threads per codec.
             video.thread_type = "AUTO"
+            if _decode_threads:
+                video.thread_count = _decode_threads
             end = _stream_end_s(video)
             reader = _FrameReader(container, video, info.path, end if end is not None else info.end_s)
         return cls(container, info, reader)

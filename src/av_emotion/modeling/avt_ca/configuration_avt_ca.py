@@ -122,6 +122,14 @@ class AVTCAConfig(PreTrainedConfig):
             Dropout on attention and MLP outputs (Chumachenko et al. 2022 code).
         classifier_dropout (`float`, *optional*, defaults to 0.0):
             Dropout before the classifier (none in Chumachenko et al. 2022).
+        video_encoder_chunk_pixels (`int`, *optional*, defaults to 752640):
+            Inference on CPU only: the frame encoder runs over at most this many pixels (frames x height x width)
+            per call, by default 15 frames of 224x224, one clip of the paper's input, so a batch of clips costs
+            the encoder what its clips cost one by one (the same calls, the same kernels). At that size its
+            activations outgrow the CPU caches and a call on a batch of 8 clips cost 2.3x per frame what one clip
+            cost, so batching made the pipeline slower (`modeling/frame_chunks.py`). Results are unchanged (up to
+            float summation order); training, accelerators and traced or exported graphs always take one call.
+            0 disables it. Our choice (an engineering setting, not in the paper).
         layer_norm_eps (`float`, *optional*, defaults to 1e-5):
             Epsilon of the attention blocks' layer norms (PyTorch default, as in Chumachenko et al. 2022).
         modality_dropout_prob (`float`, *optional*, defaults to 0.5):
@@ -204,6 +212,9 @@ class AVTCAConfig(PreTrainedConfig):
     classifier_dropout: float | int = 0.0
     modality_dropout_prob: float | int = 0.5
     initializer_range: float = 0.02
+
+    # Inference on CPU: pixels per frame-encoder call
+    video_encoder_chunk_pixels: int = 15 * 224 * 224
 
     # Input recipe (informative)
     num_frames: int = 15

@@ -29,6 +29,7 @@ from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 from av_emotion.modeling.avt_ca.configuration_avt_ca import AVTCAConfig
+from av_emotion.modeling.frame_chunks import encode_frames
 from av_emotion.modeling.modules.efficientface import EfficientFaceEncoder
 from av_emotion.modeling.modules.masked_batch_norm import MaskedBatchNorm1d
 from av_emotion.modeling.modules.mini_xception import MiniXceptionEncoder
@@ -537,8 +538,13 @@ class AVTCAModel(AVTCAPreTrainedModel):
             pixel_values_videos, video_mask, pixel_values_videos.shape[0]
         )
         batch, frames = video_mask.shape
-        encoded = self.video_encoder(pixel_values_videos.flatten(0, 1).to(self.dtype)).reshape(batch, frames, -1)
+        encoded = self._run_video_encoder(pixel_values_videos).reshape(batch, frames, -1)
         return torch.where(video_mask[:, :, None], encoded, torch.zeros_like(encoded)), video_mask
+
+    def _run_video_encoder(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
+        """(B, T, C, H, W) -> (B * T, C_stem): every frame through the encoder (on CPU at inference, in chunks)."""
+        frames = pixel_values_videos.flatten(0, 1).to(self.dtype)
+        return encode_frames(self.video_encoder, frames, self.config.video_encoder_chunk_pixels)
 
     def _precomputed_frames(
         self, outputs: torch.Tensor, mask: torch.Tensor | None, has_video: torch.Tensor | None, batch_size: int
@@ -578,7 +584,7 @@ class AVTCAModel(AVTCAPreTrainedModel):
             # Inference: every frame through the encoder (its batch norm uses running statistics, so a frame's
             # features do not depend on the others), padded ones zeroed. No branch on mask values, so the forward
             # exports (`torch.export`, ONNX) and compiles with `fullgraph=True` for any batch and clip length.
-            encoded = self.video_encoder(pixel_values_videos.flatten(0, 1).to(self.dtype))
+            encoded = self._run_video_encoder(pixel_values_videos)
             encoded = encoded.reshape(batch, frames, width).to(features.dtype)
             return torch.where(video_mask[:, :, None], encoded, features).transpose(1, 2)
         encode_mask = video_mask if video_mask.any() else input_video_mask

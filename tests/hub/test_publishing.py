@@ -85,6 +85,7 @@ def test_one_commit_with_exactly_the_model_files(tmp_path: Path, hub: HubRecorde
             "efficientface.py",
             "masked_batch_norm.py",
             "presence.py",
+            "frame_chunks.py",
             "outputs.py",
             # the optional stems: mini-Xception and transformers encoders (issue 14)
             "mini_xception.py",

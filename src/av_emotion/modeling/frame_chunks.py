@@ -3,10 +3,11 @@
 A frame encoder at its paper input size (AVT-CA's EfficientFace stem on 224x224 faces) is bound by memory
 bandwidth on a CPU once its activations outgrow the caches: per frame, a call on 120 frames (a batch of 8 clips of
 15 frames) cost 2.3x a call on 15 (`benchmarks/pipeline.py`, 2-core Xeon, one thread), so batching clips made the
-pipeline slower than batch 1. Cut into chunks of about one clip's pixels, the batch costs what its clips cost one
-by one (PyTorch also picks its kernels by batch size: at 15 frames the depthwise convolutions take its direct
-kernel, at 16 and more oneDNN's, slower here), and the rest of the model still runs batched. The frames are encoded independently in eval mode (batch norm
-uses its running statistics), so the result equals the single call up to float summation order.
+pipeline slower than batch 1. PyTorch also picks its kernels by batch size: at 15 frames the depthwise convolutions
+take its direct kernel, at 16 and more oneDNN's, slower here. Cut into chunks of about one clip's pixels, the batch
+costs the encoder what its clips cost one by one, and the rest of the model still runs batched. The frames are
+encoded independently in eval mode (batch norm uses its running statistics), so the result equals the single call
+up to float summation order.
 
 Chunking is a Python loop over a data-dependent count, so it is skipped where the forward is traced, compiled or
 exported (the graph then holds the single call), on accelerators (which want the whole batch) and in training

@@ -41,7 +41,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
-from ..processing.media import set_decode_threads
+from av_emotion.processing.media import set_decode_threads
 
 # Our choice: 8 windows of a long video per work item. Few enough that a worker holds little (8 windows of AVT-CA's
 # paper input, 15 frames of 224x224, are about 70 MB of features) and that a one-minute video is shared among

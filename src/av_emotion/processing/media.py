@@ -84,6 +84,14 @@ _AUDIO_RESYNC_S = 0.003
 # of every common codec (AAC 1024 samples is 21-64 ms; Opus recommends 80 ms of pre-roll).
 _AUDIO_PREROLL_S = 0.1
 MIN_REMAINING_FRACTION = 0.5
+"""Share of a time range a stream must still hold when its tail is lost (a cut download, a damaged end) to be used.
+
+A stream whose data ends before its header says, inside the range being decoded, is used for what it holds when
+at least this share of the range remains (frames are sampled within what remains, the lost audio is left out and
+masked, with a `TruncatedMediaWarning`); with less, it is treated as missing over that range, and a range in which
+no stream can serve is refused. Our choice: one half; less than half of an utterance is another clip, not a
+damaged copy of this one.
+"""
 
 # FFmpeg's video decoder threads in this process (0: FFmpeg's own choice, about one per core). See `set_decode_threads`.
 _decode_threads = 0
@@ -100,16 +108,6 @@ def set_decode_threads(count: int) -> None:
     if count < 0:
         raise ValueError(f"set_decode_threads: count must be >= 0 (0 lets FFmpeg choose), got {count}")
     _decode_threads = count
-
-
-"""Share of a time range a stream must still hold when its tail is lost (a cut download, a damaged end) to be used.
-
-A stream whose data ends before its header says, inside the range being decoded, is used for what it holds when
-at least this share of the range remains (frames are sampled within what remains, the lost audio is left out and
-masked, with a `TruncatedMediaWarning`); with less, it is treated as missing over that range, and a range in which
-no stream can serve is refused. Our choice: one half; less than half of an utterance is another clip, not a
-damaged copy of this one.
-"""
 
 
 class LongClipWarning(UserWarning):

@@ -6,14 +6,15 @@ these run on a fresh machine in seconds.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
 import pytest
 from transformers import pipeline
 
-from av_emotion.pipelines.parallel_preprocessing import WorkItem, work_items
-from av_emotion.processing import SilentAudioWarning
+from av_emotion.pipelines.parallel_preprocessing import WORKER_NICENESS, WorkItem, work_items
+from av_emotion.processing import SilentAudioWarning, media
 from av_emotion.processing.media import MediaError
 from tests.pipelines.generated_media import write_talking_clip, write_video
 from tests.pipelines.tiny_checkpoint import save_tiny_checkpoint
@@ -231,11 +232,6 @@ def test_a_cut_download_shared_by_workers_gives_the_same_windows_and_one_warning
 
 def test_workers_decode_with_one_thread_at_a_lower_priority(classifier, clips, tmp_path, monkeypatch):
     """The workers fill the cores the model leaves (see `_init_worker`): one FFmpeg decoder thread each, niced."""
-    import os
-
-    from av_emotion.pipelines.parallel_preprocessing import WORKER_NICENESS
-    from av_emotion.processing import media
-
     opened = media._OpenMedia.open
     record = tmp_path / "opened.txt"
 

@@ -7,7 +7,7 @@ Writes `benchmarks/results/processing.{md,json}`. Two parts, both in this one ru
 **Speed** (`--clips`, default the RAVDESS 1280x720 audio-video clips `ravdess/01-*.mp4` in ../shared/data; then, reported
 apart, `--other-clips`, default the CREMA-D 480x360 clips `crema-d/*.flv`). For each
 clip, every variant is timed `--repeats` times; each round runs the variants in a rotated order (round r starts with
-variant r mod 5, clips in turn), so no variant always runs first, right after another or on a cold cache, and slow
+variant r mod 6, clips in turn), so no variant always runs first, right after another or on a cold cache, and slow
 periods of a shared machine hit all of them alike. Medians per clip and variant, wall and CPU (all threads of this
 process); ratios per clip against the floor, and for the set (sum of the per-clip medians):
 
@@ -17,13 +17,15 @@ process); ratios per clip against the floor, and for the set (sum of the per-cli
   decodes exactly so);
 - bare full-size decode: the same frames converted to RGB at full size (the old denominator, kept for reference);
 - the processor on the file path (decode, resample, log-mel, resize, normalise) without face crop, with face crop
-  (`face_tracker="template"`, the default) and with face crop as before the tracker (`face_tracker="cascade"`: the
-  detector on every frame).
+  (`face_tracker="template"` and `face_decode_size="face"`, the defaults), with face crop on frames converted at
+  full size (`face_decode_size="full"`, as before frames were converted at the face's resolution) and with face crop
+  as before the tracker (`face_tracker="cascade"`: the detector on every frame).
 
-**Faces** (every video in ../shared/data, every preset that crops faces, the frames each preset samples): whether a
-face was found in every sampled frame, and how far each crop box is from the crop box a full-resolution detection
-gives (the cascade on every frame at full resolution, no tracking, no smoothing, largest face; same margin), as the
-largest coordinate difference over the frame width.
+**Faces** (every video in ../shared/data, every preset that crops faces, the frames each preset samples, decoded as
+the processor decodes them): whether a face was found in every sampled frame, and how far each crop box (scaled
+back to full-frame pixels) is from the crop box a full-resolution detection gives (the cascade on every frame of the
+full-size frames, no tracking, no smoothing, largest face; same margin), as the largest coordinate difference over
+the frame width.
 
 Goals (issue 18): processor with face crop <= 1.3x the bare scaled decode on the RAVDESS 720p clips; a face in every
 sampled frame of every real clip, per preset; crop boxes within 5% of the frame width of full-resolution detection.
@@ -141,6 +143,7 @@ def speed(clips: list[Path], num_frames: int, size: int, repeats: int) -> dict[s
             "bare full-size decode": lambda clip=clip, times=times: bare_pyav_frames(clip, times),
             "processor, no face crop": lambda clip=clip: no_crop(paths=[clip]),
             "processor, face crop (template tracker)": lambda clip=clip: template(paths=[clip]),
+            "processor, face crop, full-size frames": lambda clip=clip: template(paths=[clip], face_decode_size="full"),
             "processor, face crop (cascade every frame)": lambda clip=clip: cascade(paths=[clip]),
         }
     medians = time_rotated(tasks, repeats)
@@ -199,7 +202,12 @@ def full_resolution_crop_boxes(cropper: FaceCropper, frames: np.ndarray) -> list
 
 
 def faces(videos: list[Path]) -> dict[str, Any]:
-    """Per preset that crops faces, per real video: frames with a face, and crop-box distance to full resolution."""
+    """Per preset that crops faces, per real video: frames with a face, and crop-box distance to full resolution.
+
+    The crops are the processor's own: frames decoded as it decodes them (at the size that keeps the face crop's
+    resolution, `face_decode_size="face"`), their boxes scaled back to full-frame pixels; the reference detects on
+    the same frames decoded at full size.
+    """
     presets = [name for name, preset in PROCESSOR_PRESETS.items() if preset["video_processor"].get("do_face_crop")]
     table: dict[str, dict[str, Any]] = {}
     for preset in presets:
@@ -210,14 +218,20 @@ def faces(videos: list[Path]) -> dict[str, Any]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # RAVDESS 02-*: a silent audio track, not used here
                 frames = processor.load_clip(video, modalities=("video",)).frames
+                full = processor.load_clip(video, modalities=("video",), face_decode_size="full").frames
             result = cropper(frames)
-            reference = full_resolution_crop_boxes(cropper, frames)
-            width = frames.shape[2]
+            height, width = full.shape[1:3]
+            to_full = np.array([width / frames.shape[2], height / frames.shape[1]] * 2)
+            reference = full_resolution_crop_boxes(cropper, full)
             deviations = [
-                float(np.abs(result.boxes[t] - box).max() / width) for t, box in enumerate(reference) if box is not None
+                float(np.abs(result.boxes[t] * to_full - box).max() / width)
+                for t, box in enumerate(reference)
+                if box is not None
             ]
             table[preset][video.name] = {
                 "frames": len(frames),
+                "decoded_size": f"{frames.shape[2]}x{frames.shape[1]}",
+                "full_size": f"{width}x{height}",
                 "frames_with_face": int(result.detected.sum()),
                 "frames_tracked": int(result.tracked.sum()),
                 "reference_frames_with_face": sum(box is not None for box in reference),

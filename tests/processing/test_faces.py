@@ -5,11 +5,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
 
-from av_emotion.processing.faces import CASCADE_FILE, FaceCropper, crop_largest_face
+from av_emotion.processing.faces import (
+    CASCADE_FILE,
+    FACE_RESOLUTION_HEADROOM,
+    FaceCropper,
+    FaceResolutionFrameSize,
+    crop_largest_face,
+)
 from av_emotion.processing.media import decode_clip
 
 
@@ -292,3 +299,88 @@ def test_crops_are_the_area_resized_boxes(moving_face):
         # Against the same box moved by 8 pixels (about 1% of the frame width) the crop differs clearly more.
         moved = cv2.resize(frame[y0 + 8 : y1 + 8, x0 + 8 : x1 + 8], (48, 56), interpolation=cv2.INTER_AREA)
         assert np.abs(crop.astype(int) - moved.astype(int)).mean() > 2 * difference.mean()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Frames decoded at the face's resolution (`face_decode_size="face"`, `FaceResolutionFrameSize`)
+# ------------------------------------------------------------------------------------------------------------
+
+
+def write_video(path: Path, frames: np.ndarray, fps: int = 10) -> Path:
+    """An h264 mp4 of `(T, H, W, 3)` RGB frames, near lossless (crf 12), no audio."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"crf": "12"})
+        stream.height, stream.width, stream.pix_fmt = frames.shape[1], frames.shape[2], "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def face_processor(**settings):
+    from av_emotion.processing import AVEmotionProcessor
+
+    common = {"num_frames": 12, "clip_duration_s": None, "size": {"height": 112, "width": 112}}
+    return AVEmotionProcessor.from_preset("mocanu2023", **common, **settings)
+
+
+def test_frames_are_decoded_at_the_size_that_keeps_the_face_crops_resolution(tmp_path: Path, moving_face):
+    path = write_video(tmp_path / "face.mp4", moving_face)
+    processor = face_processor()
+    cropper = processor.video_processor.face_cropper()
+    reduced = processor.load_clip(path, modalities=("video",))
+    full = processor.load_clip(path, modalities=("video",), face_decode_size="full")
+    assert full.frames.shape == (12, 720, 1280, 3) and reduced.source_size == (720, 1280)
+    # The first frame's crop box spans FACE_RESOLUTION_HEADROOM x 112 pixels of the reduced frames (1.25 x 112 =
+    # 140; the drawn face is 300 px, its crop box 420 px at full size), aspect ratio kept: about a third of 720p.
+    height, width = reduced.frames.shape[1:3]
+    assert abs(width / height - 1280 / 720) < 0.01 and 200 < height < 300
+    result = cropper(reduced.frames)
+    x0, y0, x1, y1 = result.boxes[0]
+    assert FACE_RESOLUTION_HEADROOM * 112 - 3 <= x1 - x0 <= FACE_RESOLUTION_HEADROOM * 112 + 3
+    # Found in every frame, and where the full-size frames put it (within 3% of the frame width; 2% measured).
+    reference = cropper(full.frames)
+    assert result.detected.all() and reference.detected.all()
+    to_full = np.array([1280 / width, 720 / height] * 2)
+    assert np.abs(result.boxes * to_full - reference.boxes).max() <= 0.03 * 1280
+    # Each crop holds what the same box of the full-size frame holds, area-resized: the reduced frames lost no
+    # detail the crop keeps (0.96 grey levels apart here; 1.9 from frames a quarter smaller, whose 105-px boxes
+    # are enlarged to 112).
+    differences = []
+    for t, box in enumerate(np.round(result.boxes * to_full).astype(int)):
+        expected = cv2.resize(
+            full.frames[t, box[1] : box[3], box[0] : box[2]], (112, 112), interpolation=cv2.INTER_AREA
+        )
+        differences.append(np.abs(result.crops[t].astype(int) - expected).mean())
+    assert max(differences) < 1.5, differences
+
+
+def test_frames_stay_full_size_without_a_face_or_with_a_face_too_small_to_reduce(tmp_path: Path, moving_face):
+    wall = np.stack([scene(360, 640, [], seed=t, texture=12) for t in range(4)])
+    clip = face_processor().load_clip(write_video(tmp_path / "wall.mp4", wall), modalities=("video",))
+    assert clip.frames.shape[1:3] == (360, 640)
+    # A 420-px crop box for 400-px crops: 1.25 x 400 = 500 px needs more than the full size.
+    policy = FaceResolutionFrameSize(FaceCropper(output_size=400))
+    probe = cv2.resize(moving_face[0], policy.probe_size((720, 1280))[::-1], interpolation=cv2.INTER_AREA)
+    assert policy.choose(probe, (720, 1280)) is None
+    assert FaceResolutionFrameSize(FaceCropper(output_size=112)).choose(probe, (720, 1280)) is not None
+    # Small outputs keep the face at least 64 px wide, for the detector and the tracker (not 16 x 1.25 / 1.4 = 14).
+    height, width = FaceResolutionFrameSize(FaceCropper(output_size=16)).choose(probe, (720, 1280))
+    face = FaceCropper().detect(probe)[0]  # the face the choice was made on, in the probe's pixels
+    assert 64 <= (face[2] - face[0]) * width / probe.shape[1] <= 65
+    with pytest.raises(ValueError, match="headroom must be at least 1"):
+        FaceResolutionFrameSize(FaceCropper(), headroom=0.8)
+
+
+def test_face_decode_size_is_checked_and_saved(tmp_path: Path):
+    from av_emotion.processing import AVEmotionVideoProcessor
+
+    processor = AVEmotionVideoProcessor()
+    assert isinstance(processor.decoding_frame_size(), FaceResolutionFrameSize)
+    assert processor.decoding_frame_size(face_decode_size="full") is None
+    assert processor.decoding_frame_size(do_face_crop=False) == (112, 112)
+    with pytest.raises(ValueError, match=r"face_decode_size must be one of \('face', 'full'\)"):
+        processor.decoding_frame_size(face_decode_size="half")
+    processor.face_decode_size = "full"
+    processor.save_pretrained(tmp_path)
+    assert AVEmotionVideoProcessor.from_pretrained(tmp_path).decoding_frame_size() is None

@@ -14,6 +14,7 @@ import torchaudio
 
 from av_emotion.processing.media import (
     DecodedClip,
+    FrameSizePolicy,
     MediaError,
     MediaLimits,
     decode_clip,
@@ -460,6 +461,54 @@ def test_display_rotation_is_applied(tmp_path: Path, degrees: int):
     white = np.argwhere(scaled.frames[0].min(axis=-1) > 200).mean(axis=0) / scaled.frames.shape[1:3]
     expected = np.argwhere(shown.min(axis=-1) > 200).mean(axis=0) / shown.shape[:2]
     np.testing.assert_allclose(white, expected, atol=0.1)  # the white corner is where a player shows it
+
+
+class RecordingPolicy:
+    """A `FrameSizePolicy` that records what it is shown and asks for a fixed size."""
+
+    def __init__(self, probe: tuple[int, int] | None, chosen: tuple[int, int] | None) -> None:
+        self.probe, self.chosen = probe, chosen
+        self.calls: list[tuple[tuple[int, ...], tuple[int, int]]] = []
+        self.probes: list[np.ndarray] = []
+
+    def probe_size(self, source_size: tuple[int, int]) -> tuple[int, int] | None:
+        return self.probe
+
+    def choose(self, probe: np.ndarray, source_size: tuple[int, int]) -> tuple[int, int] | None:
+        self.calls.append((probe.shape, source_size))
+        self.probes.append(probe)
+        return self.chosen
+
+
+def test_a_frame_size_policy_chooses_each_reads_size_from_its_first_frame(tmp_path: Path):
+    path = write_media(tmp_path / "clip.mp4", duration_s=4.0, size=(120, 160))
+    policy = RecordingPolicy(probe=(30, 40), chosen=(60, 80))
+    assert isinstance(policy, FrameSizePolicy)
+    clip = decode_clip(path, num_frames=5, sampling_rate=8000, frame_size=policy)
+    # Asked once, shown the first frame at the probe size (with the size as displayed); every frame at its answer.
+    assert policy.calls == [((30, 40, 3), (120, 160))]
+    assert clip.frames.shape == (5, 60, 80, 3) and clip.source_size == (120, 160)
+    fixed = decode_clip(path, num_frames=5, sampling_rate=8000, frame_size=(60, 80))
+    np.testing.assert_array_equal(clip.frames, fixed.frames)  # the first frame converted again, not resized
+    # None keeps the full size; each window of a long file asks again.
+    windows = list(iter_windows(path, 2.0, 2.0, 3, 8000, frame_size=RecordingPolicy((30, 40), None)))
+    assert [w.frames.shape for w in windows] == [(3, 120, 160, 3)] * 2
+    counted = RecordingPolicy(None, (30, 40))
+    assert len(list(iter_windows(path, 2.0, 2.0, 3, 8000, frame_size=counted))) == len(counted.calls) == 2
+    assert counted.calls[0] == ((120, 160, 3), (120, 160))  # probe None: the full size
+
+
+@pytest.mark.parametrize("degrees", [90, 270])
+def test_a_frame_size_policy_sees_rotated_frames_as_shown(tmp_path: Path, degrees: int):
+    path = tmp_path / f"rotated_{degrees}.mp4"
+    write_rotated_clip(path, degrees)
+    policy = RecordingPolicy(probe=(16, 8), chosen=(24, 12))
+    clip = decode_clip(path, num_frames=2, sampling_rate=16000, allow_missing_audio=True, frame_size=policy)
+    assert policy.calls == [((16, 8, 3), (64, 32))]  # shown upright: 64 high, 32 wide
+    probe = decode_clip(path, num_frames=2, sampling_rate=16000, allow_missing_audio=True, frame_size=(16, 8))
+    np.testing.assert_array_equal(policy.probes[0], probe.frames[0])  # the probe is upright too
+    fixed = decode_clip(path, num_frames=2, sampling_rate=16000, allow_missing_audio=True, frame_size=(24, 12))
+    np.testing.assert_array_equal(clip.frames, fixed.frames)
 
 
 # --- the default limits, at their boundaries ------------------------------------------------------------

@@ -4,7 +4,7 @@ Importing this package registers `AVEmotionVideoProcessor`, `AVEmotionFeatureExt
 with `AutoVideoProcessor`, `AutoFeatureExtractor` and `AutoProcessor`.
 """
 
-from av_emotion.processing.faces import FaceCropper, FaceCropResult, crop_largest_face
+from av_emotion.processing.faces import FaceCropper, FaceCropResult, FaceResolutionFrameSize, crop_largest_face
 from av_emotion.processing.feature_extraction import AVEmotionFeatureExtractor
 from av_emotion.processing.media import (
     DecodedClip,
@@ -32,6 +32,7 @@ __all__ = [
     "DecodedClip",
     "FaceCropResult",
     "FaceCropper",
+    "FaceResolutionFrameSize",
     "MediaError",
     "MediaInfo",
     "LongClipWarning",

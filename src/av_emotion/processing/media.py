@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Protocol, Union, runtime_checkable
 
 import av
 import av.error
@@ -35,9 +35,31 @@ MediaSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
 FrameSize = Union[tuple[int, int], int, None]
 """`(height, width)` in pixels, an int for the shorter side (aspect kept), or None for the file's own size."""
 
+
+@runtime_checkable
+class FrameSizePolicy(Protocol):
+    """Chooses the size of a read's frames from its first frame, for frame sizes that depend on the content.
+
+    The face crop needs the face at the output's resolution, not the whole frame: a face filling a third of a 720p
+    frame keeps a 112-pixel crop's detail in a frame converted at a third of the size, which costs a fraction of a
+    full-size conversion. Per read (a clip, or one window of a long file) the first frame is converted at
+    `probe_size(source_size)` and handed to `choose`, whose answer is the size of every frame of that read (the
+    first frame converted again at it).
+    """
+
+    def probe_size(self, source_size: tuple[int, int]) -> FrameSize:
+        """Size to convert the first frame at for `choose`, given the frames' `(height, width)` as displayed."""
+        ...
+
+    def choose(self, probe: np.ndarray, source_size: tuple[int, int]) -> FrameSize:
+        """Size of the read's frames, from the first frame (`(h, w, 3)` uint8 RGB at `probe_size`)."""
+        ...
+
+
 __all__ = [
     "DecodedClip",
     "FrameSize",
+    "FrameSizePolicy",
     "clip_window",
     "MediaError",
     "MediaInfo",
@@ -686,7 +708,7 @@ class _FrameReader:
     display_size: tuple[int, int] | None = None
     output_size: tuple[int, int] | None = None
 
-    def _to_array(self, frame: av.VideoFrame, frame_size: FrameSize) -> np.ndarray:
+    def _to_array(self, frame: av.VideoFrame, frame_size: FrameSize | FrameSizePolicy) -> np.ndarray:
         # Phone videos are often stored sideways with a display matrix saying how to turn them (PyAV's
         # `rotation`: degrees counter-clockwise); faces must reach the model upright, as a player shows them.
         turns = round((frame.rotation or 0) / 90) % 4
@@ -694,8 +716,20 @@ class _FrameReader:
             coded = (frame.height, frame.width)
             self.display_size = coded[::-1] if turns % 2 else coded
         if self.output_size is None:
-            self.output_size = scaled_frame_size(self.display_size, frame_size)
-        height, width = self.output_size[::-1] if turns % 2 else self.output_size
+            if isinstance(frame_size, FrameSizePolicy):
+                probe_size = scaled_frame_size(self.display_size, frame_size.probe_size(self.display_size))
+                probe = self._convert(frame, probe_size, turns)
+                self.output_size = scaled_frame_size(self.display_size, frame_size.choose(probe, self.display_size))
+                if self.output_size == probe_size:
+                    return probe
+            else:
+                self.output_size = scaled_frame_size(self.display_size, frame_size)
+        return self._convert(frame, self.output_size, turns)
+
+    @staticmethod
+    def _convert(frame: av.VideoFrame, size: tuple[int, int], turns: int) -> np.ndarray:
+        """`frame` as `size` `(height, width)` RGB as displayed, turned upright by `turns` quarter turns."""
+        height, width = size[::-1] if turns % 2 else size
         if (frame.height, frame.width) == (height, width):
             array = frame.to_ndarray(format="rgb24")
         else:
@@ -704,10 +738,11 @@ class _FrameReader:
             array = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
         return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
 
-    def read(self, times: np.ndarray, frame_size: FrameSize) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, times: np.ndarray, frame_size: FrameSize | FrameSizePolicy) -> tuple[np.ndarray, np.ndarray]:
         """Frames shown at `times` (increasing seconds) as `(T, height, width, 3)` uint8, and their own times.
 
-        `frame_size` applies to the frames as displayed: rotation metadata is applied first.
+        `frame_size` applies to the frames as displayed: rotation metadata is applied first. A `FrameSizePolicy`
+        chooses it from the first frame of this read.
 
         Raises:
             _StreamEnded: the frames end (or stop decoding) more than `_TRUNCATION_TOLERANCE_S` before the header
@@ -932,7 +967,7 @@ class _OpenMedia:
         sampling_rate: int,
         start_s: float,
         end_s: float,
-        frame_size: FrameSize,
+        frame_size: FrameSize | FrameSizePolicy,
         decode_audio: bool,
     ) -> DecodedClip:
         """Decode one range; a stream whose tail is lost is used as far as it goes (see `MIN_REMAINING_FRACTION`).
@@ -1107,11 +1142,13 @@ def check_modalities_argument(modalities: Sequence[str] | None) -> tuple[bool, b
     return "video" in chosen, "audio" in chosen
 
 
-def _check_decode_args(num_frames: int, sampling_rate: int, frame_size: FrameSize) -> None:
+def _check_decode_args(num_frames: int, sampling_rate: int, frame_size: FrameSize | FrameSizePolicy) -> None:
     if int(num_frames) < 1:
         raise ValueError(f"num_frames must be at least 1, got {num_frames}")
     if int(sampling_rate) < 1:
         raise ValueError(f"sampling_rate must be a positive number of Hz, got {sampling_rate}")
+    if isinstance(frame_size, FrameSizePolicy):
+        return
     if isinstance(frame_size, int):
         if frame_size < 1:
             raise ValueError(f"frame_size as an int is the shorter side in pixels, got {frame_size}")
@@ -1128,7 +1165,7 @@ def decode_clip(
     limits: MediaLimits | None = None,
     allow_missing_audio: bool = False,
     allow_missing_video: bool = False,
-    frame_size: FrameSize = None,
+    frame_size: FrameSize | FrameSizePolicy = None,
     clip_duration_s: float | None = None,
     clip_position: str = "center",
     modalities: Sequence[str] | None = None,
@@ -1149,8 +1186,9 @@ def decode_clip(
         limits: Safety limits (default `MediaLimits()`).
         allow_missing_audio: Return `audio=None, has_audio=False` for a file without audio instead of raising.
         allow_missing_video: Return `frames=None, has_video=False` for a file without video instead of raising.
-        frame_size: Size to scale frames to while converting them (FFmpeg area filter): `(height, width)`, or an
-            int giving the shorter side (aspect ratio kept); default the file's own size.
+        frame_size: Size to scale frames to while converting them (FFmpeg area filter): `(height, width)`, an int
+            giving the shorter side (aspect ratio kept), or a `FrameSizePolicy` that chooses it from the range's
+            first frame (the face crop's); default the file's own size.
         clip_duration_s: Keep only a window of this many seconds of the range (all of it when shorter).
         clip_position: Where that window lies in the range: `"center"` or `"start"`.
         modalities: Which streams to decode, `("video",)`, `("audio",)` or both (default); the other is returned
@@ -1198,7 +1236,7 @@ def iter_windows(
     limits: MediaLimits | None = None,
     allow_missing_audio: bool = False,
     allow_missing_video: bool = False,
-    frame_size: FrameSize = None,
+    frame_size: FrameSize | FrameSizePolicy = None,
     modalities: Sequence[str] | None = None,
     windows: slice | None = None,
 ) -> Iterator[DecodedClip]:

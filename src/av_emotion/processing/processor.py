@@ -287,6 +287,7 @@ class AVEmotionProcessor(ProcessorMixin):
 
         The window is `clip_duration_s` seconds at `clip_position` of `[start_s, end_s)` (default the whole file).
         Without a face crop, frames are scaled to the output size while they are converted (cheaper than after);
+        with one, to the smallest size that keeps the face crop's resolution (`face_decode_size`);
         `video_settings` are the video processor overrides the frames will be processed with. `modalities`
         (`("video",)` or `("audio",)`) decodes one stream only and returns the other as missing. An audio track that
         is digital silence (`silence_threshold`) is returned as missing (`silent_audio=True`), with a warning. A

@@ -23,8 +23,8 @@ from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from transformers.processing_utils import Unpack, VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 
-from av_emotion.processing.faces import TRACKERS, FaceCropper
-from av_emotion.processing.media import FrameSize
+from av_emotion.processing.faces import TRACKERS, FaceCropper, FaceResolutionFrameSize
+from av_emotion.processing.media import FrameSize, FrameSizePolicy
 
 __all__ = ["AVEmotionVideoProcessor", "AVEmotionVideoProcessorKwargs", "sample_frame_indices"]
 
@@ -39,8 +39,11 @@ class AVEmotionVideoProcessorKwargs(VideosKwargs, total=False):
     face_tracker: str | None
     face_redetect_every: int | None
     face_min_track_score: float | None
+    face_decode_size: str | None
     return_face_fraction: bool | None
 
+
+FACE_DECODE_SIZES = ("face", "full")
 
 _INTERPOLATION = {
     PILImageResampling.NEAREST: "nearest",
@@ -100,6 +103,11 @@ class AVEmotionVideoProcessor(BaseVideoProcessor):
             choice: 16; 1 detects on every frame).
         face_min_track_score: With the template tracker, the normalised cross-correlation below which the track
             counts as lost and the detector runs (our choice: 0.6).
+        face_decode_size: Size files' frames are converted at when cropping faces (`load_clip`, `iter_clips`):
+            `"face"` (default, our choice) the smallest at which the face crop keeps the output's resolution,
+            judged on each clip's first frame (`faces.FaceResolutionFrameSize`; a third of 720p for 112-pixel crops
+            of a RAVDESS face, and the crops within a few grey levels of full-size ones); `"full"` the file's own
+            size (slower: the behaviour before). Arrays passed in are cropped at the size given.
         return_face_fraction: Also return `face_fraction` (with face cropping): off by default because the
             models' `forward` does not take it, and the processor's output goes straight into the model.
         size: Output size: `{"height": h, "width": w}`, or `{"shortest_edge": s}` (aspect kept; with a face crop
@@ -127,6 +135,7 @@ class AVEmotionVideoProcessor(BaseVideoProcessor):
     face_tracker = "template"
     face_redetect_every = 16
     face_min_track_score = 0.6
+    face_decode_size = "face"
     return_face_fraction = False
     size = {"height": 112, "width": 112}
     default_to_square = True
@@ -185,14 +194,27 @@ class AVEmotionVideoProcessor(BaseVideoProcessor):
             return int(size.shortest_edge), int(size.shortest_edge)
         raise ValueError(f"face crops need size={{'height', 'width'}} or {{'shortest_edge'}}, got {dict(size)}")
 
-    def decoding_frame_size(self, **overrides: Any) -> FrameSize:
+    def decoding_frame_size(self, **overrides: Any) -> FrameSize | FrameSizePolicy:
         """Frame size to ask `media.decode_clip` for: scaling while converting is cheaper than resizing after.
 
-        None (full size) with a face crop, which needs the full-resolution face; otherwise the size this processor
-        resizes to, so its own resize becomes a no-op.
+        With a face crop, a `FaceResolutionFrameSize` that keeps the face at the output's resolution
+        (`face_decode_size="face"`), or None (full size, `"full"`); otherwise the size this processor resizes to,
+        so its own resize becomes a no-op.
         """
         settings = self._resolved(overrides)
-        if settings["do_face_crop"] or not settings["do_resize"]:
+        if settings["do_face_crop"]:
+            if settings["face_decode_size"] not in FACE_DECODE_SIZES:
+                raise ValueError(
+                    f"face_decode_size must be one of {FACE_DECODE_SIZES} ('face': frames converted at the smallest "
+                    f"size that keeps the face crop's resolution; 'full': the file's own size), got "
+                    f"{settings['face_decode_size']!r}"
+                )
+            return (
+                FaceResolutionFrameSize(self.face_cropper(**overrides))
+                if settings["face_decode_size"] == "face"
+                else None
+            )
+        if not settings["do_resize"]:
             return None
         size: SizeDict = settings["size"]
         if size.height and size.width:

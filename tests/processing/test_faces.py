@@ -368,6 +368,10 @@ def test_frames_stay_full_size_without_a_face_or_with_a_face_too_small_to_reduce
     height, width = FaceResolutionFrameSize(FaceCropper(output_size=16)).choose(probe, (720, 1280))
     face = FaceCropper().detect(probe)[0]  # the face the choice was made on, in the probe's pixels
     assert 64 <= (face[2] - face[0]) * width / probe.shape[1] <= 65
+    # Frames no wider than the detection copy are not probed (converting them whole costs less than a detection).
+    assert FaceResolutionFrameSize(FaceCropper()).probe_size((360, 480)) is None
+    assert FaceResolutionFrameSize(FaceCropper()).probe_size((720, 1280)) == (270, 480)
+    assert FaceResolutionFrameSize(FaceCropper(detection_width=None)).probe_size((720, 1280)) == (720, 1280)
     with pytest.raises(ValueError, match="headroom must be at least 1"):
         FaceResolutionFrameSize(FaceCropper(), headroom=0.8)
 

@@ -490,12 +490,15 @@ def test_a_frame_size_policy_chooses_each_reads_size_from_its_first_frame(tmp_pa
     assert clip.frames.shape == (5, 60, 80, 3) and clip.source_size == (120, 160)
     fixed = decode_clip(path, num_frames=5, sampling_rate=8000, frame_size=(60, 80))
     np.testing.assert_array_equal(clip.frames, fixed.frames)  # the first frame converted again, not resized
-    # None keeps the full size; each window of a long file asks again.
+    # A choice of None keeps the full size; each window of a long file asks again.
     windows = list(iter_windows(path, 2.0, 2.0, 3, 8000, frame_size=RecordingPolicy((30, 40), None)))
     assert [w.frames.shape for w in windows] == [(3, 120, 160, 3)] * 2
-    counted = RecordingPolicy(None, (30, 40))
+    counted = RecordingPolicy((120, 160), (30, 40))
     assert len(list(iter_windows(path, 2.0, 2.0, 3, 8000, frame_size=counted))) == len(counted.calls) == 2
-    assert counted.calls[0] == ((120, 160, 3), (120, 160))  # probe None: the full size
+    assert counted.calls[0] == ((120, 160, 3), (120, 160))
+    # A probe size of None skips the probe: no choice asked, full-size frames.
+    skipped = RecordingPolicy(None, (30, 40))
+    assert decode_clip(path, 3, 8000, frame_size=skipped).frames.shape == (3, 120, 160, 3) and not skipped.calls
 
 
 @pytest.mark.parametrize("degrees", [90, 270])

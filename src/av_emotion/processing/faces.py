@@ -489,8 +489,10 @@ class FaceResolutionFrameSize:
     the detection size (`cropper.detection_width` wide), the largest face detected there, and the size chosen at
     which that face's crop box spans `headroom` times the output size (and the face at least 64 pixels, so that
     small outputs do not shrink it below what the detector and the tracker find). On a 720p RAVDESS clip with 112-pixel crops
-    that is about a third of the full size (a ninth of the pixels). Without a face in the first frame, or when the
-    face is too small for any reduction, frames stay at full size.
+    that is about a third of the full size (a ninth of the pixels). Without a face in the first frame, when the
+    face is too small for any reduction, or when the frames are no wider than the detection size, frames stay at
+    full size. The first frame is searched twice (here and by the cropper): about 7 ms a clip, a sixth of what the
+    reduction saves on 720p.
 
     The cropper then runs on the reduced frames as on full ones: its boxes are in the reduced frame's pixels
     (`source_size / frame size` times smaller).
@@ -506,10 +508,16 @@ class FaceResolutionFrameSize:
             )
 
     def probe_size(self, source_size: tuple[int, int]) -> tuple[int, int] | None:
-        """`(height, width)` of the detection copy (`cropper.detection_width` wide), None if the frame is smaller."""
+        """`(height, width)` of the detection copy (`cropper.detection_width` wide); None if the frames are no wider.
+
+        None means no probe and full-size frames: frames that small cost little to convert whole, less than the probe's extra detection would save (CREMA-D's
+        480x360: `benchmarks/processing.py`).
+        """
         height, width = source_size
         target = self.cropper.detection_width
-        if target is None or width <= target:
+        if target is None:  # detection at full resolution was asked for: probe at full size
+            return source_size
+        if width <= target:
             return None
         return max(1, round(height * target / width)), target
 

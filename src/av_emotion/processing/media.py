@@ -44,11 +44,11 @@ class FrameSizePolicy(Protocol):
     frame keeps a 112-pixel crop's detail in a frame converted at a third of the size, which costs a fraction of a
     full-size conversion. Per read (a clip, or one window of a long file) the first frame is converted at
     `probe_size(source_size)` and handed to `choose`, whose answer is the size of every frame of that read (the
-    first frame converted again at it).
+    first frame converted again at it). A `probe_size` of None skips the probe: the frames keep their full size.
     """
 
-    def probe_size(self, source_size: tuple[int, int]) -> FrameSize:
-        """Size to convert the first frame at for `choose`, given the frames' `(height, width)` as displayed."""
+    def probe_size(self, source_size: tuple[int, int]) -> tuple[int, int] | None:
+        """`(height, width)` to convert the first frame at for `choose`; None: no probe, full-size frames."""
         ...
 
     def choose(self, probe: np.ndarray, source_size: tuple[int, int]) -> FrameSize:
@@ -717,11 +717,14 @@ class _FrameReader:
             self.display_size = coded[::-1] if turns % 2 else coded
         if self.output_size is None:
             if isinstance(frame_size, FrameSizePolicy):
-                probe_size = scaled_frame_size(self.display_size, frame_size.probe_size(self.display_size))
-                probe = self._convert(frame, probe_size, turns)
-                self.output_size = scaled_frame_size(self.display_size, frame_size.choose(probe, self.display_size))
-                if self.output_size == probe_size:
-                    return probe
+                probe_size = frame_size.probe_size(self.display_size)
+                self.output_size = self.display_size
+                if probe_size is not None:
+                    probe = self._convert(frame, probe_size, turns)
+                    chosen = frame_size.choose(probe, self.display_size)
+                    self.output_size = scaled_frame_size(self.display_size, chosen)
+                    if self.output_size == tuple(probe_size):
+                        return probe
             else:
                 self.output_size = scaled_frame_size(self.display_size, frame_size)
         return self._convert(frame, self.output_size, turns)

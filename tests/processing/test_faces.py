@@ -15,6 +15,7 @@ from av_emotion.processing.faces import (
     FACE_RESOLUTION_HEADROOM,
     FaceCropper,
     FaceResolutionFrameSize,
+    ProbedFace,
     crop_largest_face,
 )
 from av_emotion.processing.media import decode_clip
@@ -331,13 +332,15 @@ def test_frames_are_decoded_at_the_size_that_keeps_the_face_crops_resolution(tmp
     reduced = processor.load_clip(path, modalities=("video",))
     full = processor.load_clip(path, modalities=("video",), face_decode_size="full")
     assert full.frames.shape == (12, 720, 1280, 3) and reduced.source_size == (720, 1280)
-    # The first frame's crop box spans FACE_RESOLUTION_HEADROOM x 112 pixels of the reduced frames (1.25 x 112 =
-    # 140; the drawn face is 300 px, its crop box 420 px at full size), aspect ratio kept: about a third of 720p.
+    # Frames at a whole fraction 1/k of the size (aspect kept), the largest k at which the first frame's crop box
+    # still spans FACE_RESOLUTION_HEADROOM x 112 = 140 pixels (the drawn face is 300 px, its crop box 420 px).
     height, width = reduced.frames.shape[1:3]
-    assert abs(width / height - 1280 / 720) < 0.01 and 200 < height < 300
+    k = round(1280 / width)
+    assert k >= 2 and (height, width) == (round(720 / k), round(1280 / k))
     result = cropper(reduced.frames)
     x0, y0, x1, y1 = result.boxes[0]
-    assert FACE_RESOLUTION_HEADROOM * 112 - 3 <= x1 - x0 <= FACE_RESOLUTION_HEADROOM * 112 + 3
+    assert x1 - x0 >= FACE_RESOLUTION_HEADROOM * 112 - 3
+    assert (x1 - x0) * k / (k + 1) < FACE_RESOLUTION_HEADROOM * 112 + 3  # 1/(k+1) would have been too small
     # Found in every frame, and where the full-size frames put it (within 3% of the frame width; 2% measured).
     reference = cropper(full.frames)
     assert result.detected.all() and reference.detected.all()
@@ -362,15 +365,20 @@ def test_frames_stay_full_size_without_a_face_or_with_a_face_too_small_to_reduce
     # A 420-px crop box for 400-px crops: 1.25 x 400 = 500 px needs more than the full size.
     policy = FaceResolutionFrameSize(FaceCropper(output_size=400))
     probe = cv2.resize(moving_face[0], policy.probe_size((720, 1280))[::-1], interpolation=cv2.INTER_AREA)
-    assert policy.choose(probe, (720, 1280)) is None
-    assert FaceResolutionFrameSize(FaceCropper(output_size=112)).choose(probe, (720, 1280)) is not None
-    # Small outputs keep the face at least 64 px wide, for the detector and the tracker (not 16 x 1.25 / 1.4 = 14).
-    height, width = FaceResolutionFrameSize(FaceCropper(output_size=16)).choose(probe, (720, 1280))
+    size, found = policy.choose(probe, (720, 1280))
+    assert size is None and isinstance(found, ProbedFace)  # full size, but the face found is kept
     face = FaceCropper().detect(probe)[0]  # the face the choice was made on, in the probe's pixels
-    assert 64 <= (face[2] - face[0]) * width / probe.shape[1] <= 65
-    # Frames no wider than the detection copy are not probed (converting them whole costs less than a detection).
+    np.testing.assert_allclose(found.scaled_to(*probe.shape[:2]), face)
+    assert FaceResolutionFrameSize(FaceCropper(output_size=112)).choose(probe, (720, 1280))[0] is not None
+    # Small outputs keep the face at least 64 px wide, for the detector and the tracker (not 16 x 1.25 / 1.4 = 14).
+    (height, width), _ = FaceResolutionFrameSize(FaceCropper(output_size=16)).choose(probe, (720, 1280))
+    k = round(1280 / width)
+    side = (face[2] - face[0]) * 1280 / probe.shape[1]
+    assert side / k >= 64 > side / (k + 1)
+    # Frames no wider than the detection copy are not probed (converting them whole costs less than a detection);
+    # wider ones are probed at a whole fraction of their size no wider than it.
     assert FaceResolutionFrameSize(FaceCropper()).probe_size((360, 480)) is None
-    assert FaceResolutionFrameSize(FaceCropper()).probe_size((720, 1280)) == (270, 480)
+    assert FaceResolutionFrameSize(FaceCropper()).probe_size((720, 1280)) == (240, 427)
     assert FaceResolutionFrameSize(FaceCropper(detection_width=None)).probe_size((720, 1280)) == (720, 1280)
     with pytest.raises(ValueError, match="headroom must be at least 1"):
         FaceResolutionFrameSize(FaceCropper(), headroom=0.8)
@@ -388,3 +396,28 @@ def test_face_decode_size_is_checked_and_saved(tmp_path: Path):
     processor.face_decode_size = "full"
     processor.save_pretrained(tmp_path)
     assert AVEmotionVideoProcessor.from_pretrained(tmp_path).decoding_frame_size() is None
+
+
+def test_the_face_found_while_choosing_the_frame_size_is_not_searched_again(
+    tmp_path: Path, moving_face, count_detections
+):
+    path = write_video(tmp_path / "face.mp4", moving_face)
+    processor = face_processor()
+    clip = processor.load_clip(path, modalities=("video",))
+    assert count_detections == [1] and isinstance(clip.frame_size_basis, ProbedFace)
+    count_detections.clear()
+    batch = processor.process_clips([clip], allow_missing_audio=True)
+    # 12 frames, re-detection every 16: the probe's detection was the only one the clip needed.
+    assert count_detections == [] and batch["face_found"].tolist() == [True]
+    # The cropper started from the probe's face: the same crops as searching the first frame again, within the
+    # resampling of the two copies the cascade searched (a pixel or two of box).
+    cropper = processor.video_processor.face_cropper()
+    searched = cropper(clip.frames)
+    started = cropper(clip.frames, first_face=clip.frame_size_basis.scaled_to(*clip.frames.shape[1:3]))
+    assert count_detections == [1]  # only the search without the face given
+    assert np.abs(started.boxes - searched.boxes).max() <= 0.01 * clip.frames.shape[2]
+    assert started.detected.all() and started.tracked.tolist() == searched.tracked.tolist()
+    # A frame-sampled clip whose first frame is left out does not use it (the face was found in another frame).
+    count_detections.clear()
+    processor.video_processor(clip.frames, num_frames=4, first_faces=[np.array([0.0, 0.0, 10.0, 10.0])])
+    assert count_detections == [1]

@@ -474,10 +474,10 @@ class RecordingPolicy:
     def probe_size(self, source_size: tuple[int, int]) -> tuple[int, int] | None:
         return self.probe
 
-    def choose(self, probe: np.ndarray, source_size: tuple[int, int]) -> tuple[int, int] | None:
+    def choose(self, probe: np.ndarray, source_size: tuple[int, int]) -> tuple[tuple[int, int] | None, str]:
         self.calls.append((probe.shape, source_size))
         self.probes.append(probe)
-        return self.chosen
+        return self.chosen, f"basis {len(self.calls)}"
 
 
 def test_a_frame_size_policy_chooses_each_reads_size_from_its_first_frame(tmp_path: Path):
@@ -488,17 +488,21 @@ def test_a_frame_size_policy_chooses_each_reads_size_from_its_first_frame(tmp_pa
     # Asked once, shown the first frame at the probe size (with the size as displayed); every frame at its answer.
     assert policy.calls == [((30, 40, 3), (120, 160))]
     assert clip.frames.shape == (5, 60, 80, 3) and clip.source_size == (120, 160)
+    assert clip.frame_size_basis == "basis 1"  # what the choice was based on comes back with the frames
     fixed = decode_clip(path, num_frames=5, sampling_rate=8000, frame_size=(60, 80))
     np.testing.assert_array_equal(clip.frames, fixed.frames)  # the first frame converted again, not resized
     # A choice of None keeps the full size; each window of a long file asks again.
     windows = list(iter_windows(path, 2.0, 2.0, 3, 8000, frame_size=RecordingPolicy((30, 40), None)))
     assert [w.frames.shape for w in windows] == [(3, 120, 160, 3)] * 2
     counted = RecordingPolicy((120, 160), (30, 40))
-    assert len(list(iter_windows(path, 2.0, 2.0, 3, 8000, frame_size=counted))) == len(counted.calls) == 2
+    windows = list(iter_windows(path, 2.0, 2.0, 3, 8000, frame_size=counted))
+    assert len(windows) == len(counted.calls) == 2
+    assert [w.frame_size_basis for w in windows] == ["basis 1", "basis 2"]
     assert counted.calls[0] == ((120, 160, 3), (120, 160))
     # A probe size of None skips the probe: no choice asked, full-size frames.
     skipped = RecordingPolicy(None, (30, 40))
-    assert decode_clip(path, 3, 8000, frame_size=skipped).frames.shape == (3, 120, 160, 3) and not skipped.calls
+    clip = decode_clip(path, 3, 8000, frame_size=skipped)
+    assert clip.frames.shape == (3, 120, 160, 3) and not skipped.calls and clip.frame_size_basis is None
 
 
 @pytest.mark.parametrize("degrees", [90, 270])

@@ -4,7 +4,13 @@ Importing this package registers `AVEmotionVideoProcessor`, `AVEmotionFeatureExt
 with `AutoVideoProcessor`, `AutoFeatureExtractor` and `AutoProcessor`.
 """
 
-from av_emotion.processing.faces import FaceCropper, FaceCropResult, FaceResolutionFrameSize, crop_largest_face
+from av_emotion.processing.faces import (
+    FaceCropper,
+    FaceCropResult,
+    FaceResolutionFrameSize,
+    ProbedFace,
+    crop_largest_face,
+)
 from av_emotion.processing.feature_extraction import AVEmotionFeatureExtractor
 from av_emotion.processing.media import (
     DecodedClip,
@@ -37,6 +43,7 @@ __all__ = [
     "MediaInfo",
     "LongClipWarning",
     "MediaLimits",
+    "ProbedFace",
     "SilentAudioWarning",
     "TruncatedMediaWarning",
     "crop_largest_face",

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["FaceCropResult", "FaceCropper", "FaceResolutionFrameSize", "crop_largest_face"]
+__all__ = ["FaceCropResult", "FaceCropper", "FaceResolutionFrameSize", "ProbedFace", "crop_largest_face"]
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 
@@ -298,8 +298,13 @@ class FaceCropper:
         boxes, found, _ = self._track(frames)
         return boxes, found
 
-    def _track(self, frames: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-        """`track`, plus `(T,)` bool flags of the frames found by the template tracker alone."""
+    def _track(
+        self, frames: np.ndarray, first_face: np.ndarray | None = None
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """`track`, plus `(T,)` bool flags of the frames found by the template tracker alone.
+
+        `first_face` (a box in the frames' pixels) stands for the detection on the first frame, already run.
+        """
         num = len(frames)
         boxes = np.zeros((num, 4), dtype=np.float64)
         found = np.zeros(num, dtype=bool)
@@ -316,7 +321,10 @@ class FaceCropper:
             if not by_template[t]:  # re-detection due, or the track was lost
                 # The template tracker detects on the whole downscaled frame: the same search as the first frame's,
                 # and the closest to a full-resolution detection (see `_TRACK_FACE_PX`).
-                faces = self.detect(frame, near=tracked if self.tracker == "cascade" else None)
+                if t == 0 and first_face is not None:
+                    faces = np.asarray(first_face, dtype=np.float64).reshape(1, 4)
+                else:
+                    faces = self.detect(frame, near=tracked if self.tracker == "cascade" else None)
                 if len(faces) and self.tracker == "template":
                     template = _FaceTemplate.cut(frame, faces[self._choose(tracked, faces)])
                     since_detection = 0
@@ -357,15 +365,19 @@ class FaceCropper:
         x0, y0 = (width - side) // 2, (height - side) // 2
         return np.array([x0, y0, x0 + side, y0 + side], dtype=np.int64)
 
-    def __call__(self, frames: np.ndarray) -> FaceCropResult:
-        """Crop the tracked face from `(T, H, W, 3)` uint8 RGB frames into `(T, h, w, 3)` crops."""
+    def __call__(self, frames: np.ndarray, first_face: np.ndarray | None = None) -> FaceCropResult:
+        """Crop the tracked face from `(T, H, W, 3)` uint8 RGB frames into `(T, h, w, 3)` crops.
+
+        `first_face`: the largest face's box `(x0, y0, x1, y1)` in the first frame, in the frames' pixels, when a
+        detection already found it (`ProbedFace`); the first frame is then not searched again.
+        """
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(
                 f"frames must be a (T, H, W, 3) uint8 RGB array, got shape {frames.shape} and dtype {frames.dtype}"
             )
         num, height, width = frames.shape[:3]
-        faces, detected, tracked = self._track(frames)
+        faces, detected, tracked = self._track(frames, first_face)
         if faces is None:
             boxes = np.repeat(self.centre_box(height, width)[None], num, axis=0)
         else:
@@ -481,18 +493,35 @@ def _size(box: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class ProbedFace:
+    """The face `FaceResolutionFrameSize` found in a clip's first frame.
+
+    `box` is `(x0, y0, x1, y1)` in pixels of the frame at `source_size` `(height, width)`, its full size.
+    """
+
+    box: np.ndarray
+    source_size: tuple[int, int]
+
+    def scaled_to(self, height: int, width: int) -> np.ndarray:
+        """Return the box in pixels of the same frame at `height` x `width`."""
+        return self.box * np.tile([width / self.source_size[1], height / self.source_size[0]], 2)
+
+
+@dataclass(frozen=True)
 class FaceResolutionFrameSize:
     """A `media.FrameSizePolicy`: a clip's frames at the smallest size that keeps its face crop's resolution.
 
     A crop takes the face box plus margin and shrinks it to `cropper.output_size`; every pixel of the frame beyond
     that resolution is converted from YUV, held and averaged away again. So the clip's first frame is converted at
-    the detection size (`cropper.detection_width` wide), the largest face detected there, and the size chosen at
-    which that face's crop box spans `headroom` times the output size (and the face at least 64 pixels, so that
-    small outputs do not shrink it below what the detector and the tracker find). On a 720p RAVDESS clip with 112-pixel crops
-    that is about a third of the full size (a ninth of the pixels). Without a face in the first frame, when the
-    face is too small for any reduction, or when the frames are no wider than the detection size, frames stay at
-    full size. The first frame is searched twice (here and by the cropper): about 7 ms a clip, a sixth of what the
-    reduction saves on 720p.
+    about the detection size (`cropper.detection_width` wide, or a little less), the largest face detected there,
+    and the frames converted at the smallest whole fraction of their size (a half, a third, ...) at which that
+    face's crop box still spans `headroom` times the output size (and the face at least 64 pixels, so that small
+    outputs do not shrink it below what the detector and the tracker find). Whole fractions are FFmpeg's fast case;
+    other sizes convert up to twice slower than the full size. On a 720p RAVDESS clip that is a third or a quarter of
+    the full size for 112-pixel crops, a half for 224-pixel ones. Without a face in the first frame, when the face is too small for any reduction, or when
+    the frames are no wider than the detection size, frames stay at full size. The face found comes back with the
+    frames (`DecodedClip.frame_size_basis`, a `ProbedFace`) and the processor hands it to the cropper, which starts
+    its track there instead of searching the first frame again (a detection costs about 7 ms).
 
     The cropper then runs on the reduced frames as on full ones: its boxes are in the reduced frame's pixels
     (`source_size / frame size` times smaller).
@@ -519,24 +548,36 @@ class FaceResolutionFrameSize:
             return source_size
         if width <= target:
             return None
-        return max(1, round(height * target / width)), target
+        return _divided(source_size, math.ceil(width / target))  # a whole fraction: the scaler's fast case
 
-    def choose(self, probe: np.ndarray, source_size: tuple[int, int]) -> tuple[int, int] | None:
-        """`(height, width)` for the clip's frames, from its first frame `probe`; None keeps the full size."""
+    def choose(
+        self, probe: np.ndarray, source_size: tuple[int, int]
+    ) -> tuple[tuple[int, int] | None, ProbedFace | None]:
+        """`(height, width)` for the clip's frames from its first frame `probe` (None: full size), and its face.
+
+        The face found there (None if none) lets the cropper start its track without searching the first frame again.
+        """
         faces = self.cropper.detect(probe)
         if not len(faces):
-            return None
+            return None, None
         height, width = source_size
         face = faces[FaceCropper._choose(None, faces)] * np.tile([width / probe.shape[1], height / probe.shape[0]], 2)
+        found = ProbedFace(face, source_size)
         x0, y0, x1, y1 = self.cropper.crop_box(face, height, width)
         out_h, out_w = self.cropper.output_size
         scale = max(
             self.headroom * max(out_h / (y1 - y0), out_w / (x1 - x0)),
             _MIN_DECODED_FACE_PX / min(face[2] - face[0], face[3] - face[1]),
         )
-        if scale >= 1:
-            return None
-        return min(height, math.ceil(height * scale)), min(width, math.ceil(width * scale))
+        # A whole fraction of the size: FFmpeg's area scaler converts 720p to a half, a third or a quarter about as
+        # fast as without scaling, and to sizes in between up to twice slower (measured on RAVDESS frames).
+        factor = math.floor(1 / scale)
+        return (_divided((height, width), factor) if factor >= 2 else None), found
+
+
+def _divided(size: tuple[int, int], factor: int) -> tuple[int, int]:
+    """`(height, width)` divided by a whole `factor`, rounded, at least 1 pixel."""
+    return max(1, round(size[0] / factor)), max(1, round(size[1] / factor))
 
 
 def crop_largest_face(frames: np.ndarray, output_size: int | tuple[int, int] = 112, **kwargs) -> FaceCropResult:

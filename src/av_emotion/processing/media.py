@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Union, runtime_checkable
+from typing import Any, Protocol, Union, runtime_checkable
 
 import av
 import av.error
@@ -45,14 +45,16 @@ class FrameSizePolicy(Protocol):
     full-size conversion. Per read (a clip, or one window of a long file) the first frame is converted at
     `probe_size(source_size)` and handed to `choose`, whose answer is the size of every frame of that read (the
     first frame converted again at it). A `probe_size` of None skips the probe: the frames keep their full size.
+    What the choice was based on (the face crop's: the face found in the probe) comes back with the frames as
+    `DecodedClip.frame_size_basis`, so it need not be found again.
     """
 
     def probe_size(self, source_size: tuple[int, int]) -> tuple[int, int] | None:
         """`(height, width)` to convert the first frame at for `choose`; None: no probe, full-size frames."""
         ...
 
-    def choose(self, probe: np.ndarray, source_size: tuple[int, int]) -> FrameSize:
-        """Size of the read's frames, from the first frame (`(h, w, 3)` uint8 RGB at `probe_size`)."""
+    def choose(self, probe: np.ndarray, source_size: tuple[int, int]) -> tuple[FrameSize, Any]:
+        """Size of the read's frames, from the first frame (`(h, w, 3)` uint8 RGB at `probe_size`), and its basis."""
         ...
 
 
@@ -238,6 +240,8 @@ class DecodedClip:
         path: The file as shown in messages.
         source_size: `(height, width)` of the frames as a player shows them (display rotation applied), before any
             `frame_size` scaling (None without video).
+        frame_size_basis: What a `FrameSizePolicy` chose the frames' size from (the face crop's: the face it found
+            in the first frame, `faces.ProbedFace`); None without one.
         silent_audio: The file has an audio track but it is digital silence over this range, so `audio` is None
             and `has_audio` False (set by `AVEmotionProcessor`, whose `silence_threshold` decides).
         truncated_streams: Streams (`"video"`, `"audio"`) whose data ends inside this range before their header
@@ -259,6 +263,7 @@ class DecodedClip:
     source_size: tuple[int, int] | None = None
     silent_audio: bool = False
     truncated_streams: dict[str, float] = field(default_factory=dict)
+    frame_size_basis: Any = None
 
     @property
     def lost_streams(self) -> tuple[str, ...]:
@@ -707,6 +712,8 @@ class _FrameReader:
     # both set from the first frame converted, so every frame of one read has the same size.
     display_size: tuple[int, int] | None = None
     output_size: tuple[int, int] | None = None
+    # What a FrameSizePolicy chose the current read's size from (`DecodedClip.frame_size_basis`).
+    basis: Any = None
 
     def _to_array(self, frame: av.VideoFrame, frame_size: FrameSize | FrameSizePolicy) -> np.ndarray:
         # Phone videos are often stored sideways with a display matrix saying how to turn them (PyAV's
@@ -721,7 +728,7 @@ class _FrameReader:
                 self.output_size = self.display_size
                 if probe_size is not None:
                     probe = self._convert(frame, probe_size, turns)
-                    chosen = frame_size.choose(probe, self.display_size)
+                    chosen, self.basis = frame_size.choose(probe, self.display_size)
                     self.output_size = scaled_frame_size(self.display_size, chosen)
                     if self.output_size == tuple(probe_size):
                         return probe
@@ -751,7 +758,7 @@ class _FrameReader:
             _StreamEnded: the frames end (or stop decoding) more than `_TRUNCATION_TOLERANCE_S` before the header
                 says, before the last of `times`; its `end_s` is the end of the last frame decoded (None if none).
         """
-        self.output_size = None
+        self.output_size = self.basis = None
         num = len(times)
         out: list[np.ndarray | None] = [None] * num
         out_times = np.empty(num, dtype=np.float64)
@@ -981,7 +988,7 @@ class _OpenMedia:
         info = self.info
         frames = None
         frame_times = np.empty(0, dtype=np.float64)
-        source_size = None
+        source_size = basis = None
         truncated: dict[str, float] = {}
         reasons: dict[str, str] = {}
         headers: dict[str, float] = {}
@@ -1003,7 +1010,7 @@ class _OpenMedia:
                     except _StreamEnded:
                         frames = None
             if frames is not None:
-                source_size = reader.display_size
+                source_size, basis = reader.display_size, reader.basis
         audio = None
         audio_stream = primary_audio_stream(self.container)
         if audio_stream is not None and decode_audio:
@@ -1053,6 +1060,7 @@ class _OpenMedia:
             has_audio=audio is not None,
             path=info.path,
             source_size=source_size,
+            frame_size_basis=basis,
             truncated_streams=truncated,
         )
 

@@ -30,6 +30,7 @@ from transformers.models.auto.video_processing_auto import AutoVideoProcessor
 from transformers.processing_utils import ProcessorMixin
 from transformers.video_processing_utils import VideoProcessorMixin
 
+from av_emotion.processing.faces import ProbedFace
 from av_emotion.processing.feature_extraction import AVEmotionFeatureExtractor
 from av_emotion.processing.media import (
     DecodedClip,
@@ -523,6 +524,15 @@ class AVEmotionProcessor(ProcessorMixin):
                     "silence_threshold=None to run the audio branch on the track"
                 )
         rates = [c.sampling_rate for c in clips]
+        # The face `load_clip` found in each clip's first frame while choosing the frame size: not searched again.
+        first_faces = [
+            c.frame_size_basis.scaled_to(*c.frames.shape[1:3])
+            if c.has_video and isinstance(c.frame_size_basis, ProbedFace)
+            else None
+            for c in clips
+        ]
+        if any(face is not None for face in first_faces):
+            kwargs["first_faces"] = first_faces
         return self._make_batch(videos, audio, rates, labels, return_tensors, **kwargs)
 
     def _make_batch(

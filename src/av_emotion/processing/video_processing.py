@@ -291,8 +291,13 @@ class AVEmotionVideoProcessor(BaseVideoProcessor):
             `has_video` `(B,)` bool and, with face cropping, `face_found` `(B,)` bool (False: centre crop used) and
             with `return_face_fraction=True` `face_fraction` `(B,)` float32, the fraction of the clip's sampled
             frames in which the face was found, by the detector or the tracker (0 for a clip without video).
+
+        `first_faces` (a keyword, one entry per clip, None where unknown): the face's box `(x0, y0, x1, y1)` in the
+        clip's first frame, in its pixels, already found (the processor passes the one `load_clip` found while
+        choosing the frame size); the face crop starts there instead of searching the first frame again.
         """
         return_tensors = kwargs.pop("return_tensors", "pt")
+        first_faces = kwargs.pop("first_faces", None)
         settings = self._resolved(kwargs)
         clips = self._as_list(videos)
         num_frames = settings["num_frames"]
@@ -309,10 +314,13 @@ class AVEmotionVideoProcessor(BaseVideoProcessor):
             frames = _to_thwc_uint8(clip, index)
             if frames.shape[0] == 0:
                 raise ValueError(f"video {index} has no frames; pass None for a clip without video")
+            first_face = None if first_faces is None else first_faces[index]
             if num_frames is not None and settings["do_sample_frames"] and frames.shape[0] > num_frames:
-                frames = frames[sample_frame_indices(frames.shape[0], num_frames)]
+                indices = sample_frame_indices(frames.shape[0], num_frames)
+                frames = frames[indices]
+                first_face = first_face if indices[0] == 0 else None  # the face was found in a frame left out
             if cropper is not None:
-                result = cropper(frames)
+                result = cropper(frames, first_face=first_face)
                 frames = result.crops
                 face_found.append(result.face_found)
                 face_fraction.append(result.detection_rate)

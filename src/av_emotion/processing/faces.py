@@ -518,9 +518,9 @@ class FaceResolutionFrameSize:
     face's crop box still spans `headroom` times the output size (and the face at least 64 pixels, so that small
     outputs do not shrink it below what the detector and the tracker find). Whole fractions are FFmpeg's fast case;
     other sizes convert up to twice slower than the full size. On a 720p RAVDESS clip that is a third or a quarter of
-    the full size for 112-pixel crops, a half for 224-pixel ones. Without a face in the first frame, when the face is too small for any reduction, or when
-    the frames are no wider than the detection size, frames stay at full size. The face found comes back with the
-    frames (`DecodedClip.frame_size_basis`, a `ProbedFace`) and the processor hands it to the cropper, which starts
+    the full size for 112-pixel crops, a half for 224-pixel ones. Without a face in the first frame, when the face is
+    too small for any reduction, or when the frames are no wider than the detection size, frames stay at full size.
+    The face found comes back with the frames (`DecodedClip.frame_size_basis`, a `ProbedFace`) and the processor hands it to the cropper, which starts
     its track there instead of searching the first frame again (a detection costs about 7 ms).
 
     The cropper then runs on the reduced frames as on full ones: its boxes are in the reduced frame's pixels
@@ -539,8 +539,8 @@ class FaceResolutionFrameSize:
     def probe_size(self, source_size: tuple[int, int]) -> tuple[int, int] | None:
         """`(height, width)` of the detection copy (`cropper.detection_width` wide); None if the frames are no wider.
 
-        None means no probe and full-size frames: frames that small cost little to convert whole, less than the probe's extra detection would save (CREMA-D's
-        480x360: `benchmarks/processing.py`).
+        None means no probe and full-size frames: frames that small cost little to hold and crop whole, and the
+        reduction would save next to nothing (CREMA-D's 480x360: `benchmarks/processing.py`).
         """
         height, width = source_size
         target = self.cropper.detection_width
@@ -555,13 +555,14 @@ class FaceResolutionFrameSize:
     ) -> tuple[tuple[int, int] | None, ProbedFace | None]:
         """`(height, width)` for the clip's frames from its first frame `probe` (None: full size), and its face.
 
-        The face found there (None if none) lets the cropper start its track without searching the first frame again.
+        The face found there (None if none) lets the cropper start its track without searching the first frame
+        again.
         """
         faces = self.cropper.detect(probe)
         if not len(faces):
             return None, None
         height, width = source_size
-        face = faces[FaceCropper._choose(None, faces)] * np.tile([width / probe.shape[1], height / probe.shape[0]], 2)
+        face = ProbedFace(faces[FaceCropper._choose(None, faces)], probe.shape[:2]).scaled_to(height, width)
         found = ProbedFace(face, source_size)
         x0, y0, x1, y1 = self.cropper.crop_box(face, height, width)
         out_h, out_w = self.cropper.output_size

@@ -104,10 +104,11 @@ class AVEmotionVideoProcessor(BaseVideoProcessor):
         face_min_track_score: With the template tracker, the normalised cross-correlation below which the track
             counts as lost and the detector runs (our choice: 0.6).
         face_decode_size: Size files' frames are converted at when cropping faces (`load_clip`, `iter_clips`):
-            `"face"` (default, our choice) the smallest at which the face crop keeps the output's resolution,
-            judged on each clip's first frame (`faces.FaceResolutionFrameSize`; a third of 720p for 112-pixel crops
-            of a RAVDESS face, and the crops within a few grey levels of full-size ones); `"full"` the file's own
-            size (slower: the behaviour before). Arrays passed in are cropped at the size given.
+            `"face"` (default, our choice) the smallest whole fraction of their size at which the face crop keeps
+            the output's resolution, judged on each clip's first frame (`faces.FaceResolutionFrameSize`; a third or a
+            quarter of 720p for 112-pixel crops of a RAVDESS face; each crop within about one grey level of the same
+            box cut from full-size frames); `"full"` the file's own size (slower: the behaviour before). Arrays
+            passed in are cropped at the size given.
         return_face_fraction: Also return `face_fraction` (with face cropping): off by default because the
             models' `forward` does not take it, and the processor's output goes straight into the model.
         size: Output size: `{"height": h, "width": w}`, or `{"shortest_edge": s}` (aspect kept; with a face crop
